@@ -1,0 +1,59 @@
+"""Prometheus metrics of one proxy process, on a registry of its own.
+
+A registry per ``Metrics`` object (not the global default) lets several proxies
+live in one test process. Gauges that mirror the database are refreshed by the
+``/metrics`` handler just before it renders, because collection is synchronous
+and the store is not.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+SMTP_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """Every ``gmp_*`` series the proxy exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.sent = Counter("gmp_sent", "Messages accepted by SMTP.", ["account_id"], registry=r)
+        self.errors = Counter(
+            "gmp_errors", "Messages failed for good.", ["account_id"], registry=r
+        )
+        self.deferred = Counter(
+            "gmp_deferred", "Delivery attempts deferred for retry.", ["account_id"], registry=r
+        )
+        self.rate_limited = Counter(
+            "gmp_rate_limited", "Sends held back by a rate limit.", ["account_id"], registry=r
+        )
+        self.pending = Gauge("gmp_pending_messages", "Messages not yet sent or failed.", registry=r)
+        self.oldest_due_age = Gauge(
+            "gmp_oldest_due_message_age_seconds",
+            "Age of the oldest message that is due now (0 when none).",
+            registry=r,
+        )
+        self.smtp_latency = Histogram(
+            "gmp_smtp_send_seconds",
+            "Time of one SMTP transaction (MAIL FROM to end of DATA).",
+            ["account_id"],
+            buckets=SMTP_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.sync_calls = Counter(
+            "gmp_sync_calls", "Client sync calls by outcome.", ["tenant_id", "outcome"], registry=r
+        )
+        self.reports_pending = Gauge(
+            "gmp_reports_pending", "Events waiting to be acknowledged by an application.",
+            registry=r,
+        )
+        self.oldest_unreported_age = Gauge(
+            "gmp_oldest_unreported_event_age_seconds",
+            "Age of the oldest event not yet acknowledged (0 when none).",
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

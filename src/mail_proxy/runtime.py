@@ -1,0 +1,88 @@
+"""The composition root: picks backends from the settings and wires the workers.
+
+The API holds one ``Runtime``; ``mail-proxy serve`` opens it, runs the workers
+beside uvicorn and closes it on shutdown. Tests build one with the workers not
+started and drive them by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from mail_proxy.callbacks.http import HttpSyncClient
+from mail_proxy.metrics import Metrics
+from mail_proxy.settings import Settings
+from mail_proxy.smtp.pool import SmtpPool
+from mail_proxy.storage import open_store
+from mail_proxy.storage.base import Store
+from mail_proxy.workers.dispatcher import Dispatcher
+from mail_proxy.workers.reporter import Reporter
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    metrics: Metrics
+    mailer: SmtpPool
+    sync_client: HttpSyncClient
+    dispatcher: Dispatcher
+    reporter: Reporter
+    started_at: float = field(default_factory=time.time)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _workers: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Runtime:
+        store = await open_store(settings)
+        metrics = Metrics()
+        mailer = SmtpPool(settings)
+        sync_client = HttpSyncClient(settings)
+        dispatcher = Dispatcher(store, mailer, settings, metrics)
+        reporter = Reporter(store, sync_client, settings, metrics, on_queued=dispatcher.wake)
+        dispatcher.on_outcome = reporter.wake_for_events
+        return cls(settings, store, metrics, mailer, sync_client, dispatcher, reporter)
+
+    def start_workers(self) -> None:
+        """Run dispatcher, reporter and cleanup in the background until ``close``."""
+        if self._workers is None:
+            self._workers = asyncio.create_task(self._run_workers(), name="mail-proxy-workers")
+
+    async def _run_workers(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.dispatcher.run(self._stop), name="dispatcher")
+            group.create_task(self.reporter.run(self._stop), name="reporter")
+            group.create_task(self._cleanup_loop(), name="cleanup")
+
+    async def _cleanup_loop(self) -> None:
+        """Drop finished, fully reported messages past the retention period."""
+        while not self._stop.is_set():
+            try:
+                cutoff = time.time() - self.settings.delivery_report_retention_seconds
+                removed = await self.store.cleanup_messages(cutoff)
+                if removed:
+                    log.info("messages_cleaned_up", removed=removed)
+            except Exception:
+                log.exception("cleanup_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.settings.cleanup_interval)
+
+    async def close(self) -> None:
+        """Stop claiming, let in-flight work finish or release it, then close ports."""
+        self._stop.set()
+        if self._workers is not None:
+            try:
+                await self._workers
+            except Exception:
+                log.exception("workers_stopped_with_error")
+            self._workers = None
+        await self.mailer.close()
+        await self.sync_client.aclose()
+        await self.store.close()

@@ -1,0 +1,95 @@
+"""One typed Settings object read from ``GMP_*`` variables, passed in, never global."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the proxy. Names follow the protocol's ``GMP_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="GMP_", extra="ignore", populate_by_name=True)
+
+    # serving
+    api_token: str | None = Field(default=None, description="Admin token (X-API-Token).")
+    db_path: str = Field(
+        default="./mail-proxy-data/mail_proxy.db",
+        validation_alias=AliasChoices("GMP_DB_PATH", "GMP_DATABASE_URL", "db_path"),
+        description="SQLite file path, or a postgresql:// URL.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    instance_dir: Path | None = Field(
+        default=None, description="Folder for the secret key file; defaults to the DB's folder."
+    )
+    secret_key: str | None = Field(
+        default=None, description="Key encrypting stored secrets (Fernet, urlsafe base64)."
+    )
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    log_delivery_activity: bool = False
+
+    # dispatcher
+    scheduler_active: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("GMP_SCHEDULER_ACTIVE", "GMP_START_ACTIVE", "scheduler_active"),
+    )
+    test_mode: bool = False
+    send_loop_interval: float = 0.5
+    default_priority: int = Field(default=2, ge=0, le=3)
+    batch_size_per_account: int = Field(default=50, ge=1)
+    claim_limit: int = Field(default=200, ge=1, description="Messages leased per claim.")
+    lease_seconds: float = Field(default=120.0, gt=0)
+    max_concurrent_sends: int = Field(default=32, ge=1)
+    max_concurrent_per_account: int = Field(default=4, ge=1)
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    retry_delays: list[int] = Field(default_factory=lambda: [60, 300, 900, 3600, 7200])
+    html_text_alternative: bool = True
+    shutdown_grace_seconds: float = 10.0
+
+    # client sync
+    sync_interval: float = 300.0
+    sync_timeout: float = 30.0
+    report_batch_size: int = Field(default=500, ge=1)
+    sync_concurrency: int = Field(default=8, ge=1)
+    client_sync_url: str | None = None
+    client_sync_user: str | None = None
+    client_sync_password: str | None = None
+    client_sync_token: str | None = None
+    delivery_report_retention_seconds: int = 7 * 86400
+    cleanup_interval: float = 3600.0
+
+    # API limits
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_batch_messages: int = 1000
+    metrics_require_token: bool = False
+
+    # attachments and PEC (later issues read these)
+    cache_memory_max_mb: int = 50
+    cache_disk_dir: str | None = None
+    cache_disk_max_mb: int = 500
+    pec_acceptance_timeout: int = 1800
+
+    @field_validator("retry_delays", mode="before")
+    @classmethod
+    def _split_delays(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [int(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.db_path.startswith(("postgresql://", "postgresql+", "postgres://"))
+
+    @property
+    def data_dir(self) -> Path:
+        """Where instance files (the secret key) live: instance_dir or the DB's folder."""
+        if self.instance_dir is not None:
+            return self.instance_dir
+        if self.is_postgres:
+            return Path("./mail-proxy-data")
+        return Path(self.db_path).expanduser().resolve().parent
