@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 import structlog
 
 from mail_proxy.callbacks.http import HttpSyncClient
+from mail_proxy.domain.models import Account, Tenant
 from mail_proxy.metrics import Metrics
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.pool import SmtpPool
+from mail_proxy.smtp.sink import DevSink
 from mail_proxy.storage import open_store
 from mail_proxy.storage.base import Store
 from mail_proxy.workers.dispatcher import Dispatcher
@@ -35,6 +37,7 @@ class Runtime:
     sync_client: HttpSyncClient
     dispatcher: Dispatcher
     reporter: Reporter
+    dev_sink: DevSink | None = None
     started_at: float = field(default_factory=time.time)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _workers: asyncio.Task[None] | None = None
@@ -48,7 +51,12 @@ class Runtime:
         dispatcher = Dispatcher(store, mailer, settings, metrics)
         reporter = Reporter(store, sync_client, settings, metrics, on_queued=dispatcher.wake)
         dispatcher.on_outcome = reporter.wake_for_events
-        return cls(settings, store, metrics, mailer, sync_client, dispatcher, reporter)
+        runtime = cls(settings, store, metrics, mailer, sync_client, dispatcher, reporter)
+        if settings.dev_sink:
+            runtime.dev_sink = DevSink(port=settings.dev_sink_port)
+            await runtime.dev_sink.start()
+            await _seed_demo(store, runtime.dev_sink)
+        return runtime
 
     def start_workers(self) -> None:
         """Run dispatcher, reporter and cleanup in the background until ``close``."""
@@ -83,6 +91,30 @@ class Runtime:
             except Exception:
                 log.exception("workers_stopped_with_error")
             self._workers = None
+        if self.dev_sink is not None:
+            await self.dev_sink.stop()
         await self.mailer.close()
         await self.sync_client.aclose()
         await self.store.close()
+
+
+DEMO_TENANT = "demo"
+DEMO_ACCOUNT = "demo-smtp"
+
+
+async def _seed_demo(store: Store, sink: DevSink) -> None:
+    """Make sure the demo tenant exists with a default account that points at the sink."""
+    now = time.time()
+    if await store.get_tenant(DEMO_TENANT) is None:
+        await store.create_tenant(Tenant(id=DEMO_TENANT, name="Demo (dev sink)"), None, now)
+    account = Account(
+        id=DEMO_ACCOUNT,
+        tenant_id=DEMO_TENANT,
+        host=sink.host,
+        port=sink.port,
+        use_tls=False,
+        is_default=True,
+        default_from="Mail Proxy Demo <demo@example.com>",
+    )
+    await store.upsert_account(account, now)
+    log.info("dev_sink_started", host=sink.host, port=sink.port, tenant_id=DEMO_TENANT)

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         default=None, description="Key encrypting stored secrets (Fernet, urlsafe base64)."
     )
+    dev_sink: bool = Field(
+        default=False, description="Run an in-process accept-all SMTP sink with a demo tenant."
+    )
+    dev_sink_port: int = 2525
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
     log_delivery_activity: bool = False

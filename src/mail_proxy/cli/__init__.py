@@ -1,0 +1,1 @@
+"""The ``mail-proxy`` command line."""

@@ -1,0 +1,100 @@
+"""``mail-proxy serve``: the API and the background loops in one uvicorn process.
+
+Settings come from ``GMP_*`` variables; the few options given on the command line
+override them. Without ``GMP_API_TOKEN`` the admin token is kept in a file of the
+instance folder, created on first start, so a restart keeps the same token.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import uvicorn
+
+from mail_proxy import __version__
+from mail_proxy.api.app import create_app
+from mail_proxy.logs import configure
+from mail_proxy.settings import Settings
+
+ADMIN_TOKEN_FILE = "admin.token"
+
+
+def admin_token(settings: Settings) -> tuple[str, Path | None]:
+    """The configured admin token, or the instance's stored one (created if absent)."""
+    if settings.api_token:
+        return settings.api_token, None
+    path = settings.data_dir / ADMIN_TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip(), path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token, path
+
+
+@click.group()
+@click.version_option(__version__, prog_name="mail-proxy")
+def main() -> None:
+    """mail-proxy: a durable e-mail queue with SMTP delivery and delivery reports."""
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on (GMP_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (GMP_PORT, default 8000).")
+@click.option("--db", "db_path", help="SQLite path or postgresql:// URL (GMP_DB_PATH).")
+@click.option(
+    "--dev-sink", is_flag=True, default=None,
+    help="Also run an accept-all development SMTP sink with a demo tenant and account.",
+)
+def serve(host: str | None, port: int | None, db_path: str | None, dev_sink: bool | None) -> None:
+    """Run the proxy in the foreground until SIGTERM or Ctrl-C."""
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in {"host": host, "port": port, "db_path": db_path, "dev_sink": dev_sink}.items()
+        if value is not None
+    }
+    settings = Settings(**overrides)
+    token, token_file = admin_token(settings)
+    settings = settings.model_copy(update={"api_token": token})
+    configure(settings.log_level, settings.log_format)
+    _print_banner(settings, token_file)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+    )
+
+
+def _print_banner(settings: Settings, token_file: Path | None) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [f"mail-proxy {__version__} on {base}  (database: {settings.db_path})"]
+    if token_file is not None:
+        lines.append(f"admin token (kept in {token_file}): {settings.api_token}")
+    if settings.dev_sink:
+        lines += _dev_sink_hints(base, settings.api_token or "", settings.dev_sink_port)
+    click.echo("\n".join(lines), err=True)
+
+
+def _dev_sink_hints(base: str, token: str, sink_port: int) -> list[str]:
+    return [
+        f"dev SMTP sink on 127.0.0.1:{sink_port} with tenant 'demo' and account 'demo-smtp'."
+        " Send a mail and see it arrive:",
+        f"  curl -s -X POST {base}/commands/add-messages -H 'X-API-Token: {token}' "
+        "-H 'Content-Type: application/json' "
+        """-d '{"messages": [{"id": "hello-1", "tenant_id": "demo", """
+        """"to": "you@example.com", "subject": "Hello", "body": "It works."}]}'""",
+        f"  curl -s {base}/dev/messages -H 'X-API-Token: {token}'",
+        f"  curl -s '{base}/messages?tenant_id=demo' -H 'X-API-Token: {token}'",
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
