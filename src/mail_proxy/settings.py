@@ -60,10 +60,17 @@ class Settings(BaseSettings):
     sync_timeout: float = 30.0
     report_batch_size: int = Field(default=500, ge=1)
     sync_concurrency: int = Field(default=8, ge=1)
+    sync_retry_base_delay: float = Field(
+        default=1.0, gt=0, description="First back-off after a failed sync call; doubles, "
+        "capped at sync_interval."
+    )
     client_sync_url: str | None = None
     client_sync_user: str | None = None
     client_sync_password: str | None = None
     client_sync_token: str | None = None
+    client_sync_signing_secret: str | None = Field(
+        default=None, description="Signs calls to client_sync_url; unsigned when unset."
+    )
     delivery_report_retention_seconds: int = 7 * 86400
     cleanup_interval: float = 3600.0
 

@@ -1,0 +1,145 @@
+"""Shared pieces of the benchmarks: a served proxy with one tenant, percentiles, medians.
+
+Benchmarks are run by hand (`.venv/bin/python bench/<name>.py`) and print
+figures next to a baseline measured in the same run; they are never part of the
+test suite.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import statistics
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+
+from mail_proxy.testing import ServedProxy, free_port
+
+TENANT = "bench"
+ACCOUNT = "bench-smtp"
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile; enough for latency summaries."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def setup_tenant(
+    proxy: ServedProxy, smtp_port: int, *, sync_url: str | None = None
+) -> None:
+    """Create the bench tenant and its default account (pointing at ``smtp_port``)."""
+    tenant: dict[str, Any] = {"id": TENANT, "name": "Benchmark"}
+    if sync_url is not None:
+        base, _, path = sync_url.partition("/sync")
+        tenant |= {"client_base_url": base, "client_sync_path": "/sync" + path}
+    with proxy.client(timeout=10) as client:
+        client.post("/tenant", json=tenant).raise_for_status()
+        client.post(
+            "/account",
+            json={
+                "id": ACCOUNT, "tenant_id": TENANT, "host": "127.0.0.1", "port": smtp_port,
+                "use_tls": False, "is_default": True, "default_from": "bench@example.com",
+            },
+        ).raise_for_status()
+
+
+def message(i: int, prefix: str = "m") -> dict[str, Any]:
+    return {
+        "id": f"{prefix}-{i}", "tenant_id": TENANT, "to": [f"rcpt{i % 50}@example.com"],
+        "subject": f"Benchmark message {i}", "body": "Hello from the benchmark.\n" * 4,
+    }
+
+
+class ReportApp:
+    """A tiny application endpoint in a thread: records when each report entry arrived."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/sync"
+        self.received: dict[str, float] = {}
+        self.duplicates = 0
+        self.lock = threading.Lock()
+        app = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                app.record(body.get("delivery_report", []))
+                answer = b'{"ok": true, "queued": 0}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def record(self, entries: list[dict[str, Any]]) -> None:
+        now = time.time()
+        with self.lock:
+            for entry in entries:
+                if entry.get("sent_ts") is None:
+                    continue
+                if entry["id"] in self.received:
+                    self.duplicates += 1
+                else:
+                    self.received[entry["id"]] = now
+
+    def __enter__(self) -> ReportApp:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def server_peak_rss_mb(proxy: ServedProxy) -> float:
+    """Peak resident memory (VmHWM) of the served process, in MiB."""
+    assert proxy.process is not None
+    with open(f"/proc/{proxy.process.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def post_batches(
+    client: httpx.Client, messages: list[dict[str, Any]], size: int = 100
+) -> list[tuple[float, list[str]]]:
+    """POST in batches; returns (send time, ids) per batch."""
+    sent: list[tuple[float, list[str]]] = []
+    for start in range(0, len(messages), size):
+        chunk = messages[start : start + size]
+        at = time.time()
+        client.post("/commands/add-messages", json={"messages": chunk}).raise_for_status()
+        sent.append((at, [m["id"] for m in chunk]))
+    return sent

@@ -1,0 +1,1 @@
+"""Outgoing calls to the tenants' applications (client sync), behind ``base.SyncClient``."""

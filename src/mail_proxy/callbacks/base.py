@@ -1,0 +1,115 @@
+"""The port through which the reporter calls an application's sync endpoint.
+
+The reporter hands over a ready body and a ``SyncTarget`` and gets back either a
+``SyncAnswer`` (the application acknowledged the batch) or a ``SyncFailure``
+(anything else: the batch stays unreported and is sent again later). How the
+answer body is judged lives here, apart from the transport, so every transport
+applies the same rule: only a 2xx JSON object with ``"ok": true`` acknowledges.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from mail_proxy.domain.models import ClientAuth
+
+
+@dataclass(frozen=True, slots=True)
+class SyncTarget:
+    """Where and how to call: URL, the application's auth, and the secret to sign with."""
+
+    url: str
+    auth: ClientAuth = field(default_factory=ClientAuth)
+    signing_secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncAnswer:
+    """An acknowledged call. ``errors``/``not_found`` are ids the application flagged."""
+
+    status_code: int
+    queued: int = 0
+    next_sync_after: float | None = None
+    errors: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+
+
+class FailureKind(StrEnum):
+    """Why a call did not acknowledge its batch; also the ``outcome`` metric label."""
+
+    TIMEOUT = "timeout"
+    CONNECTION = "connection_error"
+    HTTP_STATUS = "http_error"
+    INVALID_ANSWER = "invalid_answer"
+    NOT_OK = "not_ok"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncFailure:
+    kind: FailureKind
+    detail: str
+    status_code: int | None = None
+
+
+SyncResult = SyncAnswer | SyncFailure
+
+
+class SyncClient(ABC):
+    """Sends one signed sync call; never raises for what the network or peer did."""
+
+    @abstractmethod
+    async def send(self, target: SyncTarget, body: bytes, now: float) -> SyncResult:
+        """POST ``body`` to the target, signed at ``now``; the judged answer."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+
+
+def judge_answer(status_code: int, body: bytes) -> SyncResult:
+    """Apply the protocol's rule to a received answer (status and raw body)."""
+    if not 200 <= status_code < 300:
+        return SyncFailure(FailureKind.HTTP_STATUS, f"HTTP {status_code}", status_code)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return SyncFailure(FailureKind.INVALID_ANSWER, "answer is not JSON", status_code)
+    if not isinstance(data, dict):
+        return SyncFailure(FailureKind.INVALID_ANSWER, "answer is not an object", status_code)
+    if data.get("ok") is not True:
+        return SyncFailure(FailureKind.NOT_OK, _error_text(data.get("error")), status_code)
+    return SyncAnswer(
+        status_code=status_code,
+        queued=_count(data.get("queued")),
+        next_sync_after=_timestamp(data.get("next_sync_after")),
+        errors=_ids(data.get("error")),
+        not_found=_ids(data.get("not_found")),
+    )
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return 0
+
+
+def _timestamp(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _ids(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [str(item) for item in value]
+
+
+def _error_text(value: Any) -> str:
+    """A short reason for the log; application text is cut so it cannot flood it."""
+    text = "ok is not true" if value is None else str(value)
+    return text[:200]

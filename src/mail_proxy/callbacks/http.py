@@ -1,0 +1,95 @@
+"""Client sync calls over HTTP with httpx: one pooled client, signed, bounded in time.
+
+One ``httpx.AsyncClient`` serves every tenant so connections to an application are
+reused between calls (HTTP/1.1 keep-alive, RFC 9112 section 9.3). Each call is
+bounded as a whole by ``sync_timeout`` (not only per read), so an endpoint that
+trickles bytes cannot hold a reporter slot longer than that; the answer is capped
+in size for the same reason. Redirects are not followed: a sync endpoint that
+moved is a configuration error to see in the metrics, not to chase with a body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import httpx
+
+from mail_proxy import __version__
+from mail_proxy.callbacks.base import (
+    FailureKind,
+    SyncClient,
+    SyncFailure,
+    SyncResult,
+    SyncTarget,
+    judge_answer,
+)
+from mail_proxy.domain import signature
+from mail_proxy.domain.models import AuthMethod, ClientAuth
+from mail_proxy.settings import Settings
+
+MAX_ANSWER_BYTES = 1024 * 1024
+
+
+class HttpSyncClient(SyncClient):
+    """The production ``SyncClient``: POSTs JSON over one shared connection pool."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._timeout = settings.sync_timeout
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.sync_timeout),
+            limits=httpx.Limits(
+                max_connections=max(settings.sync_concurrency * 2, 10),
+                max_keepalive_connections=max(settings.sync_concurrency * 2, 10),
+            ),
+            follow_redirects=False,
+            headers={"User-Agent": f"mail-proxy/{__version__}"},
+        )
+
+    async def send(self, target: SyncTarget, body: bytes, now: float) -> SyncResult:
+        headers = {"Content-Type": "application/json", **_auth_headers(target.auth)}
+        if target.signing_secret:
+            headers[signature.HEADER] = signature.sign(target.signing_secret, int(now), body)
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._post(target.url, body, headers)
+        except (TimeoutError, httpx.TimeoutException):
+            return SyncFailure(FailureKind.TIMEOUT, f"no answer within {self._timeout:g} s")
+        except httpx.HTTPError as exc:
+            return SyncFailure(FailureKind.CONNECTION, type(exc).__name__)
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> SyncResult:
+        request = self._client.build_request("POST", url, content=body, headers=headers)
+        response = await self._client.send(request, stream=True)
+        try:
+            answer = await _read_capped(response)
+        finally:
+            await response.aclose()
+        if answer is None:
+            return SyncFailure(FailureKind.INVALID_ANSWER, "answer too large", response.status_code)
+        return judge_answer(response.status_code, answer)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+async def _read_capped(response: httpx.Response) -> bytes | None:
+    """The answer body, or None once it passes ``MAX_ANSWER_BYTES``."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _auth_headers(auth: ClientAuth) -> dict[str, str]:
+    """``Authorization`` for bearer (RFC 6750) or basic (RFC 7617); none for ``none``."""
+    if auth.method is AuthMethod.BEARER and auth.token:
+        return {"Authorization": f"Bearer {auth.token}"}
+    if auth.method is AuthMethod.BASIC and auth.user is not None:
+        pair = f"{auth.user}:{auth.password or ''}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+    return {}

@@ -1,0 +1,110 @@
+"""Attachment specs of a submitted message: checked for shape, not fetched.
+
+A spec is ``{"filename", "storage_path", "fetch_mode"?, "mime_type"?, "content_md5"?,
+"auth"?}``. When ``fetch_mode`` is absent it is inferred from ``storage_path`` as the
+protocol says: ``base64:`` prefix → base64, ``http(s)://`` → http_url, leading ``/``
+→ filesystem, anything else → endpoint. Inline base64 data is decoded once here so
+that a broken attachment is refused at submission rather than failing at send time.
+The file name becomes a MIME parameter, so CR/LF in it is refused (RFC 5322 §2.2).
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from base64 import b64decode
+from typing import Any
+
+FETCH_MODES = ("base64", "http_url", "filesystem", "endpoint")
+AUTH_METHODS = ("none", "bearer", "basic")
+_MIME_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
+_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+class InvalidAttachment(ValueError):
+    """The spec cannot be delivered as given; the text says which one and why."""
+
+
+def infer_fetch_mode(storage_path: str) -> str:
+    """The protocol's rule: ``base64:`` prefix, http(s) URL, absolute path, else endpoint."""
+    if storage_path.startswith("base64:"):
+        return "base64"
+    if storage_path.startswith(("http://", "https://")):
+        return "http_url"
+    if storage_path.startswith("/"):
+        return "filesystem"
+    return "endpoint"
+
+
+def attachment_specs(value: object) -> list[dict[str, Any]]:
+    """Check and normalise a message's ``attachments`` (None → no attachments)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidAttachment("attachments must be a list")
+    return [_attachment(item, f"attachment {index}") for index, item in enumerate(value)]
+
+
+def _attachment(item: object, where: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise InvalidAttachment(f"{where} must be an object")
+    filename = item.get("filename")
+    storage_path = item.get("storage_path")
+    if not isinstance(filename, str) or not filename.strip():
+        raise InvalidAttachment(f"{where} needs a filename")
+    if any(char in filename for char in "\r\n\x00"):
+        raise InvalidAttachment(f"{where} filename contains CR, LF or NUL (header injection)")
+    if not isinstance(storage_path, str) or not storage_path:
+        raise InvalidAttachment(f"{where} needs a storage_path")
+    fetch_mode = item.get("fetch_mode") or infer_fetch_mode(storage_path)
+    if fetch_mode not in FETCH_MODES:
+        raise InvalidAttachment(f"{where} fetch_mode must be one of {', '.join(FETCH_MODES)}")
+    _check_source(storage_path, fetch_mode, where)
+    spec: dict[str, Any] = {
+        "filename": filename,
+        "storage_path": storage_path,
+        "fetch_mode": fetch_mode,
+    }
+    spec.update(_extras(item, where))
+    return spec
+
+
+def _check_source(storage_path: str, fetch_mode: str, where: str) -> None:
+    if fetch_mode == "base64":
+        try:
+            b64decode(storage_path.removeprefix("base64:"), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidAttachment(f"{where} is not valid base64") from None
+    elif fetch_mode == "http_url" and not storage_path.startswith(("http://", "https://")):
+        raise InvalidAttachment(f"{where} http_url needs an http(s) URL")
+
+
+def _extras(item: dict[str, Any], where: str) -> dict[str, Any]:
+    extras: dict[str, Any] = {}
+    mime_type = item.get("mime_type")
+    if mime_type is not None:
+        if not isinstance(mime_type, str) or not _MIME_TYPE.match(mime_type):
+            raise InvalidAttachment(f"{where} mime_type must be type/subtype")
+        extras["mime_type"] = mime_type
+    md5 = item.get("content_md5")
+    if md5 is not None:
+        if not isinstance(md5, str) or not _MD5.match(md5):
+            raise InvalidAttachment(f"{where} content_md5 must be 32 hex digits")
+        extras["content_md5"] = md5.lower()
+    auth = item.get("auth")
+    if auth is not None:
+        extras["auth"] = _auth(auth, where)
+    return extras
+
+
+def _auth(auth: object, where: str) -> dict[str, Any]:
+    if not isinstance(auth, dict) or auth.get("method", "none") not in AUTH_METHODS:
+        raise InvalidAttachment(f"{where} auth method must be one of {', '.join(AUTH_METHODS)}")
+    method = auth.get("method", "none")
+    if method == "bearer" and not isinstance(auth.get("token"), str):
+        raise InvalidAttachment(f"{where} bearer auth needs a token")
+    if method == "basic" and not (
+        isinstance(auth.get("user"), str) and isinstance(auth.get("password"), str)
+    ):
+        raise InvalidAttachment(f"{where} basic auth needs user and password")
+    return {key: auth[key] for key in ("method", "token", "user", "password") if key in auth}

@@ -1,0 +1,349 @@
+"""One submitted message (a JSON object) in, a ``NewMessage`` or a rejection reason out.
+
+Each message of ``POST /commands/add-messages`` is judged on its own, so one bad
+message never rejects its neighbours. The caller looks up the tenants and accounts
+the batch names and passes them in a ``ValidationContext``; nothing here does I/O.
+
+Rules and where they come from:
+
+- addresses are RFC 5322 ``mailbox`` values (``a@b.example`` or ``Name <a@b.example>``);
+  ``to``/``cc``/``bcc`` are a list or one comma-separated string (RFC 5322 §3.4
+  address-list). Addr-specs are checked with email-validator (syntax only, no DNS);
+  special-use domains such as ``.invalid`` and ``.localhost`` (RFC 6761) are refused.
+- CR or LF in any value that becomes a header (subject, addresses, display names,
+  extra headers, message id, attachment file names) is refused as header injection:
+  RFC 5322 §2.2 ends a header field at CRLF, so such a value could smuggle headers.
+- extra header names are RFC 5322 §3.6.8 field names (printable ASCII, no colon).
+
+The normalised payload the dispatcher builds the MIME message from has these keys:
+``id, tenant_id, account_id, from, to, cc, bcc, reply_to, return_path, subject,
+body, content_type ("plain" | "html"), headers, message_id, priority, deferred_ts,
+batch_code, attachments``. Addresses are strings ``"Display Name <addr>"`` (display
+name unencoded), ``to/cc/bcc`` lists, ``return_path`` a bare addr-spec, attachments
+dicts with ``filename, storage_path, fetch_mode`` and optional ``mime_type,
+content_md5, auth``. Unknown fields are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.utils import getaddresses
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from mail_proxy.domain.attachment_spec import InvalidAttachment, attachment_specs
+from mail_proxy.domain.models import Account, NewMessage, Priority, Tenant
+from mail_proxy.domain.priority import InvalidPriority, resolve_priority
+
+MAX_ID_LENGTH = 255
+MAX_BATCH_CODE_LENGTH = 64
+_FIELD_NAME = re.compile(r"^[\x21-\x39\x3b-\x7e]+$")
+_CONTENT_TYPES = {"plain": "plain", "text/plain": "plain", "html": "html", "text/html": "html"}
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationContext:
+    """What validation needs to know beyond the message itself."""
+
+    tenants: Mapping[str, Tenant]
+    accounts: Mapping[str, Sequence[Account]]
+    token_tenant_id: str | None = None
+    batch_priority: Priority | None = None
+    instance_priority: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    id: str | None
+    reason: str
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def validate_message(raw: object, ctx: ValidationContext) -> NewMessage | Rejection:
+    """Normalise one submitted message or say, in a sentence, why it is refused."""
+    if not isinstance(raw, dict):
+        return Rejection(None, "message must be a JSON object")
+    message_id = raw.get("id")
+    try:
+        return _build(raw, ctx)
+    except _Reject as rejected:
+        return Rejection(str(message_id) if _is_scalar(message_id) else None, rejected.reason)
+
+
+def _build(raw: dict[str, Any], ctx: ValidationContext) -> NewMessage:
+    message_id = _message_id(raw.get("id"))
+    tenant = _tenant(raw.get("tenant_id"), ctx)
+    account = _account(raw.get("account_id"), tenant.id, ctx)
+    try:
+        priority = resolve_priority(raw.get("priority"), ctx.batch_priority, ctx.instance_priority)
+    except InvalidPriority as exc:
+        raise _Reject(str(exc)) from None
+    to = address_list(raw.get("to"), "to")
+    if not to:
+        raise _Reject("missing field: to")
+    deferred_ts = _deferred_ts(raw.get("deferred_ts"))
+    batch_code = _batch_code(raw.get("batch_code"))
+    payload: dict[str, Any] = {
+        "id": message_id,
+        "tenant_id": tenant.id,
+        "account_id": account.id,
+        "from": _sender(raw, account),
+        "to": to,
+        "cc": address_list(raw.get("cc"), "cc"),
+        "bcc": address_list(raw.get("bcc"), "bcc"),
+        "reply_to": _reply_to(raw.get("reply_to")),
+        "return_path": _return_path(raw.get("return_path")),
+        "subject": _subject(raw.get("subject")),
+        "body": _body(raw.get("body")),
+        "content_type": _content_type(raw),
+        "headers": _headers(raw.get("headers")),
+        "message_id": _optional_header_text(raw.get("message_id"), "message_id"),
+        "priority": int(priority),
+        "deferred_ts": deferred_ts,
+        "batch_code": batch_code,
+        "attachments": _attachments(raw.get("attachments")),
+    }
+    return NewMessage(
+        tenant_id=tenant.id,
+        id=message_id,
+        account_id=account.id,
+        priority=int(priority),
+        payload=payload,
+        deferred_ts=deferred_ts,
+        batch_code=batch_code,
+    )
+
+
+# -- identity: id, tenant, account --------------------------------------------------
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool)
+
+
+def _message_id(value: object) -> str:
+    if value is None or value == "":
+        raise _Reject("missing field: id")
+    if not _is_scalar(value):
+        raise _Reject("invalid id: must be a string")
+    text = str(value)
+    _refuse_injection(text, "id")
+    if len(text) > MAX_ID_LENGTH:
+        raise _Reject(f"invalid id: longer than {MAX_ID_LENGTH} characters")
+    return text
+
+
+def _tenant(value: object, ctx: ValidationContext) -> Tenant:
+    tenant_id = ctx.token_tenant_id if value is None or value == "" else value
+    if tenant_id is None:
+        raise _Reject("missing field: tenant_id")
+    if not isinstance(tenant_id, str):
+        raise _Reject("invalid tenant_id: must be a string")
+    if ctx.token_tenant_id is not None and tenant_id != ctx.token_tenant_id:
+        raise _Reject("Token not authorized for this tenant")
+    tenant = ctx.tenants.get(tenant_id)
+    if tenant is None:
+        raise _Reject(f"unknown tenant: {tenant_id}")
+    return tenant
+
+
+def default_account(accounts: Sequence[Account]) -> Account | None:
+    """The tenant's only account, or the one marked ``is_default``."""
+    if len(accounts) == 1:
+        return accounts[0]
+    marked = [account for account in accounts if account.is_default]
+    return marked[0] if len(marked) == 1 else None
+
+
+def _account(value: object, tenant_id: str, ctx: ValidationContext) -> Account:
+    accounts = ctx.accounts.get(tenant_id, ())
+    if value is None or value == "":
+        found = default_account(accounts)
+        if found is None:
+            raise _Reject("missing field: account_id (the tenant has no default account)")
+        return found
+    if not isinstance(value, str):
+        raise _Reject("invalid account_id: must be a string")
+    for account in accounts:
+        if account.id == value:
+            return account
+    raise _Reject(f"unknown account: {value}")
+
+
+# -- addresses (RFC 5322 §3.4) ----------------------------------------------------------
+
+
+def _refuse_injection(text: str, field: str) -> None:
+    if "\r" in text or "\n" in text:
+        raise _Reject(f"header injection: CR/LF in {field}")
+    if "\x00" in text:
+        raise _Reject(f"invalid {field}: contains a NUL character")
+
+
+def _addr_spec(addr: str, field: str) -> str:
+    try:
+        checked = validate_email(
+            addr,
+            check_deliverability=False,
+            globally_deliverable=False,
+            test_environment=True,
+            allow_quoted_local=True,
+            allow_domain_literal=True,
+        )
+    except EmailNotValidError:
+        raise _Reject(f"invalid address in {field}: {addr[:80]!r}") from None
+    return checked.normalized
+
+
+def _mailbox(name: str, addr: str) -> str:
+    if not name:
+        return addr
+    return str(Address(display_name=name, addr_spec=addr))
+
+
+def _parse_mailboxes(value: object, field: str) -> list[tuple[str, str]]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        items = value
+    else:
+        raise _Reject(f"invalid {field}: expected a list or a comma-separated string")
+    mailboxes: list[tuple[str, str]] = []
+    for item in items:
+        _refuse_injection(item, field)
+        for name, addr in getaddresses([item]):
+            if not name and not addr:
+                continue
+            if not addr:
+                raise _Reject(f"invalid address in {field}: {item[:80]!r}")
+            mailboxes.append((name, _addr_spec(addr, field)))
+    return mailboxes
+
+
+def address_list(value: object, field: str) -> list[str]:
+    """``"a@x.example, B <b@y.example>"`` or a list of such → normalised mailboxes."""
+    return [_mailbox(name, addr) for name, addr in _parse_mailboxes(value, field)]
+
+
+def _single_address(value: object, field: str) -> tuple[str, str]:
+    found = _parse_mailboxes(value, field)
+    if len(found) != 1:
+        raise _Reject(f"invalid {field}: expected exactly one address")
+    return found[0]
+
+
+def _sender(raw: dict[str, Any], account: Account) -> str:
+    value = raw.get("from") or account.default_from
+    if value is None:
+        raise _Reject("missing field: from (the account has no default sender)")
+    name, addr = _single_address(value, "from")
+    display = raw.get("from_name")
+    if display is not None:
+        if not isinstance(display, str):
+            raise _Reject("invalid from_name: must be a string")
+        _refuse_injection(display, "from_name")
+        name = display.strip()
+    return _mailbox(name, addr)
+
+
+def _reply_to(value: object) -> str | None:
+    mailboxes = address_list(value, "reply_to")
+    return ", ".join(mailboxes) if mailboxes else None
+
+
+def _return_path(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    return _single_address(value, "return_path")[1]
+
+
+# -- content ----------------------------------------------------------------------------
+
+
+def _subject(value: object) -> str:
+    if value is None:
+        raise _Reject("missing field: subject")
+    if not isinstance(value, str):
+        raise _Reject("invalid subject: must be a string")
+    _refuse_injection(value, "subject")
+    return value
+
+
+def _body(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _Reject("invalid body: must be a string")
+    return value
+
+
+def _content_type(raw: dict[str, Any]) -> str:
+    value = raw.get("content_type")
+    if value is None:
+        return "html" if raw.get("html") is True else "plain"
+    if not isinstance(value, str) or value.strip().lower() not in _CONTENT_TYPES:
+        raise _Reject("invalid content_type: use 'plain' or 'html'")
+    return _CONTENT_TYPES[value.strip().lower()]
+
+
+def _optional_header_text(value: object, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _Reject(f"invalid {field}: must be a string")
+    _refuse_injection(value, field)
+    return value
+
+
+def _headers(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Reject("invalid headers: expected an object of name → value")
+    headers: dict[str, str] = {}
+    for name, item in value.items():
+        if not _FIELD_NAME.match(name):
+            raise _Reject(f"invalid header name: {name[:80]!r}")
+        if not isinstance(item, str | int | float) or isinstance(item, bool):
+            raise _Reject(f"invalid value of header {name}: must be a string")
+        text = str(item)
+        _refuse_injection(text, f"header {name}")
+        headers[name] = text
+    return headers
+
+
+def _deferred_ts(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise _Reject("invalid deferred_ts: expected Unix seconds")
+    return int(value)
+
+
+def _batch_code(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _Reject("invalid batch_code: must be a string")
+    if len(value) > MAX_BATCH_CODE_LENGTH:
+        raise _Reject(f"invalid batch_code: longer than {MAX_BATCH_CODE_LENGTH} characters")
+    _refuse_injection(value, "batch_code")
+    return value
+
+
+def _attachments(value: object) -> list[dict[str, Any]]:
+    try:
+        return attachment_specs(value)
+    except InvalidAttachment as exc:
+        raise _Reject(f"attachment spec invalid: {exc}") from None

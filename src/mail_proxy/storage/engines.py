@@ -1,0 +1,114 @@
+"""From ``GMP_DB_PATH`` to configured SQLAlchemy async engines.
+
+A plain path selects SQLite (its folder is created); ``postgresql://`` or
+``postgres://`` selects PostgreSQL through psycopg 3. A ``schema=NAME`` query
+parameter on a PostgreSQL URL confines the proxy to that schema (created if missing),
+which lets several proxies or test runs share one database.
+
+SQLite runs in WAL mode so readers never block the writer; ``synchronous=NORMAL`` is
+durable across process crashes in WAL mode and much faster than FULL; foreign keys
+are switched on (they are off by default in SQLite). Writers open their transaction
+with ``BEGIN IMMEDIATE``, which takes the write lock up front, so two processes never
+both read-then-write and deadlock; ``busy_timeout`` makes the loser wait its turn.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from mail_proxy.errors import InvalidInput
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+)
+SQLITE_READERS = 4
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where the data lives: a SQLite file or a PostgreSQL URL (plus optional schema)."""
+
+    backend: str
+    url: sa.URL
+    schema: str | None = None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.backend == "postgres"
+
+    def describe(self) -> str:
+        """The location without a password, for logs and error messages."""
+        shown = self.url.render_as_string(hide_password=True)
+        return shown + (f" (schema {self.schema})" if self.schema else "")
+
+
+def parse_target(db_path: str) -> Target:
+    """Decide the backend from ``GMP_DB_PATH``."""
+    if db_path.startswith(("postgresql://", "postgres://", "postgresql+")):
+        return _postgres_target(db_path)
+    path = Path(db_path).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Target("sqlite", sa.make_url(f"sqlite+aiosqlite:///{path}"))
+
+
+def _postgres_target(db_path: str) -> Target:
+    url = sa.make_url(re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", db_path))
+    query = dict(url.query)
+    schema = query.pop("schema", None)
+    if isinstance(schema, tuple):
+        schema = schema[-1]
+    if schema is not None and not _SCHEMA_NAME.match(schema):
+        raise InvalidInput(f"Invalid PostgreSQL schema name {schema!r}", field="db_path")
+    return Target("postgres", url.set(query=query), schema)
+
+
+def sqlite_engine(target: Target, *, writer: bool) -> AsyncEngine:
+    """The writer engine holds one connection (BEGIN IMMEDIATE); readers a few."""
+    engine = create_async_engine(
+        target.url,
+        pool_size=1 if writer else SQLITE_READERS,
+        max_overflow=0,
+        pool_timeout=60,
+    )
+    begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
+
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN is ours (SQLAlchemy recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @sa.event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+def postgres_engine(target: Target, *, pool_size: int = 5) -> AsyncEngine:
+    """A pooled psycopg engine; ``pre_ping`` replaces connections the server dropped."""
+    connect_args: dict[str, Any] = {"connect_timeout": 5}
+    if target.schema:
+        connect_args["options"] = f"-csearch_path={target.schema}"
+    return create_async_engine(
+        target.url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=True,
+        pool_timeout=30,
+        connect_args=connect_args,
+    )

@@ -1,0 +1,176 @@
+"""Conversions between table rows and the domain's dataclasses.
+
+Rows keep times as floats and JSON as text; the dataclasses use integer seconds and
+dicts. Secrets are sealed on the way in and opened on the way out, so nothing above
+the storage layer ever sees a ciphertext.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mail_proxy.domain.models import (
+    Account,
+    AuthMethod,
+    ClientAuth,
+    CommandLogEntry,
+    Event,
+    EventType,
+    LimitBehavior,
+    MessageRecord,
+    Status,
+    Tenant,
+)
+from mail_proxy.storage.cipher import Cipher
+
+
+def dump_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def load_json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def whole(ts: float | None) -> int | None:
+    """Seconds as the wire shows them (rounded down)."""
+    return None if ts is None else int(ts)
+
+
+def message_record(row: Any) -> MessageRecord:
+    return MessageRecord(
+        pk=row.pk,
+        tenant_id=row.tenant_id,
+        id=row.id,
+        account_id=row.account_id,
+        priority=row.priority,
+        status=Status(row.status),
+        payload=json.loads(row.payload),
+        batch_code=row.batch_code,
+        deferred_ts=whole(row.deferred_ts),
+        attempts=row.attempts,
+        created_at=int(row.created_at),
+        updated_at=int(row.updated_at),
+        smtp_ts=whole(row.smtp_ts),
+        error_ts=whole(row.error_ts),
+        error=row.error,
+        reported_ts=whole(row.reported_ts),
+    )
+
+
+def event(row: Any) -> Event:
+    return Event(
+        event_id=row.event_id,
+        message_pk=row.message_pk,
+        tenant_id=row.tenant_id,
+        message_id=row.message_id,
+        type=EventType(row.type),
+        ts=int(row.ts),
+        description=row.description,
+        details=load_json(row.details),
+        reported_ts=whole(row.reported_ts),
+    )
+
+
+def tenant(row: Any, cipher: Cipher) -> Tenant:
+    return Tenant(
+        id=row.id,
+        name=row.name,
+        client_base_url=row.client_base_url,
+        client_sync_path=row.client_sync_path,
+        client_attachment_path=row.client_attachment_path,
+        client_auth=ClientAuth(
+            method=AuthMethod(row.client_auth_method),
+            token=cipher.open(row.client_auth_token_enc),
+            user=row.client_auth_user,
+            password=cipher.open(row.client_auth_password_enc),
+        ),
+        rate_limits=load_json(row.rate_limits),
+        large_file_config=load_json(row.large_file_config),
+        active=bool(row.active),
+        api_key_expires_at=row.api_key_expires_at,
+        has_api_key=row.api_key_hash is not None,
+        signing_secret=cipher.open(row.signing_secret_enc),
+        created_at=whole(row.created_at),
+        updated_at=whole(row.updated_at),
+    )
+
+
+def tenant_values(t: Tenant, cipher: Cipher) -> dict[str, Any]:
+    """Columns of every field but the API key, signing secret and sync state."""
+    return {
+        "id": t.id,
+        "name": t.name,
+        "client_base_url": t.client_base_url,
+        "client_sync_path": t.client_sync_path,
+        "client_attachment_path": t.client_attachment_path,
+        "client_auth_method": AuthMethod(t.client_auth.method).value,
+        "client_auth_user": t.client_auth.user,
+        "client_auth_token_enc": cipher.seal(t.client_auth.token),
+        "client_auth_password_enc": cipher.seal(t.client_auth.password),
+        "rate_limits": dump_json(t.rate_limits),
+        "large_file_config": dump_json(t.large_file_config),
+        "active": t.active,
+    }
+
+
+def client_auth(value: ClientAuth | dict[str, Any] | None) -> ClientAuth:
+    """Accept the dataclass or its dict form (as an API body carries it)."""
+    if value is None:
+        return ClientAuth()
+    if isinstance(value, ClientAuth):
+        return value
+    fields = {k: v for k, v in value.items() if k in ("method", "token", "user", "password")}
+    fields["method"] = AuthMethod(fields.get("method") or AuthMethod.NONE)
+    return ClientAuth(**fields)
+
+
+_ACCOUNT_PLAIN = (
+    "host", "port", "user", "use_tls", "ttl", "limit_per_minute", "limit_per_hour",
+    "limit_per_day", "batch_size", "is_default", "default_from", "timeout",
+    "is_pec_account", "imap_host", "imap_port", "imap_user", "imap_ssl", "imap_folder",
+)  # fmt: skip
+
+
+def account(row: Any, cipher: Cipher) -> Account:
+    plain = {name: getattr(row, name) for name in _ACCOUNT_PLAIN}
+    for flag in ("is_default", "is_pec_account", "imap_ssl"):
+        plain[flag] = bool(plain[flag])
+    if plain["use_tls"] is not None:
+        plain["use_tls"] = bool(plain["use_tls"])
+    return Account(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        password=cipher.open(row.password_enc),
+        imap_password=cipher.open(row.imap_password_enc),
+        limit_behavior=LimitBehavior(row.limit_behavior),
+        created_at=whole(row.created_at),
+        updated_at=whole(row.updated_at),
+        **plain,
+    )
+
+
+def account_values(a: Account, cipher: Cipher) -> dict[str, Any]:
+    values = {name: getattr(a, name) for name in _ACCOUNT_PLAIN}
+    values.update(
+        tenant_id=a.tenant_id,
+        id=a.id,
+        password_enc=cipher.seal(a.password),
+        imap_password_enc=cipher.seal(a.imap_password),
+        limit_behavior=LimitBehavior(a.limit_behavior).value,
+    )
+    return values
+
+
+def command_log_entry(row: Any) -> CommandLogEntry:
+    return CommandLogEntry(
+        id=row.id,
+        ts=int(row.ts),
+        method=row.method,
+        path=row.path,
+        actor=row.actor,
+        tenant_id=row.tenant_id,
+        status_code=row.status_code,
+        body=load_json(row.body),
+    )

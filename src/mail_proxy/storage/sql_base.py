@@ -1,0 +1,135 @@
+"""The shared machinery of the SQL backends: transactions, retries, dialect hooks.
+
+Every public Store method is one call of ``_write`` or ``_read`` with a coroutine that
+receives an open transaction; the whole coroutine commits or rolls back together, so
+a batch is written whole or not at all. A transaction that fails because the
+database is busy, locked, full or unreachable is retried from the start a few times
+with a short backoff; after that the caller gets ``StorageUnavailable`` with a
+sentence saying what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mail_proxy.errors import StorageUnavailable
+from mail_proxy.storage.base import Store
+from mail_proxy.storage.cipher import Cipher
+from mail_proxy.storage.engines import Target
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+Operation = Callable[[AsyncConnection], Awaitable[T]]
+
+RETRY_DELAYS = (0.05, 0.2, 0.5)
+_SQLITE_TRANSIENT = ("locked", "busy", "disk", "full", "i/o", "unable to open")
+
+
+class SqlStore(Store):
+    """A Store over SQLAlchemy Core; subclasses add what differs per database."""
+
+    def __init__(
+        self, target: Target, cipher: Cipher, writer: AsyncEngine, reader: AsyncEngine
+    ) -> None:
+        self._target = target
+        self._cipher = cipher
+        self._writer = writer
+        self._reader = reader
+        # SQLite has one writer at a time anyway; queueing here is cheaper than busy waits.
+        self._write_gate = None if target.is_postgres else asyncio.Lock()
+
+    @property
+    def target(self) -> Target:
+        return self._target
+
+    @property
+    def writer_engine(self) -> AsyncEngine:
+        """The engine that writes (tests use it to inspect raw rows)."""
+        return self._writer
+
+    async def close(self) -> None:
+        await self._writer.dispose()
+        if self._reader is not self._writer:
+            await self._reader.dispose()
+
+    # -- dialect hooks ------------------------------------------------------------
+    @abstractmethod
+    async def _claim_rows(self, conn: AsyncConnection, params: dict[str, Any]) -> Sequence[Any]:
+        """Lease due messages in one statement and return their full rows."""
+
+    @abstractmethod
+    async def _lock_send_log(self, conn: AsyncConnection, tenant_id: str, account_id: str) -> None:
+        """Serialise rate-limit checks of one account across processes."""
+
+    def _for_update(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        """Lock the selected rows until commit (a no-op where writers are serialised)."""
+        return query.with_for_update() if self._target.is_postgres else query
+
+    def _insert(self, table: sa.Table) -> Any:
+        """The dialect's INSERT, which offers ``on_conflict_do_update``/``_do_nothing``."""
+        return postgresql.insert(table) if self._target.is_postgres else sqlite.insert(table)
+
+    # -- transactions ---------------------------------------------------------------
+    async def _write(self, op: Operation[T], what: str) -> T:
+        return await self._transact(self._writer, op, what, self._write_gate)
+
+    async def _read(self, op: Operation[T], what: str) -> T:
+        return await self._transact(self._reader, op, what, None)
+
+    async def _transact(
+        self, engine: AsyncEngine, op: Operation[T], what: str, gate: asyncio.Lock | None
+    ) -> T:
+        failure: Exception | None = None
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                async with _held(gate), engine.begin() as conn:
+                    return await op(conn)
+            except sa_exc.DBAPIError as exc:
+                if not self._transient(exc):
+                    raise
+                failure = exc
+            except sa_exc.TimeoutError as exc:
+                failure = exc
+            if delay is not None:
+                log.warning("storage_retry", operation=what, delay=delay, error=_reason(failure))
+                await asyncio.sleep(delay)
+        raise StorageUnavailable(
+            f"The database ({self._target.describe()}) is unavailable: {_reason(failure)}. "
+            "Retry later; nothing of this request was written."
+        ) from failure
+
+    def _transient(self, exc: sa_exc.DBAPIError) -> bool:
+        if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
+            return True
+        if not isinstance(exc, sa_exc.OperationalError):
+            return False
+        if self._target.is_postgres:
+            return True
+        text = str(exc.orig).lower()
+        return any(word in text for word in _SQLITE_TRANSIENT)
+
+
+@contextlib.asynccontextmanager
+async def _held(gate: asyncio.Lock | None) -> AsyncIterator[None]:
+    if gate is None:
+        yield
+        return
+    async with gate:
+        yield
+
+
+def _reason(exc: Exception | None) -> str:
+    if isinstance(exc, sa_exc.DBAPIError):
+        return str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc).__name__
+    return str(exc) if exc is not None else "unknown error"

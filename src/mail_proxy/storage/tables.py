@@ -1,0 +1,189 @@
+"""SQLAlchemy Core tables: the one schema both backends share.
+
+Times are Unix seconds stored as double precision. JSON values (payloads, event
+details, tenant limits) are stored as text so both backends read them the same way.
+Columns ending in ``_enc`` hold Fernet tokens (see ``cipher.py``): a copied database
+alone reveals no SMTP password, callback credential or signing secret.
+
+The partial indexes keep the hot queries (claim, unreported events, rate-limit
+windows) independent of how many finished rows the table holds. Alembic revisions in
+``migrations/versions`` must create exactly this schema (a contract test compares).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# INTEGER PRIMARY KEY is SQLite's rowid alias (fast, autoincrementing); BIGINT elsewhere.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+ACTIVE_STATUSES = ("pending", "deferred")
+FINISHED_STATUSES = ("sent", "error")
+
+
+def _status_in(*statuses: str) -> sa.TextClause:
+    listed = ", ".join(f"'{status}'" for status in statuses)
+    return sa.text(f"status IN ({listed})")
+
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("name", sa.Text),
+    sa.Column("client_base_url", sa.Text),
+    sa.Column("client_sync_path", sa.Text, nullable=False),
+    sa.Column("client_attachment_path", sa.Text, nullable=False),
+    sa.Column("client_auth_method", sa.String(16), nullable=False),
+    sa.Column("client_auth_user", sa.Text),
+    sa.Column("client_auth_token_enc", sa.Text),
+    sa.Column("client_auth_password_enc", sa.Text),
+    sa.Column("rate_limits", sa.Text),
+    sa.Column("large_file_config", sa.Text),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("api_key_hash", sa.String(64)),
+    sa.Column("api_key_expires_at", sa.BigInteger),
+    sa.Column("signing_secret_enc", sa.Text),
+    sa.Column("last_sync_ts", sa.Double),
+    sa.Column("dnd_until", sa.Double),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Index("ux_tenants_api_key_hash", "api_key_hash", unique=True),
+)
+
+suspensions = sa.Table(
+    "suspensions",
+    metadata,
+    sa.Column("tenant_id", sa.String(128), primary_key=True),
+    sa.Column("batch_code", sa.String(64), primary_key=True),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("tenant_id", sa.String(128), primary_key=True),
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("port", sa.Integer, nullable=False),
+    sa.Column("user", sa.Text),
+    sa.Column("password_enc", sa.Text),
+    sa.Column("use_tls", sa.Boolean),
+    sa.Column("ttl", sa.Integer, nullable=False),
+    sa.Column("limit_per_minute", sa.Integer),
+    sa.Column("limit_per_hour", sa.Integer),
+    sa.Column("limit_per_day", sa.Integer),
+    sa.Column("limit_behavior", sa.String(16), nullable=False),
+    sa.Column("batch_size", sa.Integer),
+    sa.Column("is_default", sa.Boolean, nullable=False),
+    sa.Column("default_from", sa.Text),
+    sa.Column("timeout", sa.Double, nullable=False),
+    sa.Column("is_pec_account", sa.Boolean, nullable=False),
+    sa.Column("imap_host", sa.Text),
+    sa.Column("imap_port", sa.Integer),
+    sa.Column("imap_user", sa.Text),
+    sa.Column("imap_password_enc", sa.Text),
+    sa.Column("imap_ssl", sa.Boolean, nullable=False),
+    sa.Column("imap_folder", sa.Text),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.String(128), nullable=False),
+    sa.Column("id", sa.String(255), nullable=False),
+    sa.Column("account_id", sa.String(128), nullable=False),
+    sa.Column("priority", sa.SmallInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("batch_code", sa.String(64)),
+    sa.Column("deferred_ts", sa.Double),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("smtp_ts", sa.Double),
+    sa.Column("error_ts", sa.Double),
+    sa.Column("error", sa.Text),
+    sa.Column("reported_ts", sa.Double),
+    sa.Column("lease_token", sa.String(32)),
+    sa.Column("lease_expires", sa.Double),
+    sa.UniqueConstraint("tenant_id", "id", name="ux_messages_tenant_id"),
+    sa.Index(
+        "ix_messages_claim",
+        "priority",
+        "pk",
+        sqlite_where=_status_in(*ACTIVE_STATUSES),
+        postgresql_where=_status_in(*ACTIVE_STATUSES),
+    ),
+    sa.Index(
+        "ix_messages_finished",
+        "updated_at",
+        sqlite_where=_status_in(*FINISHED_STATUSES),
+        postgresql_where=_status_in(*FINISHED_STATUSES),
+    ),
+    sa.Index("ix_messages_tenant_pk", "tenant_id", "pk"),
+)
+
+message_events = sa.Table(
+    "message_events",
+    metadata,
+    sa.Column("event_id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_pk",
+        BigId,
+        sa.ForeignKey("messages.pk", ondelete="CASCADE", name="fk_events_message"),
+        nullable=False,
+    ),
+    sa.Column("tenant_id", sa.String(128), nullable=False),
+    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("details", sa.Text),
+    sa.Column("reported_ts", sa.Double),
+    sa.Index("ix_events_message", "message_pk"),
+    sa.Index(
+        "ix_events_unreported",
+        "tenant_id",
+        "event_id",
+        sqlite_where=sa.text("reported_ts IS NULL"),
+        postgresql_where=sa.text("reported_ts IS NULL"),
+    ),
+)
+
+send_log = sa.Table(
+    "send_log",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant_id", sa.String(128), nullable=False),
+    sa.Column("account_id", sa.String(128), nullable=False),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Index("ix_send_log_account_ts", "tenant_id", "account_id", "ts"),
+    sa.Index("ix_send_log_ts", "ts"),
+)
+
+instance_settings = sa.Table(
+    "instance_settings",
+    metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+command_log = sa.Table(
+    "command_log",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("tenant_id", sa.String(128)),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("body", sa.Text),
+    sa.Index("ix_command_log_ts", "ts"),
+    sa.Index("ix_command_log_tenant", "tenant_id", "id"),
+)

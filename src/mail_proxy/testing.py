@@ -1,0 +1,153 @@
+"""Helpers for driving a real proxy from tests, benchmarks and the example client.
+
+``ServedProxy`` runs ``mail-proxy serve`` in a subprocess exactly as an operator
+would; ``RecordingSink`` is an aiosmtpd server in a thread of its own that notes
+when each message arrived. Nothing here is used by the server itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from email import message_from_bytes, policy
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Arrival:
+    """One message as the sink received it."""
+
+    __slots__ = ("at", "mail_from", "mail_id", "raw", "recipients")
+
+    def __init__(self, at: float, mail_from: str, recipients: list[str], raw: bytes) -> None:
+        self.at = at
+        self.mail_from = mail_from
+        self.recipients = recipients
+        self.raw = raw
+        header = message_from_bytes(raw, policy=policy.default).get("X-Genro-Mail-ID")
+        self.mail_id = str(header) if header is not None else None
+
+
+class _RecordingHandler:
+    def __init__(self, sink: RecordingSink) -> None:
+        self._sink = sink
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd hook
+        arrival = Arrival(
+            time.time(), envelope.mail_from or "", list(envelope.rcpt_tos),
+            envelope.original_content or b"",
+        )
+        with self._sink.lock:
+            self._sink.arrivals.append(arrival)
+        return "250 OK"
+
+
+class RecordingSink:
+    """An accept-all SMTP server on 127.0.0.1 in its own thread."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.arrivals: list[Arrival] = []
+        self.lock = threading.Lock()
+        self._controller = Controller(
+            _RecordingHandler(self), hostname="127.0.0.1", port=self.port,
+            server_hostname="sink.test",
+        )
+
+    def __enter__(self) -> RecordingSink:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.arrivals)
+
+    def wait_for(self, n: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.count() >= n:
+                return True
+            time.sleep(0.01)
+        return self.count() >= n
+
+
+class ServedProxy:
+    """``mail-proxy serve`` in a subprocess, with its own token and port."""
+
+    def __init__(
+        self, db_path: str | Path, *, token: str = "admin-test-token",
+        env: Mapping[str, str] | None = None, log_path: Path | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.token = token
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._env = {
+            **os.environ,
+            "GMP_DB_PATH": str(db_path),
+            "GMP_API_TOKEN": token,
+            "GMP_HOST": "127.0.0.1",
+            "GMP_PORT": str(self.port),
+            **(env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> ServedProxy:
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mail_proxy", "serve"], env=self._env,
+            stdout=out, stderr=out,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mail-proxy exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise TimeoutError("mail-proxy did not answer /health in time")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout)
+        self.process = None
+        return code
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"X-API-Token": self.token}, **kwargs)
+
+    def __enter__(self) -> ServedProxy:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.stop(signal.SIGKILL if exc_type is not None else signal.SIGTERM)

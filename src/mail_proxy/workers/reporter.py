@@ -1,0 +1,369 @@
+"""The reporter: pushes delivery reports to each tenant's application, never losing one.
+
+A scheduling pass reads from the store which tenants have unreported events and
+when each was last synced, asks ``domain.reports`` who is due, and starts one task
+per due tenant. Tasks run concurrently (at most ``sync_concurrency`` calls at a
+time), so a tenant whose endpoint hangs holds only its own task and one slot for
+at most ``sync_timeout``. Within a tenant, calls are strictly one after another:
+a batch is acknowledged before the next is fetched, so the events of a message
+reach the application in the order they happened.
+
+Delivery is at least once: events are acknowledged only after the application
+answered ``ok: true``; a crash between its answer and our acknowledgement sends
+them again. The loop never dies on an error: it logs and tries again later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from mail_proxy.callbacks.base import SyncAnswer, SyncClient, SyncFailure, SyncTarget
+from mail_proxy.domain import reports
+from mail_proxy.domain.models import AuthMethod, ClientAuth, Event, Tenant
+from mail_proxy.domain.reports import SyncSchedule
+from mail_proxy.metrics import Metrics
+from mail_proxy.settings import Settings
+from mail_proxy.storage.base import Store
+
+log = structlog.get_logger(__name__)
+
+STATS_REFRESH_SECONDS = 1.0
+OUTCOME_OK = "ok"
+OUTCOME_EXCEPTION = "exception"
+LOGGED_IDS = 20
+
+
+class Reporter:
+    """Runs client sync for every tenant until ``stop`` is set."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: SyncClient,
+        settings: Settings,
+        metrics: Metrics,
+        on_queued: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._settings = settings
+        self._metrics = metrics
+        self._on_queued = on_queued
+        self._wakeup = asyncio.Event()
+        self._slots = asyncio.Semaphore(settings.sync_concurrency)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._backoff: dict[str, tuple[int, float | None]] = {}
+        self._dnd: dict[str, float | None] = {}
+        self._forced: set[str] = set()
+        self._tenant_nudges: set[str] = set()
+        self._admin_nudge = False
+        self._events_generation = 0
+        self._stats_at = 0.0
+        self._warned_no_destination: set[str] = set()
+
+    # -- signals from the API and the dispatcher ----------------------------
+    def wake(self, tenant_id: str | None = None) -> None:
+        """Run-now. None (admin): call every tenant not in DND; a tenant: clear its DND."""
+        if tenant_id is None:
+            self._admin_nudge = True
+        else:
+            self._tenant_nudges.add(tenant_id)
+        self._wakeup.set()
+
+    def wake_for_events(self) -> None:
+        """New events were recorded: report them now."""
+        self._events_generation += 1
+        self._wakeup.set()
+
+    # -- the loop -----------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                self._wakeup.clear()
+                delay = await self._pass_logged()
+                await self._sleep(stop, delay)
+        finally:
+            await self._cancel_tasks()
+
+    async def _pass_logged(self) -> float:
+        try:
+            return await self._pass(time.time())
+        except Exception:
+            log.exception("reporter_pass_failed")
+            return self._settings.sync_retry_base_delay
+
+    async def _sleep(self, stop: asyncio.Event, delay: float) -> None:
+        """Until woken, stopped, or ``delay`` passed (test mode waits for a wake only)."""
+        timeout = None if self._settings.test_mode else max(delay, 0.0)
+        waiters = {
+            asyncio.create_task(self._wakeup.wait()),
+            asyncio.create_task(stop.wait()),
+        }
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def _cancel_tasks(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _pass(self, now: float) -> float:
+        """Start a task for every due tenant; seconds until the next one is due."""
+        await self._refresh_stats(now)
+        nudged, admin = await self._take_nudges()
+        schedules = await self._schedules()
+        pending = set(await self._store.tenants_with_unreported())
+        next_due = now + self._settings.sync_interval
+        for tenant, target in await self._candidates(pending):
+            schedule = schedules.get(tenant.id, self._memory_only(tenant.id))
+            forced = self._apply_nudge(tenant.id, schedule, nudged, admin, now)
+            if tenant.id in self._running:
+                continue
+            due = reports.next_call_ts(
+                schedule,
+                has_events=tenant.id in pending,
+                interval=self._settings.sync_interval,
+                forced=forced or tenant.id in self._forced,
+            )
+            if due <= now:
+                self._start(tenant, target)
+            else:
+                next_due = min(next_due, due)
+        return next_due - now
+
+    async def _take_nudges(self) -> tuple[set[str], bool]:
+        nudged, self._tenant_nudges = self._tenant_nudges, set()
+        admin, self._admin_nudge = self._admin_nudge, False
+        for tenant_id in nudged:
+            await self._store.set_sync_state(tenant_id, clear_dnd=True)
+            self._dnd[tenant_id] = None
+        return nudged, admin
+
+    def _apply_nudge(
+        self, tenant_id: str, schedule: SyncSchedule, nudged: set[str], admin: bool, now: float
+    ) -> bool:
+        if tenant_id not in nudged and not admin:
+            return False
+        _, forced = reports.run_now(schedule, own_tenant=tenant_id in nudged, now=now)
+        if forced:
+            self._forced.add(tenant_id)
+        return forced
+
+    async def _schedules(self) -> dict[str, SyncSchedule]:
+        """Persisted sync state (shared by every process) plus this process's back-off."""
+        states = await self._store.sync_states()
+        self._dnd = {state.tenant_id: state.dnd_until for state in states}
+        return {
+            state.tenant_id: SyncSchedule(
+                last_sync_ts=state.last_sync_ts,
+                dnd_until=state.dnd_until,
+                failures=self._backoff.get(state.tenant_id, (0, None))[0],
+                retry_at=self._backoff.get(state.tenant_id, (0, None))[1],
+            )
+            for state in states
+        }
+
+    def _memory_only(self, tenant_id: str) -> SyncSchedule:
+        failures, retry_at = self._backoff.get(tenant_id, (0, None))
+        return SyncSchedule(failures=failures, retry_at=retry_at)
+
+    async def _candidates(self, pending: set[str]) -> list[tuple[Tenant, SyncTarget]]:
+        """Active tenants (heartbeats) and tenants with events, that have a destination."""
+        tenants = {t.id: t for t in await self._store.list_tenants(active_only=True)}
+        for tenant_id in pending - tenants.keys():
+            tenant = await self._store.get_tenant(tenant_id)
+            if tenant is not None:
+                tenants[tenant_id] = tenant
+        found = []
+        for tenant in tenants.values():
+            target = self.target_for(tenant)
+            if target is not None:
+                found.append((tenant, target))
+            elif tenant.id in pending:
+                self._warn_no_destination(tenant.id)
+        return found
+
+    def target_for(self, tenant: Tenant) -> SyncTarget | None:
+        """The tenant's own endpoint, else the global ``GMP_CLIENT_SYNC_URL``, else None."""
+        if tenant.sync_url is not None:
+            return SyncTarget(tenant.sync_url, tenant.client_auth, tenant.signing_secret)
+        s = self._settings
+        if not s.client_sync_url:
+            return None
+        if s.client_sync_token:
+            auth = ClientAuth(AuthMethod.BEARER, token=s.client_sync_token)
+        elif s.client_sync_user:
+            auth = ClientAuth(
+                AuthMethod.BASIC, user=s.client_sync_user, password=s.client_sync_password
+            )
+        else:
+            auth = ClientAuth()
+        return SyncTarget(s.client_sync_url, auth, s.client_sync_signing_secret)
+
+    def _warn_no_destination(self, tenant_id: str) -> None:
+        if tenant_id not in self._warned_no_destination:
+            self._warned_no_destination.add(tenant_id)
+            log.warning("sync_destination_missing", tenant_id=tenant_id)
+
+    async def _refresh_stats(self, now: float) -> None:
+        if now - self._stats_at < STATS_REFRESH_SECONDS:
+            return
+        self._stats_at = now
+        count, oldest = await self._store.unreported_stats()
+        self._metrics.reports_pending.set(count)
+        self._metrics.oldest_unreported_age.set(max(0.0, now - oldest) if oldest else 0.0)
+
+    # -- one tenant ----------------------------------------------------------
+    def _start(self, tenant: Tenant, target: SyncTarget) -> None:
+        task = asyncio.create_task(self._sync_tenant(tenant, target), name=f"sync-{tenant.id}")
+        self._running[tenant.id] = task
+        task.add_done_callback(lambda _t: self._finished(tenant.id))
+
+    def _finished(self, tenant_id: str) -> None:
+        self._running.pop(tenant_id, None)
+        self._wakeup.set()
+
+    async def _sync_tenant(self, tenant: Tenant, target: SyncTarget) -> None:
+        """Call the tenant until nothing is left: more batches, ``queued``, new events."""
+        try:
+            must_call: bool | None = True
+            while must_call is not None:
+                must_call = await self._one_round(tenant.id, target, must_call=must_call)
+        except Exception:
+            log.exception("sync_tenant_failed", tenant_id=tenant.id)
+            self._metrics.sync_calls.labels(tenant.id, OUTCOME_EXCEPTION).inc()
+            self._record_failure(tenant.id, time.time())
+
+    async def _one_round(
+        self, tenant_id: str, target: SyncTarget, *, must_call: bool
+    ) -> bool | None:
+        """One call if there is reason for it. Then: None to stop, True to call again
+        at once, False to call again only if events are waiting."""
+        generation = self._events_generation
+        forced = tenant_id in self._forced
+        self._forced.discard(tenant_id)
+        async with self._slots:
+            events = await self._store.unreported_events(
+                tenant_id, self._settings.report_batch_size
+            )
+            if not (events or must_call or forced):
+                return None
+            answer = await self._call(tenant_id, target, events)
+        if answer is None:
+            return None
+        if answer.queued > 0:
+            self._on_queued()
+            return True
+        if tenant_id in self._forced:
+            return True
+        more = len(events) >= self._settings.report_batch_size
+        return False if more or generation != self._events_generation else None
+
+    async def _call(
+        self, tenant_id: str, target: SyncTarget, events: Sequence[Event]
+    ) -> SyncAnswer | None:
+        """POST one batch; acknowledge it on ``ok: true``, else start/extend the back-off."""
+        result = await self._client.send(target, reports.encode_report(events), time.time())
+        now = time.time()
+        if isinstance(result, SyncFailure):
+            self._metrics.sync_calls.labels(tenant_id, str(result.kind)).inc()
+            retry_in = self._record_failure(tenant_id, now)
+            log.warning(
+                "sync_call_failed",
+                tenant_id=tenant_id,
+                reason=str(result.kind),
+                detail=result.detail,
+                status_code=result.status_code,
+                events=len(events),
+                retry_in=round(retry_in, 3),
+            )
+            return None
+        if events:
+            await self._store.ack_events([e.event_id for e in events], now)
+        await self._record_success(tenant_id, result, now)
+        self._metrics.sync_calls.labels(tenant_id, OUTCOME_OK).inc()
+        self._log_answer(tenant_id, result, len(events))
+        return result
+
+    def _record_failure(self, tenant_id: str, now: float) -> float:
+        failures, _ = self._backoff.get(tenant_id, (0, None))
+        after = reports.after_failure(
+            SyncSchedule(failures=failures),
+            now,
+            self._settings.sync_retry_base_delay,
+            self._settings.sync_interval,
+        )
+        self._backoff[tenant_id] = (after.failures, after.retry_at)
+        return (after.retry_at or now) - now
+
+    async def _record_success(self, tenant_id: str, answer: SyncAnswer, now: float) -> None:
+        self._backoff.pop(tenant_id, None)
+        after = reports.after_success(
+            SyncSchedule(dnd_until=self._dnd.get(tenant_id)), now, answer.next_sync_after
+        )
+        self._dnd[tenant_id] = after.dnd_until
+        await self._store.set_sync_state(
+            tenant_id,
+            last_sync_ts=now,
+            dnd_until=after.dnd_until,
+            clear_dnd=after.dnd_until is None,
+        )
+
+    @staticmethod
+    def _log_answer(tenant_id: str, answer: SyncAnswer, reported: int) -> None:
+        log.debug(
+            "sync_call_ok",
+            tenant_id=tenant_id,
+            events=reported,
+            queued=answer.queued,
+            next_sync_after=answer.next_sync_after,
+        )
+        if answer.errors or answer.not_found:
+            log.warning(
+                "sync_answer_flagged_ids",
+                tenant_id=tenant_id,
+                error_count=len(answer.errors),
+                not_found_count=len(answer.not_found),
+                error=answer.errors[:LOGGED_IDS],
+                not_found=answer.not_found[:LOGGED_IDS],
+            )
+
+    # -- status for GET /tenants/sync-status ------------------------------------
+    async def sync_status(self, now: float) -> list[dict[str, object]]:
+        """Per active tenant: last sync, when the next call is due, whether in DND."""
+        schedules = await self._schedules()
+        pending = set(await self._store.tenants_with_unreported())
+        rows: list[dict[str, object]] = []
+        for tenant in await self._store.list_tenants(active_only=True):
+            schedule = schedules.get(tenant.id, self._memory_only(tenant.id))
+            due: float | None = None
+            if self.target_for(tenant) is not None:
+                due = max(
+                    now,
+                    reports.next_call_ts(
+                        schedule,
+                        has_events=tenant.id in pending,
+                        interval=self._settings.sync_interval,
+                    ),
+                )
+            rows.append(
+                {
+                    "tenant_id": tenant.id,
+                    "last_sync_ts": _wire(schedule.last_sync_ts),
+                    "next_sync_due": _wire(due),
+                    "in_dnd": reports.in_dnd(schedule, now),
+                }
+            )
+        return rows
+
+
+def _wire(ts: float | None) -> int | None:
+    return None if ts is None else int(ts)
