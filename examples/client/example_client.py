@@ -75,6 +75,7 @@ class Config:
 
     mail_service_url: str = "http://localhost:8000"
     api_token: str = ""
+    tenant_id: str | None = None
     timeout: float = 5.0
     recipient_email: str = "your@email.com"
     sender_email: str = "test@example.com"
@@ -103,6 +104,7 @@ class Config:
         return cls(
             mail_service_url=str(text("mail_service", "url", d.mail_service_url)).rstrip("/"),
             api_token=ini.get("mail_service", "api_token", fallback=d.api_token),
+            tenant_id=text("mail_service", "tenant_id", None),
             timeout=ini.getfloat("mail_service", "timeout", fallback=d.timeout),
             recipient_email=str(text("test", "recipient_email", d.recipient_email)),
             sender_email=str(text("test", "sender_email", d.sender_email)),
@@ -338,6 +340,7 @@ class ExampleClient:
         self.store = store
         self.service = service
         self._in_flight: set[str] = set()
+        self._triggers: set[asyncio.Task[None]] = set()
 
     def create_test_emails(self, count: int, subject: str) -> list[OutboundEmail]:
         """Step 1: write the messages to the local database and commit, before any I/O."""
@@ -361,6 +364,8 @@ class ExampleClient:
             "subject": email.subject,
             "body": email.body,
         }
+        if self.config.tenant_id:
+            message["tenant_id"] = self.config.tenant_id
         if self.config.account_id:
             message["account_id"] = self.config.account_id
         return message
@@ -377,7 +382,7 @@ class ExampleClient:
             self._record_answer(list(ids), answer)
         finally:
             self._in_flight -= ids
-        await self._trigger_run_now()
+        self._trigger_run_now()
         return answer
 
     def _record_answer(self, ids: list[str], answer: dict[str, Any]) -> None:
@@ -396,7 +401,13 @@ class ExampleClient:
             self.store.mark_failed(message_id, f"rejected: {reason}")
             log_event(logging.WARNING, "message_rejected", id=message_id, reason=reason)
 
-    async def _trigger_run_now(self) -> None:
+    def _trigger_run_now(self) -> None:
+        """Step 3, in the background: the caller need not wait for an optimisation."""
+        task = asyncio.create_task(self._run_now(), name="run-now")
+        self._triggers.add(task)
+        task.add_done_callback(self._triggers.discard)
+
+    async def _run_now(self) -> None:
         try:
             await self.service.run_now()
         except MailServiceError as exc:
@@ -425,6 +436,10 @@ class ExampleClient:
             except Exception:
                 log.exception("polling_failed")
             await asyncio.sleep(self.config.poll_interval)
+
+    async def settle(self) -> None:
+        """Let run-now calls still in flight finish before the HTTP client closes."""
+        await asyncio.gather(*self._triggers, return_exceptions=True)
 
     def apply_reports(self, reports: list[Report]) -> list[str]:
         """Step 4: record outcomes. Returns the ids this application does not know."""
@@ -470,6 +485,7 @@ def create_app(config: Config) -> FastAPI:
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
+                await client.settle()
                 store.close()
 
     app = FastAPI(title="mail-proxy example client", lifespan=lifespan)
@@ -582,6 +598,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     try:
         config = Config.load(args.config)
     except (FileNotFoundError, ValueError, configparser.Error) as exc:

@@ -7,6 +7,7 @@
     ├── Unauthorized        no or unknown token (401)
     │   └── WrongTenant     a tenant token naming another tenant (401)
     ├── Forbidden           tenant token on an admin-only endpoint (403)
+    ├── TooLarge            a request body or batch above the configured limit (413)
     └── StorageUnavailable  the database is locked, full or unreachable; retry later
 
 The API maps each class to one status code in ``api/errors.py``.
@@ -49,6 +50,10 @@ class WrongTenant(Unauthorized):
 
 class Forbidden(MailProxyError):
     status_code = 403
+
+
+class TooLarge(MailProxyError):
+    status_code = 413
 
 
 class StorageUnavailable(MailProxyError):

@@ -13,7 +13,7 @@ import importlib.util
 import socket
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -57,7 +57,8 @@ class StandInProxy:
     answer_status: int = 200
     run_now_status: int = 200
     reject: dict[str, str] = field(default_factory=dict)
-    on_add: Callable[[list[dict[str, Any]]], None] | None = None
+    run_now_gate: asyncio.Event | None = None
+    on_add: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
     server: uvicorn.Server | None = None
     task: asyncio.Task[None] | None = None
 
@@ -78,7 +79,7 @@ class StandInProxy:
             body = await request.json()
             self.tokens.append(request.headers.get("X-API-Token"))
             if self.on_add is not None:
-                self.on_add(body["messages"])
+                await self.on_add(body["messages"])
             if self.answer_status != 200:
                 return JSONResponse({"ok": False, "error": "boom"}, self.answer_status)
             self.add_calls.append(body)
@@ -91,6 +92,8 @@ class StandInProxy:
         @app.post("/commands/run-now")
         async def run_now() -> JSONResponse:
             self.run_now_calls += 1
+            if self.run_now_gate is not None:
+                await self.run_now_gate.wait()
             if self.run_now_status != 200:
                 return JSONResponse({"ok": False, "error": "boom"}, self.run_now_status)
             return JSONResponse({"ok": True})
@@ -183,4 +186,3 @@ def start_client(ec: ModuleType) -> Callable[[Any], Any]:
                 yield RunningClient(http, app, config.db_path)
 
     return run
-

@@ -43,6 +43,7 @@ class FailureKind(StrEnum):
 
     TIMEOUT = "timeout"
     CONNECTION = "connection_error"
+    INVALID_URL = "invalid_url"
     HTTP_STATUS = "http_error"
     INVALID_ANSWER = "invalid_answer"
     NOT_OK = "not_ok"

@@ -55,6 +55,10 @@ class HttpSyncClient(SyncClient):
                 return await self._post(target.url, body, headers)
         except (TimeoutError, httpx.TimeoutException):
             return SyncFailure(FailureKind.TIMEOUT, f"no answer within {self._timeout:g} s")
+        except httpx.InvalidURL:
+            return SyncFailure(FailureKind.INVALID_URL, "the sync URL is not a valid URL")
+        except httpx.UnsupportedProtocol:
+            return SyncFailure(FailureKind.INVALID_URL, "the sync URL is not http(s)")
         except httpx.HTTPError as exc:
             return SyncFailure(FailureKind.CONNECTION, type(exc).__name__)
 

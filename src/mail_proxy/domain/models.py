@@ -212,10 +212,14 @@ class Sent:
 
 @dataclass(frozen=True, slots=True)
 class Deferred:
+    """Try again at ``until``. ``counts_attempt=False`` (a rate-limit hold, not a
+    failed delivery) leaves ``attempts`` and so the retry schedule untouched."""
+
     until: float
     reason: str
     ts: float
     details: dict[str, Any] | None = None
+    counts_attempt: bool = True
 
 
 @dataclass(frozen=True, slots=True)

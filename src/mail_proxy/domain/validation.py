@@ -30,7 +30,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
-from email.utils import getaddresses
+from email.utils import parseaddr
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -210,6 +210,32 @@ def _mailbox(name: str, addr: str) -> str:
     return str(Address(display_name=name, addr_spec=addr))
 
 
+def split_addresses(text: str) -> list[str]:
+    """Split an RFC 5322 address-list at commas outside quotes, <...> and (comments)."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    depth = 0
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif not quoted and char in "<(":
+            depth += 1
+        elif not quoted and char in ">)":
+            depth = max(0, depth - 1)
+        elif char == "," and not quoted and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [part.strip() for part in parts if part.strip()]
+
+
 def _parse_mailboxes(value: object, field: str) -> list[tuple[str, str]]:
     if value is None or value == "":
         return []
@@ -222,11 +248,10 @@ def _parse_mailboxes(value: object, field: str) -> list[tuple[str, str]]:
     mailboxes: list[tuple[str, str]] = []
     for item in items:
         _refuse_injection(item, field)
-        for name, addr in getaddresses([item]):
-            if not name and not addr:
-                continue
+        for part in split_addresses(item):
+            name, addr = parseaddr(part)
             if not addr:
-                raise _Reject(f"invalid address in {field}: {item[:80]!r}")
+                raise _Reject(f"invalid address in {field}: {part[:80]!r}")
             mailboxes.append((name, _addr_spec(addr, field)))
     return mailboxes
 
@@ -241,6 +266,19 @@ def _single_address(value: object, field: str) -> tuple[str, str]:
     if len(found) != 1:
         raise _Reject(f"invalid {field}: expected exactly one address")
     return found[0]
+
+
+class InvalidSender(ValueError):
+    """A sender that is not exactly one RFC 5322 mailbox."""
+
+
+def normalise_sender(value: str, field: str = "default_from") -> str:
+    """One mailbox (``a@x.example`` or ``Name <a@x.example>``), normalised."""
+    try:
+        name, addr = _single_address(value, field)
+    except _Reject as exc:
+        raise InvalidSender(exc.reason) from None
+    return _mailbox(name, addr)
 
 
 def _sender(raw: dict[str, Any], account: Account) -> str:

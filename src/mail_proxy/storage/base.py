@@ -135,17 +135,20 @@ class Store(ABC):
         """``unauthorized``: ids that exist only under another tenant."""
 
     @abstractmethod
-    async def cleanup_messages(
-        self, older_than: float, tenant_id: str | None = None
-    ) -> int:
+    async def cleanup_messages(self, older_than: float, tenant_id: str | None = None) -> int:
         """Remove sent/error messages finished before ``older_than`` whose events
         are all reported; returns how many."""
 
     # -- events (the outbox of delivery reports) --------------------------
     @abstractmethod
-    async def add_event(self, event_message_pk: int, type_: str, ts: float,
-                        description: str | None = None,
-                        details: dict[str, Any] | None = None) -> int:
+    async def add_event(
+        self,
+        event_message_pk: int,
+        type_: str,
+        ts: float,
+        description: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> int:
         """Append an event outside a finish (bounce, PEC receipt)."""
 
     @abstractmethod
@@ -179,8 +182,7 @@ class Store(ABC):
 
     # -- tenants -------------------------------------------------------------
     @abstractmethod
-    async def create_tenant(self, tenant: Tenant, api_key_hash: str | None,
-                            now: float) -> Tenant:
+    async def create_tenant(self, tenant: Tenant, api_key_hash: str | None, now: float) -> Tenant:
         """Insert; raises ``Conflict`` if the id exists."""
 
     @abstractmethod
@@ -188,8 +190,9 @@ class Store(ABC):
         """Insert or overwrite every field but the API key and signing secret."""
 
     @abstractmethod
-    async def update_tenant(self, tenant_id: str, changes: dict[str, Any],
-                            now: float) -> Tenant | None:
+    async def update_tenant(
+        self, tenant_id: str, changes: dict[str, Any], now: float
+    ) -> Tenant | None:
         """Partial update; keys are Tenant field names. None if not found."""
 
     @abstractmethod
@@ -203,8 +206,9 @@ class Store(ABC):
         """Removes its accounts, messages, events and suspensions too."""
 
     @abstractmethod
-    async def set_api_key(self, tenant_id: str, key_hash: str | None,
-                          expires_at: int | None) -> bool: ...
+    async def set_api_key(
+        self, tenant_id: str, key_hash: str | None, expires_at: int | None
+    ) -> bool: ...
 
     @abstractmethod
     async def tenant_by_key_hash(self, key_hash: str) -> Tenant | None:
@@ -228,9 +232,14 @@ class Store(ABC):
     async def sync_states(self) -> list[TenantSyncState]: ...
 
     @abstractmethod
-    async def set_sync_state(self, tenant_id: str, *, last_sync_ts: float | None = None,
-                             dnd_until: float | None = None,
-                             clear_dnd: bool = False) -> None: ...
+    async def set_sync_state(
+        self,
+        tenant_id: str,
+        *,
+        last_sync_ts: float | None = None,
+        dnd_until: float | None = None,
+        clear_dnd: bool = False,
+    ) -> None: ...
 
     # -- accounts ------------------------------------------------------------
     @abstractmethod
@@ -238,8 +247,9 @@ class Store(ABC):
         """Create or replace; returns (account, created)."""
 
     @abstractmethod
-    async def update_account(self, tenant_id: str, account_id: str,
-                             changes: dict[str, Any], now: float) -> Account | None: ...
+    async def update_account(
+        self, tenant_id: str, account_id: str, changes: dict[str, Any], now: float
+    ) -> Account | None: ...
 
     @abstractmethod
     async def get_account(self, tenant_id: str, account_id: str) -> Account | None:
@@ -259,10 +269,24 @@ class Store(ABC):
     async def update_instance_settings(self, changes: dict[str, Any]) -> dict[str, Any]: ...
 
     @abstractmethod
-    async def log_command(self, *, ts: float, method: str, path: str, actor: str,
-                          tenant_id: str | None, status_code: int,
-                          body: dict[str, Any] | None) -> None: ...
+    async def log_command(
+        self,
+        *,
+        ts: float,
+        method: str,
+        path: str,
+        actor: str,
+        tenant_id: str | None,
+        status_code: int,
+        body: dict[str, Any] | None,
+    ) -> None: ...
 
     @abstractmethod
-    async def command_log(self, *, since: float | None = None, tenant_id: str | None = None,
-                          limit: int = 100, offset: int = 0) -> list[CommandLogEntry]: ...
+    async def command_log(
+        self,
+        *,
+        since: float | None = None,
+        tenant_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[CommandLogEntry]: ...

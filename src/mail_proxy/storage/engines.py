@@ -27,7 +27,6 @@ from mail_proxy.errors import InvalidInput
 SQLITE_BUSY_TIMEOUT_MS = 5000
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
@@ -73,13 +72,17 @@ def _postgres_target(db_path: str) -> Target:
     return Target("postgres", url.set(query=query), schema)
 
 
-def sqlite_engine(target: Target, *, writer: bool) -> AsyncEngine:
+def sqlite_engine(
+    target: Target, *, writer: bool, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> AsyncEngine:
     """The writer engine holds one connection (BEGIN IMMEDIATE); readers a few."""
     engine = create_async_engine(
         target.url,
         pool_size=1 if writer else SQLITE_READERS,
         max_overflow=0,
         pool_timeout=60,
+        # Every use ends in COMMIT or ROLLBACK already; skip the extra reset round trip.
+        pool_reset_on_return=None,
     )
     begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
 
@@ -88,7 +91,7 @@ def sqlite_engine(target: Target, *, writer: bool) -> AsyncEngine:
         # Take transaction control from the driver so BEGIN is ours (SQLAlchemy recipe).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={busy_timeout_ms}"):
             cursor.execute(pragma)
         cursor.close()
 

@@ -26,6 +26,7 @@ from mail_proxy.errors import StorageUnavailable
 from mail_proxy.storage.base import Store
 from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.engines import Target
+from mail_proxy.storage.migrate import migrate
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,10 @@ class SqlStore(Store):
         """The engine that writes (tests use it to inspect raw rows)."""
         return self._writer
 
+    async def run_migrations(self) -> None:
+        """Create or upgrade the schema (``open_store`` does this before returning)."""
+        await self._write(lambda conn: migrate(conn, self._target), "migrate")
+
     async def close(self) -> None:
         await self._writer.dispose()
         if self._reader is not self._writer:
@@ -79,6 +84,14 @@ class SqlStore(Store):
     def _insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, which offers ``on_conflict_do_update``/``_do_nothing``."""
         return postgresql.insert(table) if self._target.is_postgres else sqlite.insert(table)
+
+    async def _executemany(
+        self, conn: AsyncConnection, sql: str, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Run driver-level SQL written with ``?`` markers once per parameter tuple."""
+        if self._target.is_postgres:
+            sql = sql.replace("?", "%s")
+        await conn.exec_driver_sql(sql, list(rows))
 
     # -- transactions ---------------------------------------------------------------
     async def _write(self, op: Operation[T], what: str) -> T:
@@ -131,5 +144,7 @@ async def _held(gate: asyncio.Lock | None) -> AsyncIterator[None]:
 
 def _reason(exc: Exception | None) -> str:
     if isinstance(exc, sa_exc.DBAPIError):
-        return str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc).__name__
+        return (
+            str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc).__name__
+        )
     return str(exc) if exc is not None else "unknown error"

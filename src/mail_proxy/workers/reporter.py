@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import structlog
 
@@ -32,6 +33,7 @@ from mail_proxy.storage.base import Store
 log = structlog.get_logger(__name__)
 
 STATS_REFRESH_SECONDS = 1.0
+SYNC_STATE_WRITE_SECONDS = 5.0
 OUTCOME_OK = "ok"
 OUTCOME_EXCEPTION = "exception"
 LOGGED_IDS = 20
@@ -56,7 +58,7 @@ class Reporter:
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.sync_concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._backoff: dict[str, tuple[int, float | None]] = {}
+        self._local: dict[str, _LocalState] = {}
         self._dnd: dict[str, float | None] = {}
         self._forced: set[str] = set()
         self._tenant_nudges: set[str] = set()
@@ -124,14 +126,14 @@ class Reporter:
         next_due = now + self._settings.sync_interval
         for tenant, target in await self._candidates(pending):
             schedule = schedules.get(tenant.id, self._memory_only(tenant.id))
-            forced = self._apply_nudge(tenant.id, schedule, nudged, admin, now)
+            self._apply_nudge(tenant.id, schedule, nudged, admin, now)
             if tenant.id in self._running:
                 continue
             due = reports.next_call_ts(
                 schedule,
                 has_events=tenant.id in pending,
                 interval=self._settings.sync_interval,
-                forced=forced or tenant.id in self._forced,
+                forced=tenant.id in self._forced,
             )
             if due <= now:
                 self._start(tenant, target)
@@ -149,31 +151,34 @@ class Reporter:
 
     def _apply_nudge(
         self, tenant_id: str, schedule: SyncSchedule, nudged: set[str], admin: bool, now: float
-    ) -> bool:
+    ) -> None:
+        """Mark the tenant for a forced call if a run-now asks for one."""
         if tenant_id not in nudged and not admin:
-            return False
+            return
         _, forced = reports.run_now(schedule, own_tenant=tenant_id in nudged, now=now)
         if forced:
             self._forced.add(tenant_id)
-        return forced
 
     async def _schedules(self) -> dict[str, SyncSchedule]:
-        """Persisted sync state (shared by every process) plus this process's back-off."""
+        """Persisted sync state (shared by every process) merged with this process's."""
         states = await self._store.sync_states()
         self._dnd = {state.tenant_id: state.dnd_until for state in states}
         return {
-            state.tenant_id: SyncSchedule(
-                last_sync_ts=state.last_sync_ts,
-                dnd_until=state.dnd_until,
-                failures=self._backoff.get(state.tenant_id, (0, None))[0],
-                retry_at=self._backoff.get(state.tenant_id, (0, None))[1],
-            )
+            state.tenant_id: self._memory_only(state.tenant_id, state.last_sync_ts, state.dnd_until)
             for state in states
         }
 
-    def _memory_only(self, tenant_id: str) -> SyncSchedule:
-        failures, retry_at = self._backoff.get(tenant_id, (0, None))
-        return SyncSchedule(failures=failures, retry_at=retry_at)
+    def _memory_only(
+        self, tenant_id: str, stored_sync_ts: float | None = None, dnd_until: float | None = None
+    ) -> SyncSchedule:
+        local = self._local.get(tenant_id, _LocalState())
+        synced = [ts for ts in (stored_sync_ts, local.last_sync_ts) if ts is not None]
+        return SyncSchedule(
+            last_sync_ts=max(synced) if synced else None,
+            dnd_until=dnd_until,
+            failures=local.failures,
+            retry_at=local.retry_at,
+        )
 
     async def _candidates(self, pending: set[str]) -> list[tuple[Tenant, SyncTarget]]:
         """Active tenants (heartbeats) and tenants with events, that have a destination."""
@@ -294,28 +299,38 @@ class Reporter:
         return result
 
     def _record_failure(self, tenant_id: str, now: float) -> float:
-        failures, _ = self._backoff.get(tenant_id, (0, None))
+        local = self._local.setdefault(tenant_id, _LocalState())
         after = reports.after_failure(
-            SyncSchedule(failures=failures),
+            SyncSchedule(failures=local.failures),
             now,
             self._settings.sync_retry_base_delay,
             self._settings.sync_interval,
         )
-        self._backoff[tenant_id] = (after.failures, after.retry_at)
+        local.failures, local.retry_at = after.failures, after.retry_at
         return (after.retry_at or now) - now
 
     async def _record_success(self, tenant_id: str, answer: SyncAnswer, now: float) -> None:
-        self._backoff.pop(tenant_id, None)
-        after = reports.after_success(
-            SyncSchedule(dnd_until=self._dnd.get(tenant_id)), now, answer.next_sync_after
-        )
+        """Reset the back-off and store the sync time and DND.
+
+        The time alone is written at most every ``SYNC_STATE_WRITE_SECONDS``: each write
+        waits for the database's writer, which delays the next report, and a slightly
+        old ``last_sync_ts`` only makes a heartbeat after a restart come a bit early.
+        """
+        local = self._local.setdefault(tenant_id, _LocalState())
+        local.failures, local.retry_at, local.last_sync_ts = 0, None, now
+        before = self._dnd.get(tenant_id)
+        after = reports.after_success(SyncSchedule(dnd_until=before), now, answer.next_sync_after)
         self._dnd[tenant_id] = after.dnd_until
+        stale = local.written_ts is None or now - local.written_ts >= SYNC_STATE_WRITE_SECONDS
+        if after.dnd_until == before and not stale:
+            return
         await self._store.set_sync_state(
             tenant_id,
             last_sync_ts=now,
             dnd_until=after.dnd_until,
             clear_dnd=after.dnd_until is None,
         )
+        local.written_ts = now
 
     @staticmethod
     def _log_answer(tenant_id: str, answer: SyncAnswer, reported: int) -> None:
@@ -363,6 +378,16 @@ class Reporter:
                 }
             )
         return rows
+
+
+@dataclass
+class _LocalState:
+    """What this process alone knows of a tenant: its back-off and its own last sync."""
+
+    failures: int = 0
+    retry_at: float | None = None
+    last_sync_ts: float | None = None
+    written_ts: float | None = None
 
 
 def _wire(ts: float | None) -> int | None:

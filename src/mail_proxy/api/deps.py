@@ -1,0 +1,108 @@
+"""Request dependencies: the runtime, and who is calling (two-tier auth).
+
+The ``X-API-Token`` header carries either the admin token (``GMP_API_TOKEN``,
+compared in constant time) or a tenant's API key, looked up by its SHA-256 digest
+with its expiry honoured. A tenant token acts only on its own tenant: ``tenant_id``
+may be omitted and is taken from the token, naming another tenant is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from mail_proxy.errors import Forbidden, InvalidInput, Unauthorized, WrongTenant
+from mail_proxy.runtime import Runtime
+
+TOKEN_HEADER = "X-API-Token"
+_token_header = APIKeyHeader(
+    name=TOKEN_HEADER,
+    auto_error=False,
+    description="The admin token (GMP_API_TOKEN) or a tenant's API key.",
+)
+
+
+def hash_api_key(key: str) -> str:
+    """How tenant API keys are stored and looked up: SHA-256, hex."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated caller: the admin, or one tenant."""
+
+    tenant_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.tenant_id is None
+
+    @property
+    def actor(self) -> str:
+        return "admin" if self.tenant_id is None else f"tenant:{self.tenant_id}"
+
+    def scope(self, requested: str | None) -> str | None:
+        """The tenant a request acts on; None only for the admin meaning "all tenants"."""
+        if self.tenant_id is None:
+            return requested or None
+        if requested and requested != self.tenant_id:
+            raise WrongTenant()
+        return self.tenant_id
+
+    def tenant(self, requested: str | None) -> str:
+        """Like ``scope`` but one tenant is needed: the admin must name it."""
+        tenant_id = self.scope(requested)
+        if tenant_id is None:
+            raise InvalidInput("tenant_id is required with the admin token", field="tenant_id")
+        return tenant_id
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def authenticate(
+    request: Request,
+    runtime: RuntimeDep,
+    token: Annotated[str | None, Security(_token_header)],
+) -> Caller:
+    """Any valid token; records the caller for the command log."""
+    caller = await _identify(runtime, token)
+    request.state.actor = caller.actor
+    request.state.tenant_id = caller.tenant_id
+    return caller
+
+
+async def _identify(runtime: Runtime, token: str | None) -> Caller:
+    if not token:
+        raise Unauthorized(f"Missing {TOKEN_HEADER} header")
+    admin = runtime.settings.api_token
+    if admin and hmac.compare_digest(token.encode(), admin.encode()):
+        return Caller()
+    tenant = await runtime.store.tenant_by_key_hash(hash_api_key(token))
+    if tenant is None:
+        raise Unauthorized("Invalid API token")
+    expires = tenant.api_key_expires_at
+    if expires is not None and expires <= time.time():
+        raise Unauthorized("API token expired")
+    return Caller(tenant_id=tenant.id)
+
+
+async def require_admin(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
+    if not caller.is_admin:
+        raise Forbidden("This endpoint needs the admin token")
+    return caller
+
+
+AnyCaller = Annotated[Caller, Depends(authenticate)]
+AdminCaller = Annotated[Caller, Depends(require_admin)]

@@ -1,0 +1,1 @@
+"""One router per resource; each handler is thin: check, call the store, shape the answer."""

@@ -1,0 +1,114 @@
+"""SMTP accounts of a tenant. Passwords are write-only: answers say ``has_password``.
+
+``POST /account`` creates or replaces; on replace, a password left out (or sent
+back as the mask) keeps the stored one, so a client can edit an account it read.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from mail_proxy.api.deps import AnyCaller, RuntimeDep
+from mail_proxy.api.errors import ERROR_RESPONSES
+from mail_proxy.domain.models import Account, LimitBehavior
+from mail_proxy.domain.validation import InvalidSender, normalise_sender
+from mail_proxy.errors import InvalidInput, NotFound
+from mail_proxy.schemas import (
+    MASK,
+    AccountIn,
+    AccountListResponse,
+    AccountOut,
+    AccountSaveResponse,
+    RemovedResponse,
+)
+
+router = APIRouter(tags=["accounts"], responses=ERROR_RESPONSES)
+
+TenantQuery = Annotated[str | None, Query(description="Default: the token's tenant.")]
+
+
+def account_out(account: Account) -> AccountOut:
+    return AccountOut(
+        id=account.id,
+        tenant_id=account.tenant_id,
+        host=account.host,
+        port=account.port,
+        user=account.user,
+        has_password=bool(account.password),
+        use_tls=account.use_tls,
+        ttl=account.ttl,
+        limit_per_minute=account.limit_per_minute,
+        limit_per_hour=account.limit_per_hour,
+        limit_per_day=account.limit_per_day,
+        limit_behavior=account.limit_behavior.value,
+        batch_size=account.batch_size,
+        is_default=account.is_default,
+        default_from=account.default_from,
+        timeout=account.timeout,
+        is_pec_account=account.is_pec_account,
+        imap_host=account.imap_host,
+        imap_port=account.imap_port,
+        imap_user=account.imap_user,
+        has_imap_password=bool(account.imap_password),
+        imap_ssl=account.imap_ssl,
+        imap_folder=account.imap_folder,
+        created_at=account.created_at,
+        updated_at=account.updated_at,
+    )
+
+
+def _kept(given: str | None, current: str | None) -> str | None:
+    return current if given in (None, MASK) else given
+
+
+@router.post(
+    "/account", response_model=AccountSaveResponse, summary="Create or replace an SMTP account"
+)
+async def save_account(
+    body: AccountIn, caller: AnyCaller, runtime: RuntimeDep
+) -> AccountSaveResponse:
+    tenant_id = caller.tenant(body.tenant_id)
+    if await runtime.store.get_tenant(tenant_id) is None:
+        raise NotFound(f"Unknown tenant {tenant_id!r}")
+    default_from = None
+    if body.default_from:
+        try:
+            default_from = normalise_sender(body.default_from)
+        except InvalidSender as exc:
+            raise InvalidInput(str(exc), field="default_from") from None
+    current = await runtime.store.get_account(tenant_id, body.id)
+    fields = body.model_dump(exclude={"tenant_id", "default_from", "limit_behavior"})
+    fields["password"] = _kept(body.password, current.password if current else None)
+    fields["imap_password"] = _kept(body.imap_password, current.imap_password if current else None)
+    account = Account(
+        tenant_id=tenant_id,
+        default_from=default_from,
+        limit_behavior=LimitBehavior(body.limit_behavior),
+        **fields,
+    )
+    saved, created = await runtime.store.upsert_account(account, time.time())
+    return AccountSaveResponse(created=created, account=account_out(saved))
+
+
+@router.get("/accounts", response_model=AccountListResponse, summary="List SMTP accounts")
+async def list_accounts(
+    caller: AnyCaller, runtime: RuntimeDep, tenant_id: TenantQuery = None
+) -> AccountListResponse:
+    """An admin token without ``tenant_id`` lists every tenant's accounts."""
+    accounts = await runtime.store.list_accounts(caller.scope(tenant_id))
+    return AccountListResponse(accounts=[account_out(a) for a in accounts])
+
+
+@router.delete(
+    "/account/{account_id}", response_model=RemovedResponse, summary="Remove an SMTP account"
+)
+async def delete_account(
+    account_id: str, caller: AnyCaller, runtime: RuntimeDep, tenant_id: TenantQuery = None
+) -> RemovedResponse:
+    tenant = caller.tenant(tenant_id)
+    if not await runtime.store.delete_account(tenant, account_id):
+        raise NotFound(f"No account {account_id!r} for tenant {tenant!r}")
+    return RemovedResponse(removed=account_id)

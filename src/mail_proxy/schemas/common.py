@@ -1,0 +1,64 @@
+"""Envelope models every endpoint shares: the ok/error bodies and service status."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
+
+MASK = "********"
+"""Shown instead of a stored secret; sending it back unchanged keeps the secret."""
+
+
+def examples(*items: JsonDict) -> ConfigDict:
+    """Model config carrying OpenAPI examples (shown in /docs and /redoc)."""
+    return ConfigDict(json_schema_extra={"examples": list(items)})
+
+
+class FieldError(BaseModel):
+    """One failing input field: where it is and what is wrong (never its value)."""
+
+    field: str = Field(description="Location, e.g. `body.messages` or `query.limit`.")
+    message: str
+
+    model_config = examples({"field": "query.limit", "message": "Input should be >= 1"})
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx answer: ``ok`` false and a sentence a person can act on."""
+
+    ok: Literal[False] = False
+    error: str
+    fields: list[FieldError] | None = Field(
+        default=None, description="Present on validation errors: the failing fields."
+    )
+
+    model_config = examples(
+        {"ok": False, "error": "Token not authorized for this tenant"},
+        {
+            "ok": False,
+            "error": "Invalid request: query.limit",
+            "fields": [{"field": "query.limit", "message": "Input should be >= 1"}],
+        },
+    )
+
+
+class OkResponse(BaseModel):
+    ok: Literal[True] = True
+
+    model_config = examples({"ok": True})
+
+
+class StatusResponse(BaseModel):
+    """Scheduler state and queue size; ``pending`` counts pending and deferred messages."""
+
+    ok: Literal[True] = True
+    active: bool = Field(description="Whether the dispatcher is sending (instance not suspended).")
+    pending: int = Field(description="Messages not yet sent or failed (caller's scope).")
+    uptime_seconds: int
+    version: str
+
+    model_config = examples(
+        {"ok": True, "active": True, "pending": 12, "uptime_seconds": 3600, "version": "0.1.0"}
+    )

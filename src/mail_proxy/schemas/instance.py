@@ -1,0 +1,119 @@
+"""Wire models of instance-wide settings and of the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from mail_proxy.schemas.common import examples
+
+
+class BounceSettings(BaseModel):
+    """The IMAP mailbox polled for bounces (RFC 3464 DSNs)."""
+
+    enabled: bool = False
+    imap_host: str | None = Field(default=None, pattern=r"^[^\s/]+$")
+    imap_port: int | None = Field(default=None, ge=1, le=65535)
+    imap_user: str | None = None
+    imap_password: str | None = Field(default=None, description="Write-only; masked on read.")
+    imap_ssl: bool = True
+    imap_folder: str = "INBOX"
+    poll_interval_seconds: int = Field(default=60, ge=5)
+
+    model_config = examples(
+        {
+            "enabled": True,
+            "imap_host": "imap.acme.example",
+            "imap_port": 993,
+            "imap_user": "bounces",
+            "imap_password": "secret",
+            "imap_folder": "INBOX",
+        }
+    )
+
+
+class InstanceUpdate(BaseModel):
+    """``PUT /instance``: the fields sent are changed, the others kept."""
+
+    name: str | None = Field(default=None, max_length=200)
+    bounce: BounceSettings | None = None
+
+    model_config = examples({"name": "mail-proxy eu-1", "bounce": {"enabled": False}})
+
+
+class InstanceOut(BaseModel):
+    name: str | None
+    bounce: dict[str, Any] | None = Field(description="Bounce settings, password masked.")
+    active: bool = Field(description="Dispatcher running (not suspended).")
+    test_mode: bool
+    default_priority: int
+    sync_interval_seconds: int
+    version: str
+
+
+class InstanceResponse(BaseModel):
+    ok: Literal[True] = True
+    instance: InstanceOut
+
+    model_config = examples(
+        {
+            "ok": True,
+            "instance": {
+                "name": "eu-1",
+                "bounce": None,
+                "active": True,
+                "test_mode": False,
+                "default_priority": 2,
+                "sync_interval_seconds": 300,
+                "version": "0.1.0",
+            },
+        }
+    )
+
+
+class ReloadBounceResponse(BaseModel):
+    """Bounce settings are checked and stored; polling them arrives with its own issue."""
+
+    ok: Literal[True] = True
+    bounce: dict[str, Any] | None
+    polling: bool = Field(description="Whether a bounce poller is running in this version.")
+    detail: str
+
+    model_config = examples(
+        {
+            "ok": True,
+            "bounce": {"enabled": True, "imap_host": "imap.acme.example"},
+            "polling": False,
+            "detail": "Bounce settings stored; this version does not poll.",
+        }
+    )
+
+
+class CommandLogEntryOut(BaseModel):
+    id: int
+    ts: int
+    method: str
+    path: str
+    actor: str = Field(description="`admin`, `tenant:<id>` or `anonymous`.")
+    tenant_id: str | None
+    status_code: int
+    body: dict[str, Any] | None = Field(description="Request body, secrets masked.")
+
+    model_config = examples(
+        {
+            "id": 1,
+            "ts": 1717000000,
+            "method": "POST",
+            "path": "/account",
+            "actor": "admin",
+            "tenant_id": "acme",
+            "status_code": 200,
+            "body": {"id": "smtp-main", "host": "smtp.acme.example", "password": "********"},
+        }
+    )
+
+
+class CommandLogResponse(BaseModel):
+    ok: Literal[True] = True
+    entries: list[CommandLogEntryOut]

@@ -1,0 +1,230 @@
+"""Wire models of tenants: the organisations sharing one proxy, and their keys.
+
+Secrets the proxy uses towards a tenant (``client_auth`` token or password) are
+write-only: answers show ``MASK`` in their place, and sending ``MASK`` back keeps
+the stored value. The tenant's API key is shown once, when it is made.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from mail_proxy.schemas.common import examples
+
+TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+URL_PATTERN = r"^https?://[^\s]+$"
+PATH_PATTERN = r"^/[^\s]*$"
+
+
+class ClientAuthIn(BaseModel):
+    """How the proxy authenticates to the tenant's endpoints (sync, attachments)."""
+
+    method: Literal["none", "bearer", "basic"] = "none"
+    token: str | None = None
+    user: str | None = None
+    password: str | None = None
+
+    model_config = examples({"method": "bearer", "token": "s3cr3t-callback-token"})
+
+    @model_validator(mode="after")
+    def _complete(self) -> ClientAuthIn:
+        if self.method == "bearer" and not self.token:
+            raise ValueError("bearer auth needs a token")
+        if self.method == "basic" and not (self.user and self.password):
+            raise ValueError("basic auth needs user and password")
+        return self
+
+
+class ClientAuthOut(BaseModel):
+    method: Literal["none", "bearer", "basic"]
+    token: str | None = Field(description="Masked when set.")
+    user: str | None
+    password: str | None = Field(description="Masked when set.")
+
+    model_config = examples(
+        {"method": "bearer", "token": "********", "user": None, "password": None}
+    )
+
+
+class TenantRateLimits(BaseModel):
+    per_minute: int | None = Field(default=None, ge=1)
+    per_hour: int | None = Field(default=None, ge=1)
+    per_day: int | None = Field(default=None, ge=1)
+
+    model_config = examples({"per_minute": 60, "per_hour": 1000, "per_day": None})
+
+
+class LargeFileConfig(BaseModel):
+    enabled: bool = False
+    max_size_mb: float | None = Field(default=None, gt=0)
+    storage_url: str | None = Field(default=None, description="An fsspec URL.")
+    public_base_url: str | None = None
+    file_ttl_days: int | None = Field(default=None, ge=1)
+    action: Literal["warn", "reject", "rewrite"] = "warn"
+
+    model_config = examples(
+        {
+            "enabled": True,
+            "max_size_mb": 10,
+            "action": "rewrite",
+            "storage_url": "file:///srv/big",
+            "public_base_url": "https://files.acme.example",
+            "file_ttl_days": 30,
+        }
+    )
+
+
+class TenantUpdate(BaseModel):
+    """A partial update: only the fields sent are changed."""
+
+    name: str | None = Field(default=None, max_length=200)
+    client_base_url: str | None = Field(default=None, pattern=URL_PATTERN)
+    client_sync_path: str | None = Field(default=None, pattern=PATH_PATTERN)
+    client_attachment_path: str | None = Field(default=None, pattern=PATH_PATTERN)
+    client_auth: ClientAuthIn | None = None
+    rate_limits: TenantRateLimits | None = None
+    large_file_config: LargeFileConfig | None = None
+    active: bool | None = Field(default=None, description="Admin only.")
+    api_key_expires_at: int | None = Field(default=None, ge=0, description="Admin only.")
+
+    model_config = examples({"name": "ACME Corp.", "client_base_url": "https://app.acme.example"})
+
+
+class TenantIn(TenantUpdate):
+    """``POST /tenant``: creates the tenant, or updates the fields sent when it exists."""
+
+    id: str = Field(pattern=TENANT_ID_PATTERN, description="Letters, digits, . _ - (≤ 64).")
+
+    model_config = examples(
+        {
+            "id": "acme",
+            "name": "ACME Corp.",
+            "client_base_url": "https://app.acme.example",
+            "client_sync_path": "/mail-proxy/sync",
+            "client_auth": {"method": "bearer", "token": "s3cr3t-callback-token"},
+        }
+    )
+
+
+class TenantOut(BaseModel):
+    id: str
+    name: str | None
+    client_base_url: str | None
+    client_sync_path: str
+    client_attachment_path: str
+    client_auth: ClientAuthOut
+    rate_limits: dict[str, int | None] | None
+    large_file_config: dict[str, object] | None
+    active: bool
+    has_api_key: bool
+    api_key_expires_at: int | None
+    created_at: int | None
+    updated_at: int | None
+
+    model_config = examples(
+        {
+            "id": "acme",
+            "name": "ACME Corp.",
+            "client_base_url": "https://app.acme.example",
+            "client_sync_path": "/mail-proxy/sync",
+            "client_attachment_path": "/mail-proxy/attachments",
+            "client_auth": {"method": "none", "token": None, "user": None, "password": None},
+            "rate_limits": None,
+            "large_file_config": None,
+            "active": True,
+            "has_api_key": True,
+            "api_key_expires_at": None,
+            "created_at": 1716999990,
+            "updated_at": 1716999990,
+        }
+    )
+
+
+class TenantDetail(TenantOut):
+    """A tenant as its owner or the admin sees it, with the report-signing secret."""
+
+    signing_secret: str | None = Field(
+        description="HMAC key the proxy signs client-sync calls with."
+    )
+    suspended_batches: list[str] = Field(description="Suspended batch codes; `*` = all.")
+
+
+class TenantResponse(BaseModel):
+    ok: Literal[True] = True
+    tenant: TenantDetail
+
+
+class TenantSaveResponse(BaseModel):
+    """``api_key`` is present only when the tenant was just created: store it now."""
+
+    ok: Literal[True] = True
+    created: bool
+    tenant: TenantDetail
+    api_key: str | None = Field(default=None, description="Shown once, on creation.")
+
+
+class TenantListResponse(BaseModel):
+    ok: Literal[True] = True
+    tenants: list[TenantOut]
+
+
+class ApiKeyRequest(BaseModel):
+    expires_at: int | None = Field(default=None, ge=0, description="Unix s; null = never.")
+
+    model_config = examples({"expires_at": None})
+
+
+class ApiKeyResponse(BaseModel):
+    ok: Literal[True] = True
+    tenant_id: str
+    api_key: str = Field(description="43 URL-safe characters, shown once.")
+    api_key_expires_at: int | None
+
+    model_config = examples(
+        {"ok": True, "tenant_id": "acme", "api_key": "Zk3q" + "x" * 39, "api_key_expires_at": None}
+    )
+
+
+class SigningSecretResponse(BaseModel):
+    ok: Literal[True] = True
+    tenant_id: str
+    signing_secret: str
+
+    model_config = examples({"ok": True, "tenant_id": "acme", "signing_secret": "q" * 43})
+
+
+class RemovedResponse(BaseModel):
+    ok: Literal[True] = True
+    removed: str = Field(description="Id of what was removed.")
+
+    model_config = examples({"ok": True, "removed": "acme"})
+
+
+class SyncStatusEntry(BaseModel):
+    tenant_id: str
+    last_sync_ts: int | None
+    next_sync_due: int | None
+    in_dnd: bool = Field(description="The tenant asked not to be called before next_sync_due.")
+
+
+class SyncStatusResponse(BaseModel):
+    ok: Literal[True] = True
+    sync_interval_seconds: int
+    tenants: list[SyncStatusEntry]
+
+    model_config = examples(
+        {
+            "ok": True,
+            "sync_interval_seconds": 300,
+            "tenants": [
+                {
+                    "tenant_id": "acme",
+                    "last_sync_ts": 1717000000,
+                    "next_sync_due": 1717000300,
+                    "in_dnd": False,
+                }
+            ],
+        }
+    )

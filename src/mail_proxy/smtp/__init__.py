@@ -1,0 +1,1 @@
+"""Outgoing SMTP: the ``Mailer`` port (``base``) and its pooled aiosmtplib adapter."""

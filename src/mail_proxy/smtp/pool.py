@@ -1,0 +1,327 @@
+"""A pool of reused aiosmtplib connections per SMTP account.
+
+Opening an SMTP session costs several round trips (greeting, EHLO, STARTTLS,
+EHLO again, AUTH); reusing it for many transactions (RFC 5321 §3.3 allows any
+number per session) is most of the speed of bulk delivery. Rules:
+
+- a connection serves one transaction at a time: it is taken out of the idle list
+  for a send and put back afterwards;
+- it lives at most the account's ``ttl`` seconds, then it is closed with QUIT;
+- a connection that broke is discarded; a pooled connection found dead when the
+  next transaction starts (the server closed it while idle: 421 or a reset before
+  MAIL FROM was accepted) is replaced and the send tried once more, since nothing
+  was delivered yet;
+- after a refused MAIL/RCPT the envelope is cleared with RSET (RFC 5321 §4.1.1.5)
+  so the session can carry the next message;
+- changed account settings (host, credentials, TLS) retire the old connections.
+
+TLS: port 465 (or any port in ``implicit_tls_ports``) speaks TLS from the first
+byte (RFC 8314 §3.3); ``use_tls`` true elsewhere requires STARTTLS (RFC 3207);
+``use_tls`` unset upgrades when the server offers STARTTLS; ``use_tls`` false
+stays in clear text. Certificates are verified against the system trust store
+unless an ``ssl_context`` is given. The timeout of connect and of each command is
+the account's ``timeout`` capped by ``GMP_SMTP_TIMEOUT``.
+
+The pool does not limit how many connections an account opens: the dispatcher
+bounds concurrent sends per account, and the pool never holds more connections
+than there were concurrent sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+
+import aiosmtplib
+import structlog
+
+from mail_proxy.domain.mime import Envelope
+from mail_proxy.domain.models import Account
+from mail_proxy.domain.smtp_replies import Reply, Stage
+from mail_proxy.settings import Settings
+from mail_proxy.smtp.base import Mailer, MailerError, SendResult, SmtpRejected, SmtpUnavailable
+
+log = structlog.get_logger(__name__)
+
+_QUIT_TIMEOUT = 2.0
+_CLOSING = 421  # RFC 5321 §3.8: the server is closing the transmission channel
+_CREDENTIALS_INVALID = 535  # RFC 4954 §6
+
+
+@dataclass(eq=False)
+class _Connection:
+    client: aiosmtplib.SMTP
+    config: tuple[object, ...]
+    created: float
+    reused: bool = False
+
+
+@dataclass
+class _AccountPool:
+    config: tuple[object, ...]
+    idle: list[_Connection] = field(default_factory=list)
+
+
+def _config_of(account: Account) -> tuple[object, ...]:
+    """What a connection depends on: a change means new connections."""
+    return (
+        account.host,
+        account.port,
+        account.user,
+        account.password,
+        account.use_tls,
+        account.timeout,
+    )
+
+
+class SmtpPool(Mailer):
+    """``Mailer`` over per-account pools of persistent aiosmtplib sessions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        implicit_tls_ports: Collection[int] = (465,),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._ssl_context = ssl_context
+        self._implicit_tls_ports = frozenset(implicit_tls_ports)
+        self._clock = clock
+        self._pools: dict[tuple[str, str], _AccountPool] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._local_hostname: str | None = None
+        self._closed = False
+
+    # -- the port ----------------------------------------------------------------
+
+    async def send(self, account: Account, envelope: Envelope, message: bytes) -> SendResult:
+        if self._closed:
+            raise SmtpUnavailable("closed", "the mailer is shut down")
+        pool = self._pool_for(account)
+        connection = await self._acquire(pool, account)
+        try:
+            result = await self._transaction(connection, envelope, message)
+        except MailerError as error:
+            if not (connection.reused and _stale(error)):
+                raise
+            log.debug("smtp_stale_connection_replaced", account_id=account.id)
+            connection = await self._open(account, pool.config)
+            result = await self._transaction(connection, envelope, message)
+        finally:
+            self._release(pool, connection, account)
+        return result
+
+    async def close(self) -> None:
+        self._closed = True
+        for pool in self._pools.values():
+            for connection in pool.idle:
+                self._retire(connection)
+            pool.idle.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def idle_connections(self, account: Account) -> int:
+        """How many sessions of ``account`` wait for reuse (for tests and stats)."""
+        pool = self._pools.get((account.tenant_id, account.id))
+        return len(pool.idle) if pool else 0
+
+    # -- connections -----------------------------------------------------------------
+
+    def _pool_for(self, account: Account) -> _AccountPool:
+        key, config = (account.tenant_id, account.id), _config_of(account)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _AccountPool(config)
+        elif pool.config != config:
+            for connection in pool.idle:
+                self._retire(connection)
+            pool.idle.clear()
+            pool.config = config
+        return pool
+
+    async def _acquire(self, pool: _AccountPool, account: Account) -> _Connection:
+        while pool.idle:
+            connection = pool.idle.pop()
+            if self._usable(connection, account):
+                connection.reused = True
+                return connection
+            self._retire(connection)
+        return await self._open(account, pool.config)
+
+    def _usable(self, connection: _Connection, account: Account) -> bool:
+        age = self._clock() - connection.created
+        return connection.client.is_connected and age < account.ttl
+
+    def _release(self, pool: _AccountPool, connection: _Connection, account: Account) -> None:
+        keep = (
+            not self._closed
+            and connection.config == pool.config
+            and self._usable(connection, account)
+        )
+        if keep:
+            pool.idle.append(connection)
+        else:
+            self._retire(connection)
+
+    def _retire(self, connection: _Connection) -> None:
+        """Say QUIT (RFC 5321 §4.1.1.10) in the background, or just drop a dead link."""
+        if not connection.client.is_connected:
+            connection.client.close()
+            return
+        task = asyncio.create_task(_quit(connection.client))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _open(self, account: Account, config: tuple[object, ...]) -> _Connection:
+        implicit = account.port in self._implicit_tls_ports and account.use_tls is not False
+        client = aiosmtplib.SMTP(
+            hostname=account.host,
+            port=account.port,
+            local_hostname=await self._hostname(),
+            timeout=min(account.timeout, self._settings.smtp_timeout),
+            use_tls=implicit,
+            start_tls=None if implicit else account.use_tls,
+            tls_context=self._tls_context(),
+        )
+        try:
+            await client.connect()
+            if account.user:
+                await _authenticate(client, account.user, account.password or "")
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            client.close()
+            raise _translate(exc, Stage.CONNECT) from exc
+        log.debug("smtp_connected", account_id=account.id, host=account.host, port=account.port)
+        return _Connection(client, config, self._clock())
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
+
+    async def _hostname(self) -> str:
+        """EHLO name (RFC 5321 §4.1.1.1): this host's FQDN, looked up once."""
+        if self._local_hostname is None:
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        return self._local_hostname
+
+    # -- one transaction ------------------------------------------------------------
+
+    async def _transaction(
+        self, connection: _Connection, envelope: Envelope, message: bytes
+    ) -> SendResult:
+        client = connection.client
+        try:
+            return await _mail_transaction(client, envelope, message)
+        except SmtpRejected as rejected:
+            await _reset_after(client, rejected)
+            raise
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            client.close()
+            raise _translate(exc, Stage.DATA) from exc
+        except asyncio.CancelledError:
+            client.close()  # mid-transaction: the session state is unknown
+            raise
+
+
+async def _mail_transaction(
+    client: aiosmtplib.SMTP, envelope: Envelope, message: bytes
+) -> SendResult:
+    """MAIL, one RCPT per recipient, DATA (RFC 5321 §3.3)."""
+    options = [f"SIZE={len(message)}"] if client.supports_extension("size") else []
+    try:
+        await client.mail(envelope.sender, options=options)
+    except aiosmtplib.SMTPSenderRefused as exc:
+        raise SmtpRejected(Reply(exc.code, exc.message), Stage.MAIL) from exc
+    accepted: list[str] = []
+    refused: dict[str, Reply] = {}
+    for recipient in envelope.recipients:
+        try:
+            await client.rcpt(recipient)
+            accepted.append(recipient)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            refused[recipient] = Reply(exc.code, exc.message)
+    if not accepted:
+        raise SmtpRejected(next(iter(refused.values())), Stage.RCPT, refused)
+    try:
+        response = await client.data(message)
+    except aiosmtplib.SMTPDataError as exc:
+        raise SmtpRejected(Reply(exc.code, exc.message), Stage.DATA) from exc
+    return SendResult(tuple(accepted), Reply(response.code, response.message), refused)
+
+
+async def _reset_after(client: aiosmtplib.SMTP, rejected: SmtpRejected) -> None:
+    """Clear a refused envelope so the session can be reused, or drop the session."""
+    if rejected.reply.code == _CLOSING:
+        client.close()
+        return
+    if rejected.stage is Stage.DATA:
+        return
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        client.close()
+
+
+async def _authenticate(client: aiosmtplib.SMTP, user: str, password: str) -> None:
+    """AUTH (RFC 4954) with the server's mechanisms in aiosmtplib's order of
+    preference; 535 (credentials invalid) ends it, another mechanism won't help."""
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()  # after STARTTLS the server's extensions must be asked again
+    if not client.supports_extension("auth"):
+        raise aiosmtplib.SMTPException("the server offers no AUTH (is TLS required?)")
+    failure: aiosmtplib.SMTPAuthenticationError | None = None
+    for mechanism in client.supported_auth_methods:
+        method = getattr(client, f"auth_{mechanism.replace('-', '')}")
+        try:
+            await method(user, password)
+            return
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            if exc.code == _CREDENTIALS_INVALID:
+                raise
+            failure = exc
+    raise failure or aiosmtplib.SMTPException("no AUTH mechanism in common with the server")
+
+
+def _stale(error: MailerError) -> bool:
+    """A reused session that died while idle: nothing was sent, try a fresh one."""
+    if isinstance(error, SmtpUnavailable):
+        return error.kind == "disconnected"
+    return (
+        isinstance(error, SmtpRejected)
+        and error.reply.code == _CLOSING
+        and (error.stage is Stage.MAIL)
+    )
+
+
+def _translate(exc: BaseException, stage: Stage) -> MailerError:
+    """aiosmtplib's and the socket's exceptions in the port's terms."""
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return SmtpRejected(Reply(exc.code, exc.message), Stage.AUTH)
+    if isinstance(exc, aiosmtplib.SMTPHeloError):
+        return SmtpRejected(Reply(exc.code, exc.message), Stage.HELO)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return SmtpRejected(Reply(exc.code, exc.message), stage)
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError) or isinstance(
+        exc.__cause__, ssl.SSLError
+    ):
+        return SmtpUnavailable("tls", str(exc))
+    if isinstance(exc, TimeoutError):
+        return SmtpUnavailable("timeout", str(exc) or "no answer in time")
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+        return SmtpUnavailable("disconnected", str(exc))
+    if isinstance(exc, aiosmtplib.SMTPConnectError | OSError):
+        return SmtpUnavailable("connection", str(exc))
+    return SmtpUnavailable("smtp error", str(exc))
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+        await asyncio.wait_for(client.quit(), _QUIT_TIMEOUT)
+    client.close()

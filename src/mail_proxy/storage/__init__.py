@@ -1,0 +1,40 @@
+"""The durable queue and everything else the proxy persists.
+
+``open_store`` is the only entry point: it reads ``GMP_DB_PATH`` from the settings,
+picks the backend (a file path → SQLite, ``postgresql://`` → PostgreSQL), applies
+the schema migrations and returns a ready ``Store``.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from mail_proxy.settings import Settings
+from mail_proxy.storage.base import Store
+from mail_proxy.storage.cipher import load_cipher
+from mail_proxy.storage.engines import parse_target
+from mail_proxy.storage.postgres import PostgresStore
+from mail_proxy.storage.sql_base import SqlStore
+from mail_proxy.storage.sqlite import SqliteStore
+
+__all__ = ["Store", "open_store"]
+
+log = structlog.get_logger(__name__)
+
+
+async def open_store(settings: Settings) -> Store:
+    """Open (creating or upgrading as needed) the database named by ``settings.db_path``."""
+    target = parse_target(settings.db_path)
+    cipher = load_cipher(settings)
+    store: SqlStore
+    if target.is_postgres:
+        store = PostgresStore.connect(target, cipher)
+    else:
+        store = SqliteStore.connect(target, cipher)
+    try:
+        await store.run_migrations()
+    except BaseException:
+        await store.close()
+        raise
+    log.info("store_opened", backend=target.backend, location=target.describe())
+    return store

@@ -1,0 +1,153 @@
+"""Shared send log for rate limits, instance-wide settings and the audit trail.
+
+The send log lives in the database so that every proxy process sharing it shares
+the limits: ``reserve_send`` reads the account's sliding windows and records the
+send in one transaction serialised per account. Rows older than the longest window
+(a day) are purged now and then from inside that same call.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mail_proxy.domain import rate_limit
+from mail_proxy.domain.models import CommandLogEntry, RateLimits, SendWindow
+from mail_proxy.domain.rate_limit import DAY, HOUR, MINUTE, Allowed, RateDecision
+from mail_proxy.storage import records
+from mail_proxy.storage.sql_base import SqlStore
+from mail_proxy.storage.tables import command_log, instance_settings, send_log
+
+L = send_log.c
+C = command_log.c
+I = instance_settings.c  # noqa: E741 - the table's column namespace, as for the others
+PURGE_EVERY_SECONDS = 600.0
+
+
+class AdministrationOps(SqlStore):
+    """Store methods over ``send_log``, ``instance_settings`` and ``command_log``."""
+
+    _next_purge_ts: float = 0.0
+
+    async def reserve_send(
+        self, tenant_id: str, account_id: str, limits: RateLimits, now: float
+    ) -> RateDecision:
+        if limits.unlimited:
+            return Allowed()
+
+        async def op(conn: AsyncConnection) -> RateDecision:
+            await self._lock_send_log(conn, tenant_id, account_id)
+            window = await _window(conn, tenant_id, account_id, now)
+            decision = rate_limit.check(window, limits, now)
+            if isinstance(decision, Allowed):
+                await conn.execute(
+                    sa.insert(send_log).values(tenant_id=tenant_id, account_id=account_id, ts=now)
+                )
+            if now >= self._next_purge_ts:
+                await conn.execute(sa.delete(send_log).where(L.ts <= now - DAY))
+            return decision
+
+        decision = await self._write(op, "reserve_send")
+        if now >= self._next_purge_ts:
+            self._next_purge_ts = now + PURGE_EVERY_SECONDS
+        return decision
+
+    async def get_instance_settings(self) -> dict[str, Any]:
+        return await self._read(_settings, "get_instance_settings")
+
+    async def update_instance_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Keys given are set; a key given as ``None`` is removed."""
+        kept = [{"key": k, "value": json.dumps(v)} for k, v in changes.items() if v is not None]
+        dropped = [k for k, v in changes.items() if v is None]
+        upsert = self._insert(instance_settings)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[I.key], set_={"value": upsert.excluded.value}
+        )
+
+        async def op(conn: AsyncConnection) -> dict[str, Any]:
+            if kept:
+                await conn.execute(upsert, kept)
+            if dropped:
+                await conn.execute(sa.delete(instance_settings).where(I.key.in_(dropped)))
+            return await _settings(conn)
+
+        return await self._write(op, "update_instance_settings")
+
+    async def log_command(
+        self,
+        *,
+        ts: float,
+        method: str,
+        path: str,
+        actor: str,
+        tenant_id: str | None,
+        status_code: int,
+        body: dict[str, Any] | None,
+    ) -> None:
+        statement = sa.insert(command_log).values(
+            ts=ts,
+            method=method,
+            path=path,
+            actor=actor,
+            tenant_id=tenant_id,
+            status_code=status_code,
+            body=records.dump_json(body),
+        )
+
+        async def op(conn: AsyncConnection) -> None:
+            await conn.execute(statement)
+
+        await self._write(op, "log_command")
+
+    async def command_log(
+        self,
+        *,
+        since: float | None = None,
+        tenant_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[CommandLogEntry]:
+        """Oldest first (the order things happened), from ``since`` inclusive."""
+        query = sa.select(command_log).order_by(C.id).limit(limit).offset(offset)
+        if since is not None:
+            query = query.where(C.ts >= since)
+        if tenant_id is not None:
+            query = query.where(C.tenant_id == tenant_id)
+
+        async def op(conn: AsyncConnection) -> list[CommandLogEntry]:
+            return [records.command_log_entry(row) for row in await conn.execute(query)]
+
+        return await self._read(op, "command_log")
+
+
+async def _settings(conn: AsyncConnection) -> dict[str, Any]:
+    rows = await conn.execute(sa.select(I.key, I.value).order_by(I.key))
+    return {key: json.loads(value) for key, value in rows}
+
+
+async def _window(conn: AsyncConnection, tenant_id: str, account_id: str, now: float) -> SendWindow:
+    """Counts and oldest send time of the last minute, hour and day."""
+
+    def within(span: float) -> sa.ColumnElement[bool]:
+        return L.ts > now - span
+
+    query = sa.select(
+        sa.func.count(sa.case((within(MINUTE), 1))),
+        sa.func.min(sa.case((within(MINUTE), L.ts))),
+        sa.func.count(sa.case((within(HOUR), 1))),
+        sa.func.min(sa.case((within(HOUR), L.ts))),
+        sa.func.count(),
+        sa.func.min(L.ts),
+    ).where(L.tenant_id == tenant_id, L.account_id == account_id, within(DAY))
+    minute, oldest_minute, hour, oldest_hour, day, oldest_day = (await conn.execute(query)).one()
+    return SendWindow(
+        minute=int(minute),
+        hour=int(hour),
+        day=int(day),
+        oldest_minute=oldest_minute,
+        oldest_hour=oldest_hour,
+        oldest_day=oldest_day,
+    )

@@ -1,0 +1,1 @@
+"""Background loops of the proxy: fetch work, decide with ``domain``, act through ports."""

@@ -1,0 +1,394 @@
+"""The dispatcher: claim due messages, send them through SMTP, record the outcome.
+
+One loop claims leased batches from the store (priority 0 in a pass of its own,
+then 1-3) and hands each message to the *lane* of its account. A lane runs at
+most ``GMP_MAX_CONCURRENT_PER_ACCOUNT`` sends at once, every send also holds one
+of ``GMP_MAX_CONCURRENT_SENDS`` global slots, and a lane never holds more than
+its account's batch of waiting messages, so a slow or rate-limited account cannot
+starve the others. The loop claims again at once while claims bring work and
+there is room; otherwise it sleeps until ``wake()`` (run-now, new messages), a
+finished send, or the ``GMP_SEND_LOOP_INTERVAL`` timer (not in test mode).
+
+Per message: build the MIME bytes (a bad payload fails at once), check the
+account's rate limit in the shared send log (over the limit: deferred to when the
+window reopens without using a retry attempt, or failed with ``reject``), send,
+and turn the result into an outcome: sent, deferred by the retry schedule, or
+error. Outcomes are committed in groups by ``FinishBuffer``; a lease is finished
+only by that commit. A send must end before its lease does, so a message is never
+in two dispatchers' hands at once.
+
+Graceful stop: no more claims; waiting messages are released at once; sends in
+flight get ``GMP_SHUTDOWN_GRACE_SECONDS`` to finish, then are cancelled and their
+leases released for another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from mail_proxy.domain.mime import (
+    Envelope,
+    MimeError,
+    build_message,
+    envelope_of,
+    inline_attachments,
+)
+from mail_proxy.domain.models import (
+    Account,
+    ClaimedMessage,
+    Deferred,
+    Failed,
+    LimitBehavior,
+    Outcome,
+    Sent,
+)
+from mail_proxy.domain.rate_limit import WaitUntil
+from mail_proxy.domain.retry import GiveUp, RetryPolicy
+from mail_proxy.domain.smtp_replies import Classification, Transient
+from mail_proxy.metrics import Metrics
+from mail_proxy.settings import Settings
+from mail_proxy.smtp.base import Mailer, MailerError, SendResult, classify
+from mail_proxy.storage.base import Store
+from mail_proxy.workers.finish_buffer import FinishBuffer
+
+log = structlog.get_logger(__name__)
+
+ACCOUNT_CACHE_SECONDS = 5.0
+ERROR_BACKOFF = 1.0
+#: A send must end this long before its lease, leaving time to commit the outcome.
+LEASE_MARGIN = 5.0
+RATE_LIMITED = "rate limited"
+
+AccountKey = tuple[str, str]
+
+
+@dataclass
+class _Lane:
+    """The messages of one account waiting to be sent, in dispatch order."""
+
+    waiting: list[tuple[int, int, ClaimedMessage]] = field(default_factory=list)
+    sending: int = 0
+    workers: int = 0
+    held_until: float = 0.0
+
+
+class Dispatcher:
+    """Delivers queued messages; see the module docstring for the rules."""
+
+    def __init__(self, store: Store, mailer: Mailer, settings: Settings, metrics: Metrics):
+        self._store = store
+        self._mailer = mailer
+        self._settings = settings
+        self._metrics = metrics
+        self._retry = RetryPolicy(settings.retry_delays)
+        self.on_outcome: Callable[[], None] | None = None
+        self._active = settings.scheduler_active
+        self._wakeup = asyncio.Event()
+        self._slots = asyncio.Semaphore(settings.max_concurrent_sends)
+        self._lanes: dict[AccountKey, _Lane] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+        self._accounts: dict[AccountKey, tuple[float, Account | None]] = {}
+        self._finished = FinishBuffer(store, metrics, on_flushed=self._outcomes_committed)
+        self._backlog = False
+        self._explore = True
+        self._stopping = False
+
+    # -- control -----------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        """False while the whole instance is suspended: nothing new is claimed."""
+        return self._active
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self._active = value
+        if value:
+            self.wake()
+
+    def wake(self) -> None:
+        """Look for due messages now (run-now, or new messages were enqueued)."""
+        self._explore = True
+        self._wakeup.set()
+
+    def _outcomes_committed(self) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome()
+
+    # -- the loop ------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Dispatch until ``stop`` is set, then drain (see module docstring)."""
+        self._stopping = False
+        watcher = asyncio.create_task(self._wake_on(stop))
+        flusher = asyncio.create_task(self._finished.run())
+        again = not self._settings.test_mode
+        try:
+            while not stop.is_set():
+                if not again:
+                    await self._sleep()
+                self._wakeup.clear()
+                explore, self._explore = self._explore, False
+                again = not stop.is_set() and await self._iteration(explore)
+        finally:
+            watcher.cancel()
+            await self._drain()
+            await self._close_finisher(flusher)
+
+    async def _close_finisher(self, flusher: asyncio.Task[None]) -> None:
+        """Commit every buffered outcome; give up (leases will expire) if the store
+        stays unavailable past the grace period."""
+        self._finished.close()
+        _, late = await asyncio.wait({flusher}, timeout=self._settings.shutdown_grace_seconds + 5)
+        if late:
+            log.error("dispatch_outcomes_not_committed", count=len(self._finished))
+            flusher.cancel()
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wakeup.set()
+
+    async def _iteration(self, explore: bool) -> bool:
+        """One claim round; True to go again at once. Never raises."""
+        if not self._active:
+            return False
+        try:
+            return await self._claim_round(explore)
+        except Exception:
+            log.exception("dispatch_round_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), ERROR_BACKOFF)
+            return False
+
+    async def _sleep(self) -> None:
+        timeout = None if self._settings.test_mode else self._settings.send_loop_interval
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+        except TimeoutError:
+            self._explore = True
+
+    # -- claiming ------------------------------------------------------------------
+
+    def _claim_limit(self, explore: bool) -> int:
+        """How many messages to lease now.
+
+        Enough to refill every lane to its account's batch; when idle, or when woken
+        or the timer fired (``explore``), also room for accounts with no lane yet.
+        A claim cannot choose accounts, so messages of an already full lane are
+        given back at once; claiming by lane deficit keeps that waste small.
+        """
+        deficit = sum(
+            max(0, self._lane_capacity(key) - len(lane.waiting) - lane.sending)
+            for key, lane in self._lanes.items()
+        )
+        slots = self._settings.max_concurrent_sends
+        allowance = max(1, slots // 4) if explore else 0
+        if not self._lanes:
+            allowance = 2 * slots
+        return min(self._settings.claim_limit, deficit + allowance)
+
+    async def _claim_round(self, explore: bool) -> bool:
+        """Priority 0 in a pass of its own, then 1-3. True: claim again at once."""
+        limit = self._claim_limit(explore)
+        claimed = taken = 0
+        for low, high in ((0, 0), (1, 3)):
+            if claimed >= limit:
+                break
+            batch = await self._claim(low, high, limit - claimed)
+            claimed += len(batch)
+            taken += self._accept(batch)
+        self._backlog = limit > 0 and claimed >= limit
+        return self._backlog and taken == claimed
+
+    async def _claim(self, low: int, high: int, limit: int) -> list[ClaimedMessage]:
+        return await self._store.claim(
+            now=time.time(),
+            lease_seconds=self._settings.lease_seconds,
+            limit=limit,
+            per_account=self._settings.batch_size_per_account,
+            min_priority=low,
+            max_priority=high,
+        )
+
+    def _accept(self, batch: list[ClaimedMessage]) -> int:
+        """Queue claimed messages in their lanes; give back what a full lane can't hold."""
+        taken = 0
+        for claimed in batch:
+            key = (claimed.record.tenant_id, claimed.record.account_id)
+            lane = self._lanes.setdefault(key, _Lane())
+            if len(lane.waiting) + lane.sending >= self._lane_capacity(key):
+                self._finished.release(claimed)
+                continue
+            record = claimed.record
+            heapq.heappush(lane.waiting, (record.priority, record.pk, claimed))
+            taken += 1
+            self._start_workers(key, lane)
+        return taken
+
+    def _lane_capacity(self, key: AccountKey) -> int:
+        cached = self._accounts.get(key)
+        account = cached[1] if cached else None
+        if account is not None and account.batch_size:
+            return account.batch_size
+        return self._settings.batch_size_per_account
+
+    def _start_workers(self, key: AccountKey, lane: _Lane) -> None:
+        wanted = min(self._settings.max_concurrent_per_account, len(lane.waiting))
+        while lane.workers < wanted:
+            lane.workers += 1
+            task = asyncio.create_task(self._lane_worker(key, lane))
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
+
+    # -- sending -------------------------------------------------------------------
+
+    async def _lane_worker(self, key: AccountKey, lane: _Lane) -> None:
+        try:
+            while lane.waiting and not self._stopping:
+                _, _, claimed = heapq.heappop(lane.waiting)
+                async with self._slots:
+                    lane.sending += 1
+                    try:
+                        await self._deliver(claimed, lane)
+                    finally:
+                        lane.sending -= 1
+                if self._backlog and len(lane.waiting) < self._settings.max_concurrent_per_account:
+                    self._wakeup.set()  # this lane runs dry: refill it
+        finally:
+            lane.workers -= 1
+            if not lane.workers and not lane.waiting and self._lanes.get(key) is lane:
+                del self._lanes[key]
+
+    async def _deliver(self, claimed: ClaimedMessage, lane: _Lane) -> None:
+        """Send one message and buffer its outcome; never raises but CancelledError."""
+        record = claimed.record
+        try:
+            outcome = await self._attempt(claimed, lane)
+        except asyncio.CancelledError:
+            self._finished.release(claimed)
+            raise
+        except Exception as exc:
+            log.exception("delivery_crashed", tenant_id=record.tenant_id, message_id=record.id)
+            outcome = self._after_failure(claimed, Transient(f"internal error: {exc}"))
+        if outcome is None:
+            self._finished.release(claimed)
+        else:
+            self._finished.finish(claimed, outcome)
+
+    async def _attempt(self, claimed: ClaimedMessage, lane: _Lane) -> Outcome | None:
+        """The outcome of one delivery attempt, or None to give the lease back."""
+        record = claimed.record
+        now = time.time()
+        if claimed.lease_expires - now < LEASE_MARGIN + 1:
+            return None
+        account = await self._account(record.tenant_id, record.account_id, now)
+        if account is None:
+            return Failed(now, f"unknown account {record.account_id!r}")
+        payload = record.payload
+        if not payload.get("from") and account.default_from:
+            payload = {**payload, "from": account.default_from}
+        try:
+            envelope = envelope_of(payload)
+            data = build_message(
+                payload,
+                attachments=inline_attachments(payload),
+                now=now,
+                message_key=f"{record.tenant_id}/{record.pk}/{record.created_at}",
+                html_text_alternative=self._settings.html_text_alternative,
+            )
+        except MimeError as exc:
+            return Failed(now, str(exc))
+        held = await self._rate_limit(account, lane, now)
+        if held is not None:
+            return held
+        return await self._send(claimed, account, envelope, data)
+
+    async def _send(
+        self, claimed: ClaimedMessage, account: Account, envelope: Envelope, data: bytes
+    ) -> Outcome:
+        budget = claimed.lease_expires - LEASE_MARGIN - time.time()
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget):
+                result = await self._mailer.send(account, envelope, data)
+        except MailerError as error:
+            return self._after_failure(claimed, classify(error))
+        except TimeoutError:
+            return self._after_failure(claimed, Transient("timeout: send outlasted its lease"))
+        finally:
+            elapsed = time.perf_counter() - started
+            self._metrics.smtp_latency.labels(account_id=account.id).observe(elapsed)
+        return _sent(result)
+
+    def _after_failure(self, claimed: ClaimedMessage, failure: Classification) -> Outcome:
+        now = time.time()
+        decision = self._retry.decide(claimed.record.attempts, failure, now)
+        if isinstance(decision, GiveUp):
+            return Failed(now, decision.reason)
+        return Deferred(until=decision.ts, reason=decision.reason, ts=now)
+
+    # -- rate limits and accounts ----------------------------------------------------
+
+    async def _rate_limit(self, account: Account, lane: _Lane, now: float) -> Outcome | None:
+        """None when the send may go; else the hold (defer) or the failure (reject)."""
+        limits = account.rate_limits
+        if limits.unlimited:
+            return None
+        if lane.held_until <= now:
+            decision = await self._store.reserve_send(account.tenant_id, account.id, limits, now)
+            if not isinstance(decision, WaitUntil):
+                return None
+            lane.held_until = decision.ts
+        self._metrics.rate_limited.labels(account_id=account.id).inc()
+        if account.limit_behavior is LimitBehavior.REJECT:
+            return Failed(now, "rate limit exceeded")
+        return Deferred(
+            until=lane.held_until,
+            reason=RATE_LIMITED,
+            ts=now,
+            details={"rate_limited": True},
+            counts_attempt=False,
+        )
+
+    async def _account(self, tenant_id: str, account_id: str, now: float) -> Account | None:
+        """The account, re-read every few seconds so changed credentials apply."""
+        key = (tenant_id, account_id)
+        cached = self._accounts.get(key)
+        if cached is not None and now - cached[0] < ACCOUNT_CACHE_SECONDS:
+            return cached[1]
+        account = await self._store.get_account(tenant_id, account_id)
+        self._accounts[key] = (now, account)
+        return account
+
+    # -- stopping --------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        """Release waiting messages; give sends in flight a bounded time to finish."""
+        self._stopping = True
+        for lane in self._lanes.values():
+            for _, _, claimed in lane.waiting:
+                self._finished.release(claimed)
+            lane.waiting.clear()
+        if self._workers:
+            _, late = await asyncio.wait(
+                set(self._workers), timeout=self._settings.shutdown_grace_seconds
+            )
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("dispatch_sends_cancelled", count=len(late))
+                await asyncio.gather(*late, return_exceptions=True)
+
+
+def _sent(result: SendResult) -> Sent:
+    details = None
+    if result.refused:
+        details = {"refused": {rcpt: str(reply) for rcpt, reply in result.refused.items()}}
+    return Sent(time.time(), details)

@@ -1,0 +1,133 @@
+"""Group commit of delivery outcomes: many finishes, one transaction.
+
+Committing each outcome on its own would make the database, not SMTP, the limit
+of delivery speed. Outcomes wait here a few milliseconds (or until a batch is
+full) and go to ``Store.finish_many`` together; leases given back untouched go to
+``Store.release`` the same way. A message is finished only when that commit
+succeeds: if the database fails, the batch stays here and is tried again, and if
+the process dies first the lease expires and another dispatcher sends the message
+again (the only way a message is sent twice; see docs/delivery.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from mail_proxy.domain.models import ClaimedMessage, Deferred, Failed, Outcome, Sent
+from mail_proxy.metrics import Metrics
+from mail_proxy.storage.base import Store
+
+log = structlog.get_logger(__name__)
+
+FLUSH_DELAY = 0.004
+FLUSH_SIZE = 100
+RETRY_DELAY = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    claimed: ClaimedMessage
+    outcome: Outcome
+
+
+class FinishBuffer:
+    """Collects outcomes and released leases; ``run`` commits them in batches."""
+
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        *,
+        on_flushed: Callable[[], None] | None = None,
+        flush_delay: float = FLUSH_DELAY,
+        flush_size: int = FLUSH_SIZE,
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._on_flushed = on_flushed
+        self._delay = flush_delay
+        self._size = flush_size
+        self._outcomes: list[_Pending] = []
+        self._releases: list[ClaimedMessage] = []
+        self._ready = asyncio.Event()
+        self._full = asyncio.Event()
+        self._closing = False
+
+    def __len__(self) -> int:
+        return len(self._outcomes) + len(self._releases)
+
+    def finish(self, claimed: ClaimedMessage, outcome: Outcome) -> None:
+        self._outcomes.append(_Pending(claimed, outcome))
+        self._signal()
+
+    def release(self, claimed: ClaimedMessage) -> None:
+        self._releases.append(claimed)
+        self._signal()
+
+    def _signal(self) -> None:
+        self._ready.set()
+        if len(self) >= self._size:
+            self._full.set()
+
+    async def run(self) -> None:
+        """Flush batches at most ``flush_delay`` old until closed and empty."""
+        while not (self._closing and not len(self)):
+            await self._ready.wait()
+            if not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self._delay)
+            if not await self.flush():
+                await asyncio.sleep(RETRY_DELAY)
+
+    def close(self) -> None:
+        """Flush what is left at once; ``run`` returns when everything is committed."""
+        self._closing = True
+        self._ready.set()
+
+    async def flush(self) -> bool:
+        """Commit what is buffered; False (and everything kept) if the store failed."""
+        self._ready.clear()
+        self._full.clear()
+        outcomes, self._outcomes = self._outcomes, []
+        releases, self._releases = self._releases, []
+        try:
+            await self._commit(outcomes, releases)
+        except Exception:
+            log.exception("finish_commit_failed", outcomes=len(outcomes), releases=len(releases))
+            self._outcomes[:0] = outcomes
+            self._releases[:0] = releases
+            self._ready.set()
+            return False
+        return True
+
+    async def _commit(self, outcomes: list[_Pending], releases: list[ClaimedMessage]) -> None:
+        if releases:
+            await self._store.release((c.record.pk, c.lease_token) for c in releases)
+        if not outcomes:
+            return
+        applied = await self._store.finish_many(
+            [(p.claimed.record.pk, p.claimed.lease_token, p.outcome) for p in outcomes]
+        )
+        for pending, ok in zip(outcomes, applied, strict=True):
+            if ok:
+                self._count(pending)
+            else:
+                record = pending.claimed.record
+                log.warning("finish_lease_lost", tenant_id=record.tenant_id, message_id=record.id)
+        if self._on_flushed is not None:
+            self._on_flushed()
+
+    def _count(self, pending: _Pending) -> None:
+        account_id = pending.claimed.record.account_id
+        outcome = pending.outcome
+        if isinstance(outcome, Sent):
+            self._metrics.sent.labels(account_id=account_id).inc()
+        elif isinstance(outcome, Failed):
+            self._metrics.errors.labels(account_id=account_id).inc()
+        elif isinstance(outcome, Deferred) and outcome.counts_attempt:
+            self._metrics.deferred.labels(account_id=account_id).inc()

@@ -1,0 +1,150 @@
+"""Opening a store: migrations on new, existing and pre-migration databases, the
+secret key, and what happens when the database cannot be used."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from mail_proxy.domain.models import Account, NewMessage
+from mail_proxy.errors import MailProxyError, StorageUnavailable
+from mail_proxy.settings import Settings
+from mail_proxy.storage import open_store
+from mail_proxy.storage.cipher import Cipher, load_cipher
+from mail_proxy.storage.engines import parse_target
+from mail_proxy.storage.sql_base import SqlStore
+from mail_proxy.storage.sqlite import SqliteStore
+from mail_proxy.storage.tables import metadata
+
+NOW = 1_700_000_000.0
+
+
+def _message(id_: str) -> NewMessage:
+    return NewMessage("acme", id_, "smtp1", 2, {"subject": "s"})
+
+
+async def _schema_differences(store: SqlStore) -> list[Any]:
+    async with store.writer_engine.connect() as conn:
+        return await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+        )
+
+
+async def _revision(store: SqlStore) -> str:
+    async with store.writer_engine.connect() as conn:
+        return str((await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar())
+
+
+async def test_empty_database_is_migrated_to_exactly_the_declared_schema(
+    db_settings: Settings,
+) -> None:
+    """The Alembic revisions create what tables.py declares, nothing more or less."""
+    store = await open_store(db_settings)
+    try:
+        assert isinstance(store, SqlStore)
+        assert await _schema_differences(store) == []
+        assert await _revision(store) == "0001"
+    finally:
+        await store.close()
+
+
+async def test_reopening_keeps_data_and_secrets(db_settings: Settings) -> None:
+    """A second open runs no migration that loses rows; sealed secrets still open."""
+    first = await open_store(db_settings)
+    await first.enqueue([_message("m")], NOW)
+    await first.upsert_account(Account(id="a", tenant_id="acme", host="h", password="pw"), NOW)
+    await first.close()
+    second = await open_store(db_settings)
+    try:
+        assert await second.get_message("acme", "m") is not None
+        account = await second.get_account("acme", "a")
+        assert account is not None and account.password == "pw"
+    finally:
+        await second.close()
+
+
+async def test_database_from_before_migrations_is_stamped_and_kept(db_settings: Settings) -> None:
+    """Tables without an alembic_version table: stamped as the baseline, rows kept."""
+    store = await open_store(db_settings)
+    await store.enqueue([_message("old")], NOW)
+    assert isinstance(store, SqlStore)
+    async with store.writer_engine.begin() as conn:
+        await conn.execute(sa.text("DROP TABLE alembic_version"))
+    await store.close()
+    reopened = await open_store(db_settings)
+    try:
+        assert isinstance(reopened, SqlStore)
+        assert await _revision(reopened) == "0001"
+        assert await reopened.get_message("acme", "old") is not None
+    finally:
+        await reopened.close()
+
+
+async def test_sqlite_folder_is_created_and_wal_is_on(
+    settings_factory: Callable[..., Settings], tmp_path: Any
+) -> None:
+    """A path in a missing folder works; the database runs in WAL mode."""
+    path = tmp_path / "deep" / "er" / "q.db"
+    store = await open_store(settings_factory(db_path=str(path)))
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_secret_key_file_is_created_private_and_reused(
+    settings_factory: Callable[..., Settings], tmp_path: Any
+) -> None:
+    """Without GMP_SECRET_KEY a 0600 key file is made once and used from then on."""
+    settings = settings_factory(secret_key=None, instance_dir=tmp_path / "instance")
+    first = load_cipher(settings)
+    key_file = tmp_path / "instance" / "secret.key"
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    sealed = first.seal("pw")
+    assert load_cipher(settings).open(sealed) == "pw"
+
+
+def test_cipher_accepts_passphrases_and_rejects_a_wrong_key() -> None:
+    """Any passphrase works as a key; a token sealed under another key is refused."""
+    sealed = Cipher("correct horse").seal("pw")
+    assert Cipher("correct horse").open(sealed) == "pw"
+    with pytest.raises(MailProxyError, match="secret key differs"):
+        Cipher("battery staple").open(sealed)
+
+
+async def test_unreachable_postgres_raises_storage_unavailable(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """Nobody listens on port 1: a clear StorageUnavailable after a few retries."""
+    settings = settings_factory(db_path="postgresql://postgres@127.0.0.1:1/test")
+    with pytest.raises(StorageUnavailable, match=r"127\.0\.0\.1:1/test.*is unavailable"):
+        await open_store(settings)
+
+
+async def test_locked_sqlite_raises_storage_unavailable_and_writes_nothing(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """Another process holding the write lock: retries, then StorageUnavailable;
+    once the lock is gone the same batch goes in whole."""
+    settings = settings_factory()
+    await (await open_store(settings)).close()
+    target = parse_target(settings.db_path)
+    store = SqliteStore.connect(target, load_cipher(settings), busy_timeout_ms=20)
+    blocker = sqlite3.connect(target.url.database or "", isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StorageUnavailable, match="database is locked"):
+            await store.enqueue([_message("a"), _message("b")], NOW)
+        blocker.execute("ROLLBACK")
+        assert sum((await store.count_by_status()).values()) == 0
+        assert len(await store.enqueue([_message("a"), _message("b")], NOW)) == 2
+    finally:
+        blocker.close()
+        await store.close()

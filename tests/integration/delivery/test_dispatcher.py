@@ -1,0 +1,328 @@
+"""The dispatcher end to end: a real store, real SMTP servers, real outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mail_proxy.settings import Settings
+
+from .conftest import Queue, Running, Script, ServerFactory, account_for, claimable
+
+Start = Callable[..., Awaitable[Running]]
+SettingsFactory = Callable[..., Settings]
+
+
+def fast(settings_factory: SettingsFactory, **overrides: Any) -> Settings:
+    """Settings for tests: short timers, short retries."""
+    values: dict[str, Any] = {
+        "send_loop_interval": 0.05,
+        "retry_delays": [1, 1],
+        "smtp_timeout": 1.0,
+        "shutdown_grace_seconds": 0.5,
+    }
+    values.update(overrides)
+    return settings_factory(**values)
+
+
+async def test_message_is_delivered_and_recorded(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """Sent: the server got the message as built from the payload, the row and the
+    event say sent, metrics count it and the reporter is nudged."""
+    server = await smtp_server()
+    await queue.setup(account_for(server))
+    await queue.add(
+        "m1", to=["Ann <ann@example.com>"], cc=["cc@example.com"], bcc=["hidden@example.com"],
+        return_path="bounces@example.org", subject="Grüße", headers={"X-Campaign": "c1"},
+    )
+    run = await start_dispatcher(queue.store, fast(settings_factory))
+    run.dispatcher.wake()
+    record = await queue.wait_status("m1", "sent")
+    received = server.received[0]
+    assert received.mail_from == "bounces@example.org"
+    assert sorted(received.rcpt_tos) == ["ann@example.com", "cc@example.com", "hidden@example.com"]
+    msg = received.message
+    assert msg["Subject"] == "Grüße"
+    assert msg["X-Genro-Mail-ID"] == "m1"
+    assert msg["X-Campaign"] == "c1"
+    assert msg["Bcc"] is None and b"hidden@example.com" not in received.raw
+    assert record.smtp_ts is not None and record.attempts == 1
+    events = await queue.store.message_events("t1", "m1")
+    assert [str(e.type) for e in events] == ["sent"]
+    assert run.metrics.sent.labels(account_id="acc")._value.get() == 1
+    assert run.outcomes, "on_outcome was not called"
+
+
+async def test_enqueue_at_idle_leaves_without_waiting_for_the_timer(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """With a 60 s timer, wake() after enqueue sends at once (the API's path)."""
+    server = await smtp_server()
+    await queue.setup(account_for(server))
+    run = await start_dispatcher(queue.store, fast(settings_factory, send_loop_interval=60))
+    await asyncio.sleep(0.05)  # the dispatcher is idle, waiting for its timer
+    await queue.add("m1")
+    run.dispatcher.wake()
+    await server.wait_for(1, timeout=5)
+
+
+async def test_test_mode_waits_for_run_now(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """In test mode nothing leaves until wake() (POST /commands/run-now)."""
+    server = await smtp_server()
+    await queue.setup(account_for(server))
+    await queue.add("m1")
+    run = await start_dispatcher(
+        queue.store, fast(settings_factory, test_mode=True, send_loop_interval=0.01)
+    )
+    await asyncio.sleep(0.3)
+    assert server.received == []
+    run.dispatcher.wake()
+    await server.wait_for(1)
+
+
+async def test_priority_order(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """Priority 0 first, then 1, 2, 3; FIFO within one priority."""
+    server = await smtp_server()
+    await queue.setup(account_for(server))
+    for message_id, priority in [("p3", 3), ("p2a", 2), ("p1", 1), ("p2b", 2), ("p0", 0)]:
+        await queue.add(message_id, priority=priority)
+    settings = fast(
+        settings_factory, test_mode=True, max_concurrent_sends=1, max_concurrent_per_account=1
+    )
+    run = await start_dispatcher(queue.store, settings)
+    run.dispatcher.wake()
+    received = await server.wait_for(5)
+    assert [r.mail_id for r in received] == ["p0", "p1", "p2a", "p2b", "p3"]
+
+
+async def test_deferred_ts_is_honoured(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """A message scheduled for later waits for its time, then goes by the timer."""
+    server = await smtp_server()
+    await queue.setup(account_for(server))
+    await queue.add("later", deferred_ts=int(time.time()) + 2)
+    await queue.add("now")
+    await start_dispatcher(queue.store, fast(settings_factory))
+    await server.wait_for(1)
+    assert [r.mail_id for r in server.received] == ["now"]
+    await server.wait_for(2, timeout=5)
+    assert server.received[1].at >= (await queue.store.get_message("t1", "later")).deferred_ts  # type: ignore[union-attr]
+
+
+async def test_suspensions(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """Suspended batch, suspended tenant and suspended instance all hold messages."""
+    server = await smtp_server()
+    await queue.setup(account_for(server))
+    await queue.store.suspend("t1", "held")
+    await queue.add("in-batch", batch_code="held")
+    await queue.add("free", batch_code="other")
+    run = await start_dispatcher(queue.store, fast(settings_factory))
+    await server.wait_for(1)
+    await asyncio.sleep(0.2)
+    assert [r.mail_id for r in server.received] == ["free"]
+
+    await queue.store.suspend("t1", "*")
+    await queue.store.activate("t1", "held")
+    await queue.add("while-tenant-suspended")
+    await asyncio.sleep(0.2)
+    assert len(server.received) == 1
+
+    run.dispatcher.active = False
+    await queue.store.activate("t1", None)
+    await asyncio.sleep(0.2)
+    assert len(server.received) == 1
+    run.dispatcher.active = True
+    received = await server.wait_for(3)
+    assert {r.mail_id for r in received} == {"free", "in-batch", "while-tenant-suspended"}
+
+
+async def test_permanent_failure_is_an_error_at_once(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """5xx: error immediately, with the server's reply text, no retry."""
+    server = await smtp_server(Script(refuse={"to@example.com": "550 5.1.1 no such user"}))
+    await queue.setup(account_for(server))
+    await queue.add("m1")
+    run = await start_dispatcher(queue.store, fast(settings_factory))
+    record = await queue.wait_status("m1", "error")
+    assert record.error == "all recipients refused: to@example.com: 550 5.1.1 no such user"
+    assert record.attempts == 1
+    assert run.metrics.errors.labels(account_id="acc")._value.get() == 1
+
+
+async def test_transient_failures_retry_then_give_up(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """4xx: deferred by the configured delays (1 s, 1 s here), then error."""
+    server = await smtp_server(Script(data_reply="451 4.3.0 try again later"))
+    await queue.setup(account_for(server))
+    await queue.add("m1")
+    run = await start_dispatcher(queue.store, fast(settings_factory))
+    first = await queue.wait_status("m1", "deferred")
+    assert first.error == "451 4.3.0 try again later"
+    assert first.deferred_ts is not None and first.deferred_ts - first.updated_at in (0, 1, 2)
+    final = await queue.wait_status("m1", "error", timeout=8)
+    assert final.attempts == 3
+    assert "451 4.3.0 try again later" in (final.error or "")
+    events = await queue.store.message_events("t1", "m1")
+    assert [str(e.type) for e in events] == ["deferred", "deferred", "error"]
+    assert run.metrics.deferred.labels(account_id="acc")._value.get() == 2
+
+
+async def test_retry_succeeds_when_the_server_recovers(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """A dropped connection mid-DATA defers; the next attempt is delivered."""
+    server = await smtp_server(Script(drop_in_data=True))
+    await queue.setup(account_for(server))
+    await queue.add("m1")
+    await start_dispatcher(queue.store, fast(settings_factory))
+    deferred = await queue.wait_status("m1", "deferred")
+    assert deferred.error and deferred.error.startswith("disconnected")
+    server.script.drop_in_data = False
+    record = await queue.wait_status("m1", "sent", timeout=5)
+    assert record.attempts == 2
+
+
+async def test_stalled_server_times_out_and_defers(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """No answer within the timeout: deferred with a timeout reason."""
+    server = await smtp_server(Script(stall=True))
+    await queue.setup(account_for(server))
+    await queue.add("m1")
+    await start_dispatcher(queue.store, fast(settings_factory, smtp_timeout=0.3))
+    record = await queue.wait_status("m1", "deferred")
+    assert (record.error or "").startswith("timeout")
+
+
+async def test_partial_refusal_counts_as_sent(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """One recipient accepted is enough: sent, with the refusals in the event."""
+    server = await smtp_server(Script(refuse={"bad@example.com": "550 5.1.1 unknown"}))
+    await queue.setup(account_for(server))
+    await queue.add("m1", to=["to@example.com", "bad@example.com"])
+    await start_dispatcher(queue.store, fast(settings_factory))
+    await queue.wait_status("m1", "sent")
+    (event,) = await queue.store.message_events("t1", "m1")
+    assert event.details == {"refused": {"bad@example.com": "550 5.1.1 unknown"}}
+
+
+async def test_unsendable_payloads_fail(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """Broken attachment data or a vanished account: error, and the loop goes on."""
+    server = await smtp_server()
+    await queue.setup(account_for(server))
+    await queue.add("bad", attachments=[{"filename": "a", "storage_path": "base64:@@"}])
+    await queue.add("orphan", account_id="gone")
+    await queue.add("good")
+    await start_dispatcher(queue.store, fast(settings_factory))
+    assert "invalid base64" in ((await queue.wait_status("bad", "error")).error or "")
+    assert "unknown account" in ((await queue.wait_status("orphan", "error")).error or "")
+    await queue.wait_status("good", "sent")
+
+
+async def test_rate_limit_defers_without_spending_attempts(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """Over limit_per_minute: held until the window reopens, attempts untouched;
+    another account keeps sending meanwhile."""
+    server = await smtp_server()
+    await queue.setup(
+        account_for(server, "limited", limit_per_minute=2), account_for(server, "free")
+    )
+    for i in range(4):
+        await queue.add(f"l{i}", account_id="limited")
+    await queue.add("f0", account_id="free")
+    started = time.time()
+    run = await start_dispatcher(queue.store, fast(settings_factory))
+    await server.wait_for(3)
+    held = [await queue.wait_status(f"l{i}", "deferred") for i in (2, 3)]
+    for record in held:
+        assert record.attempts == 0
+        assert record.error == "rate limited"
+        assert started + 59 <= (record.deferred_ts or 0) <= time.time() + 61
+    assert {r.mail_id for r in server.received} == {"l0", "l1", "f0"}
+    assert run.metrics.rate_limited.labels(account_id="limited")._value.get() == 2
+    assert run.metrics.deferred.labels(account_id="limited")._value.get() == 0
+
+
+async def test_rate_limit_reject(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """limit_behavior reject: the message over the limit fails."""
+    server = await smtp_server()
+    await queue.setup(account_for(server, limit_per_minute=1, limit_behavior="reject"))
+    await queue.add("m0")
+    await queue.add("m1")
+    await start_dispatcher(queue.store, fast(settings_factory))
+    assert (await queue.wait_status("m1", "error")).error == "rate limit exceeded"
+    await queue.wait_status("m0", "sent")
+
+
+async def test_graceful_stop_releases_stalled_sends(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """Stop during a hung send: after the grace period the lease is given back,
+    the message untouched and pending for another process."""
+    server = await smtp_server(Script(stall=True))
+    await queue.setup(account_for(server))
+    await queue.add("m1")
+    settings = fast(settings_factory, smtp_timeout=30, shutdown_grace_seconds=0.3)
+    run = await start_dispatcher(queue.store, settings)
+    async with asyncio.timeout(5):
+        while server.connections == 0 or not server._sessions[0].envelope.rcpt_tos:
+            await asyncio.sleep(0.02)
+    started = time.monotonic()
+    await run.halt()
+    assert time.monotonic() - started < 3
+    record = await queue.store.get_message("t1", "m1")
+    assert record is not None
+    assert (record.status, record.attempts) == ("pending", 0)
+    assert await claimable(queue.store) == {"m1"}
+
+
+async def test_graceful_stop_lets_quick_sends_finish(
+    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """Everything claimed before the stop ends sent or back in the queue, never leased."""
+    server = await smtp_server()
+    await queue.setup(account_for(server))
+    for i in range(30):
+        await queue.add(f"m{i}")
+    run = await start_dispatcher(queue.store, fast(settings_factory))
+    await server.wait_for(1)
+    await run.halt()
+    arrived = {r.mail_id for r in server.received}
+    pending = await claimable(queue.store)
+    assert arrived | pending == {f"m{i}" for i in range(30)}
+    for message_id in arrived:
+        assert await queue.status(message_id) == "sent"

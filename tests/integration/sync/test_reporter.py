@@ -1,0 +1,373 @@
+"""The reporter against a real store and a real local application endpoint.
+
+Events are produced the way the dispatcher produces them (enqueue, claim,
+finish_many); the application records what arrives and answers as scripted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from mail_proxy.domain import signature
+from mail_proxy.domain.models import AuthMethod, ClientAuth
+from mail_proxy.storage.base import Store
+
+from .conftest import (
+    Answer,
+    Application,
+    Call,
+    Running,
+    add_tenant,
+    finish_messages,
+    outcome_for,
+)
+
+StartReporter = Callable[..., Running]
+
+
+def _keys(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(e["id"], e["event"]) for e in entries]
+
+
+def _with_events(path: str, n: int = 1) -> Callable[[list[Call]], bool]:
+    """Predicate: at least ``n`` calls to ``path`` carried entries."""
+    return lambda calls: sum(1 for c in calls if c.path == path and c.entries) >= n
+
+
+def _acked(app: Application, path: str, n: int) -> Callable[[list[Call]], bool]:
+    """Predicate: the application acknowledged ``n`` entries on ``path``."""
+    return lambda _calls: len(app.acknowledged(path)) >= n
+
+
+async def _settled(store: Store, tenant_id: str) -> None:
+    """Wait until the store shows every event of the tenant acknowledged."""
+    async with asyncio.timeout(5):
+        while await store.unreported_events(tenant_id, 1):
+            await asyncio.sleep(0.01)
+
+
+async def _settled_dnd(store: Store, tenant_id: str) -> None:
+    """Wait until the tenant's DND (from the application's answer) is stored."""
+    async with asyncio.timeout(5):
+        while not any(s.tenant_id == tenant_id and s.dnd_until for s in await store.sync_states()):
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    ("auth", "authorization"),
+    [
+        (ClientAuth(AuthMethod.BEARER, token="app-token"), "Bearer app-token"),
+        (
+            ClientAuth(AuthMethod.BASIC, user="proxy", password="pw"),
+            "Basic " + base64.b64encode(b"proxy:pw").decode(),
+        ),
+        (ClientAuth(), None),
+    ],
+    ids=["bearer", "basic", "none"],
+)
+async def test_reports_arrive_signed_with_the_tenant_auth(
+    sqlite_store: Store,
+    application: Application,
+    start_reporter: StartReporter,
+    auth: ClientAuth,
+    authorization: str | None,
+) -> None:
+    """Sent, deferred and failed events arrive in one signed call with the tenant's auth."""
+    await add_tenant(sqlite_store, "acme", application.base_url, auth=auth, secret="acme-key")
+    before = int(time.time())
+    sent, deferred, failed = await finish_messages(
+        sqlite_store, "acme", ["sent", "deferred", "error"]
+    )
+    start_reporter(sqlite_store)
+    await application.wait_for(_with_events("/sync/acme"))
+    call = next(c for c in application.calls if c.entries)
+    assert call.headers.get("authorization") == authorization
+    assert signature.verify(
+        "acme-key", call.headers["x-mail-proxy-signature"], call.body, time.time()
+    )
+    by_id = {e["id"]: e for e in call.entries}
+    assert by_id[sent]["event"] == "sent" and isinstance(by_id[sent]["sent_ts"], int)
+    assert by_id[deferred]["deferred_reason"] == "451 4.7.1 try again later"
+    assert before + 59 <= by_id[deferred]["deferred_ts"] <= time.time() + 60
+    assert by_id[failed]["error"] == "550 5.1.1 no such user"
+    assert {e["tenant_id"] for e in call.entries} == {"acme"}
+    assert all(isinstance(e["pk"], int) for e in call.entries)
+    await _settled(sqlite_store, "acme")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [Answer(status=500), Answer(hang=True), Answer(body={"ok": False, "error": "busy"})],
+    ids=["http-500", "timeout", "ok-false"],
+)
+async def test_failed_call_is_repeated_and_acknowledged_once(
+    sqlite_store: Store,
+    application: Application,
+    start_reporter: StartReporter,
+    failure: Answer,
+) -> None:
+    """After a 500, a timeout or ok:false the same events come again and are acked once."""
+    await add_tenant(sqlite_store, "acme", application.base_url)
+    ids = await finish_messages(sqlite_store, "acme", ["sent", "error", "deferred"])
+    application.script("/sync/acme", failure)
+    running = start_reporter(sqlite_store, sync_timeout=0.3)
+    await application.wait_for(_acked(application, "/sync/acme", 3))
+    first, second = application.calls_to("/sync/acme")[:2]
+    assert _keys(first.entries) == _keys(second.entries)
+    assert sorted(e["id"] for e in application.acknowledged("/sync/acme")) == sorted(ids)
+    await _settled(sqlite_store, "acme")
+    outcome = {500: "http_error"}.get(failure.status, "timeout" if failure.hang else "not_ok")
+    assert running.sync_calls("acme", outcome) == 1
+
+
+async def test_queued_answer_brings_an_immediate_second_call(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """queued > 0: the tenant is called again at once (heartbeat is 60 s away) and the
+    dispatcher is woken."""
+    await add_tenant(sqlite_store, "acme", application.base_url)
+    await finish_messages(sqlite_store, "acme", ["sent"])
+    application.script("/sync/acme", Answer(body={"ok": True, "queued": 5}))
+    running = start_reporter(sqlite_store)
+    calls = await application.wait_for(lambda calls: len(calls) >= 2)
+    assert len(calls[0].entries) == 1
+    assert calls[1].entries == []
+    assert running.queued_signals == 1
+
+
+async def test_next_sync_after_holds_heartbeats_but_not_events(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """In DND no heartbeat comes for several intervals, yet new events are reported."""
+    await add_tenant(sqlite_store, "acme", application.base_url)
+    application.script(
+        "/sync/acme", Answer(body={"ok": True, "next_sync_after": int(time.time()) + 60})
+    )
+    running = start_reporter(sqlite_store, sync_interval=0.2)
+    await application.wait_for(lambda calls: len(calls) >= 1)
+    await asyncio.sleep(0.7)
+    assert len(application.calls) == 1
+    [status] = await running.reporter.sync_status(time.time())
+    assert status["in_dnd"] is True
+    ids = await finish_messages(sqlite_store, "acme", ["sent"])
+    running.reporter.wake_for_events()
+    calls = await application.wait_for(_with_events("/sync/acme"))
+    assert [e["id"] for e in calls[-1].entries] == ids
+
+
+async def test_heartbeat_every_interval_without_events(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """With nothing to report the tenant is still called each (shortened) interval."""
+    await add_tenant(sqlite_store, "acme", application.base_url)
+    start_reporter(sqlite_store, sync_interval=0.2)
+    calls = await application.wait_for(lambda calls: len(calls) >= 3)
+    assert all(c.entries == [] for c in calls)
+    gaps = [b.at - a.at for a, b in itertools.pairwise(calls)]
+    assert all(gap >= 0.18 for gap in gaps), gaps
+
+
+async def test_hanging_tenant_does_not_delay_another(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """While the first tenant's endpoint hangs (timeout 5 s), two others are reported and
+    acknowledged through the one remaining slot."""
+    for tenant_id in ("a-slow", "fast1", "fast2"):
+        await add_tenant(sqlite_store, tenant_id, application.base_url)
+        await finish_messages(sqlite_store, tenant_id, ["sent"])
+    application.always("/sync/a-slow", Answer(hang=True))
+    start_reporter(sqlite_store, sync_timeout=5.0, sync_concurrency=2)
+    await application.wait_for(
+        lambda _c: bool(
+            application.calls_to("/sync/a-slow")
+            and application.acknowledged("/sync/fast1")
+            and application.acknowledged("/sync/fast2")
+        ),
+        timeout=2.0,
+    )
+    assert application.calls[0].path == "/sync/a-slow"
+    await _settled(sqlite_store, "fast1")
+    await _settled(sqlite_store, "fast2")
+    assert await sqlite_store.unreported_events("a-slow", 10)
+
+
+async def test_concurrent_calls_are_bounded(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """With sync_concurrency=2 and three hanging endpoints only two calls are open."""
+    for tenant_id in ("a", "b", "c"):
+        await add_tenant(sqlite_store, tenant_id, application.base_url)
+        application.always(f"/sync/{tenant_id}", Answer(hang=True))
+    start_reporter(sqlite_store, sync_timeout=5.0, sync_concurrency=2)
+    await application.wait_for(lambda calls: len(calls) >= 2)
+    await asyncio.sleep(0.3)
+    assert len(application.calls) == 2
+
+
+async def test_restart_between_call_and_ack_sends_again(
+    store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """A proxy stopped after the application got a batch but before the ack re-sends it:
+    seen twice, acknowledged once, never lost."""
+    await add_tenant(store, "acme", application.base_url)
+    ids = await finish_messages(store, "acme", ["sent", "error"])
+    application.script("/sync/acme", Answer(hang=True))
+    first = start_reporter(store, sync_timeout=5.0)
+    await application.wait_for(_with_events("/sync/acme"))
+    await first.stop()
+    assert len(await store.unreported_events("acme", 10)) == 2
+    start_reporter(store)
+    await application.wait_for(_acked(application, "/sync/acme", 2))
+    seen = Counter(e["id"] for c in application.calls for e in c.entries)
+    assert seen == dict.fromkeys(ids, 2)
+    await _settled(store, "acme")
+
+
+async def test_two_thousand_events_in_batches_exactly_once(
+    store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """2,000 events go in calls of at most 500; every one is acknowledged exactly once."""
+    await add_tenant(store, "bulk", application.base_url)
+    ids = await finish_messages(store, "bulk", ["sent"] * 2000)
+    start_reporter(store)
+    await application.wait_for(_acked(application, "/sync/bulk", 2000), timeout=20)
+    calls = [c for c in application.calls_to("/sync/bulk") if c.entries]
+    assert len(calls) == 4
+    assert all(len(c.entries) <= 500 for c in calls)
+    acked = Counter(e["id"] for e in application.acknowledged("/sync/bulk"))
+    assert set(acked) == set(ids)
+    assert max(acked.values()) == 1
+    await _settled(store, "bulk")
+
+
+async def test_events_of_a_message_keep_their_order_across_batches(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """deferred then sent for one message arrive in that order, even one per call."""
+    await add_tenant(sqlite_store, "acme", application.base_url)
+    [mid] = await finish_messages(sqlite_store, "acme", ["deferred"])
+    record = await sqlite_store.get_message("acme", mid)
+    assert record is not None and record.deferred_ts is not None
+    [claimed] = await sqlite_store.claim(
+        now=record.deferred_ts + 1, lease_seconds=60, limit=1, per_account=1
+    )
+    await sqlite_store.finish(
+        claimed.record.pk, claimed.lease_token, outcome_for("sent", record.deferred_ts + 1)
+    )
+    application.script("/sync/acme", Answer(status=503))
+    start_reporter(sqlite_store, report_batch_size=1)
+    await application.wait_for(_acked(application, "/sync/acme", 2))
+    assert _keys(application.acknowledged("/sync/acme")) == [(mid, "deferred"), (mid, "sent")]
+
+
+async def test_tenant_run_now_clears_dnd_and_calls_at_once(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """The tenant's own run-now ends its DND (persisted) and syncs it immediately."""
+    await add_tenant(sqlite_store, "acme", application.base_url)
+    application.script(
+        "/sync/acme", Answer(body={"ok": True, "next_sync_after": int(time.time()) + 600})
+    )
+    running = start_reporter(sqlite_store)
+    await application.wait_for(lambda calls: len(calls) == 1)
+    await _settled_dnd(sqlite_store, "acme")
+    running.reporter.wake("acme")
+    await application.wait_for(lambda calls: len(calls) == 2)
+    [state] = await sqlite_store.sync_states()
+    assert state.dnd_until is None
+
+
+async def test_admin_run_now_respects_dnd(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """The admin's run-now calls every tenant except the one in DND."""
+    await add_tenant(sqlite_store, "quiet", application.base_url)
+    await add_tenant(sqlite_store, "open", application.base_url)
+    application.script(
+        "/sync/quiet", Answer(body={"ok": True, "next_sync_after": int(time.time()) + 600})
+    )
+    running = start_reporter(sqlite_store)
+    await application.wait_for(lambda calls: len(calls) == 2)
+    await _settled_dnd(sqlite_store, "quiet")
+    running.reporter.wake()
+    await application.wait_for(lambda _c: len(application.calls_to("/sync/open")) == 2)
+    await asyncio.sleep(0.1)
+    assert len(application.calls_to("/sync/quiet")) == 1
+
+
+async def test_sync_status_and_persisted_state(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """After a call: last_sync_ts stored, next heartbeat due one interval later."""
+    await add_tenant(sqlite_store, "acme", application.base_url)
+    before = time.time()
+    running = start_reporter(sqlite_store, sync_interval=30.0)
+    await application.wait_for(lambda calls: len(calls) == 1)
+    await asyncio.sleep(0.05)
+    [status] = await running.reporter.sync_status(time.time())
+    assert status["tenant_id"] == "acme" and status["in_dnd"] is False
+    assert isinstance(status["last_sync_ts"], int) and status["last_sync_ts"] >= int(before)
+    assert status["next_sync_due"] == status["last_sync_ts"] + 30
+
+
+async def test_tenant_without_endpoint_reports_to_global_url(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """No client_base_url: GMP_CLIENT_SYNC_URL with basic auth and the global secret."""
+    await add_tenant(sqlite_store, "legacy", None)
+    ids = await finish_messages(sqlite_store, "legacy", ["sent"])
+    start_reporter(
+        sqlite_store,
+        client_sync_url=application.url("/global"),
+        client_sync_user="u",
+        client_sync_password="p",
+        client_sync_signing_secret="global-key",
+    )
+    await application.wait_for(_acked(application, "/global", 1))
+    call = application.calls_to("/global")[0]
+    assert call.headers["authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
+    assert signature.verify(
+        "global-key", call.headers["x-mail-proxy-signature"], call.body, time.time()
+    )
+    assert [e["id"] for e in call.entries] == ids
+
+
+async def test_metrics_count_calls_and_pending_reports(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """sync calls are counted by outcome; pending reports are measured before the call."""
+    await add_tenant(sqlite_store, "acme", application.base_url)
+    await finish_messages(sqlite_store, "acme", ["sent", "sent", "error"])
+    application.script("/sync/acme", Answer(status=500))
+    running = start_reporter(sqlite_store)
+    await application.wait_for(_acked(application, "/sync/acme", 3))
+    await _settled(sqlite_store, "acme")
+    assert running.sync_calls("acme", "http_error") == 1
+    assert running.sync_calls("acme", "ok") == 1
+    assert running.metrics.registry.get_sample_value("gmp_reports_pending") == 3
+
+
+async def test_broken_tenant_endpoint_does_not_stop_the_others(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """A tenant with an unusable URL keeps its events and backs off; others are reported."""
+    await add_tenant(sqlite_store, "a-broken", "http://[::1")
+    await finish_messages(sqlite_store, "a-broken", ["sent"])
+    await add_tenant(sqlite_store, "b-fine", application.base_url)
+    await finish_messages(sqlite_store, "b-fine", ["sent"])
+    running = start_reporter(sqlite_store)
+    await application.wait_for(_acked(application, "/sync/b-fine", 1))
+    ids = await finish_messages(sqlite_store, "b-fine", ["error"])
+    running.reporter.wake_for_events()
+    await application.wait_for(_acked(application, "/sync/b-fine", 2))
+    assert application.acknowledged("/sync/b-fine")[-1]["id"] == ids[0]
+    assert running.sync_calls("a-broken", "invalid_url") >= 1
+    assert await sqlite_store.unreported_events("a-broken", 10)

@@ -1,0 +1,300 @@
+"""MIME building: what a reader's mail client will parse from the bytes we send."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+
+from mail_proxy.domain.html_text import html_to_text
+from mail_proxy.domain.mime import (
+    Attachment,
+    MimeError,
+    UnsupportedAttachment,
+    build_message,
+    envelope_of,
+    inline_attachments,
+)
+
+NOW = 1_700_000_000.0
+
+
+def payload(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "msg-1",
+        "from": "Sender <sender@example.org>",
+        "to": ["to@example.com"],
+        "subject": "Hello",
+        "body": "Hi there\n",
+    }
+    base.update(overrides)
+    return base
+
+
+def build(p: dict[str, Any], **kwargs: Any) -> tuple[bytes, EmailMessage]:
+    kwargs.setdefault("attachments", inline_attachments(p))
+    raw = build_message(p, now=NOW, message_key="t1:1:0", **kwargs)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return raw, parsed
+
+
+def test_minimal_payload_gets_every_required_header() -> None:
+    """Only the required keys: From, To, Subject, Date, Message-ID and the proxy id."""
+    raw, msg = build(payload())
+    assert str(msg["From"]) == "Sender <sender@example.org>"
+    assert str(msg["To"]) == "to@example.com"
+    assert msg["Subject"] == "Hello"
+    assert msg["Date"].datetime.timestamp() == NOW
+    assert msg["Message-ID"].endswith("@example.org>")
+    assert msg["X-Genro-Mail-ID"] == "msg-1"
+    assert msg["MIME-Version"] == "1.0"
+    assert msg.get_content_type() == "text/plain"
+    assert msg["Content-Transfer-Encoding"] == "7bit"
+    assert msg.get_content().replace("\r\n", "\n") == "Hi there\n"
+    assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_cc_reply_to_and_bcc_hidden() -> None:
+    """Cc and Reply-To are headers; Bcc never appears anywhere in the message."""
+    raw, msg = build(
+        payload(
+            cc=["Carl <cc@example.com>"],
+            bcc=["secret@example.net"],
+            reply_to="Replies <reply@example.org>",
+        )
+    )
+    assert str(msg["Cc"]) == "Carl <cc@example.com>"
+    assert str(msg["Reply-To"]) == "Replies <reply@example.org>"
+    assert msg["Bcc"] is None
+    assert b"secret@example.net" not in raw
+
+
+def test_non_ascii_names_and_subject_are_encoded_words() -> None:
+    """RFC 2047: the wire stays ASCII and a reader decodes the original text."""
+    raw, msg = build(
+        payload(
+            **{
+                "from": "Jörg Müller <jm@example.org>",
+                "to": ["Zoë <z@example.com>"],
+                "subject": "Grüße aus Köln — ünïcode " * 4,
+            }
+        )
+    )
+    assert raw.isascii()
+    assert b"=?utf-8?" in raw
+    assert msg["From"].addresses[0].display_name == "Jörg Müller"
+    assert msg["To"].addresses[0].display_name == "Zoë"
+    assert msg["Subject"] == "Grüße aus Köln — ünïcode " * 4
+
+
+def test_unquoted_comma_in_display_name_of_a_list_entry() -> None:
+    """Each list entry is one mailbox, so "Doe, John <…>" is not split in two."""
+    _, msg = build(payload(to=["Doe, John <jd@example.com>", "x@example.com"]))
+    addresses = msg["To"].addresses
+    assert [(a.display_name, a.addr_spec) for a in addresses] == [
+        ("Doe, John", "jd@example.com"),
+        ("", "x@example.com"),
+    ]
+
+
+def test_comma_separated_string_of_recipients() -> None:
+    """A plain string is an address list, as the protocol allows."""
+    env = envelope_of(payload(to="a@example.com, B <b@example.com>"))
+    assert env.recipients == ("a@example.com", "b@example.com")
+
+
+def test_international_domain_becomes_punycode() -> None:
+    """RFC 5890: an IDN domain goes out in its ASCII form, in headers and envelope."""
+    raw, _ = build(payload(to=["kunde@bücher.de"]))
+    assert b"kunde@xn--bcher-kva.de" in raw
+    assert envelope_of(payload(to=["kunde@bücher.de"])).recipients == ("kunde@xn--bcher-kva.de",)
+
+
+def test_long_recipient_list_is_folded() -> None:
+    """RFC 5322 §2.1.1: header lines stay short; all recipients survive the folding."""
+    recipients = [f"recipient{i}@example.com" for i in range(30)]
+    raw, msg = build(payload(to=recipients))
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    assert [a.addr_spec for a in msg["To"].addresses] == recipients
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("<abc@client.example>", "<abc@client.example>"),
+        ("abc@client.example", "<abc@client.example>"),
+    ],
+)
+def test_client_message_id_is_used(given: str, expected: str) -> None:
+    """The client's message_id wins, in angle brackets (RFC 5322 §3.6.4)."""
+    _, msg = build(payload(message_id=given))
+    assert msg["Message-ID"] == expected
+
+
+def test_generated_message_id_is_stable_per_message() -> None:
+    """Every attempt of one message carries the same id; other messages differ."""
+    first = build_message(payload(), now=NOW, message_key="t:1:0")
+    again = build_message(payload(), now=NOW + 60, message_key="t:1:0")
+    other = build_message(payload(), now=NOW, message_key="t:2:0")
+
+    def mid(raw: bytes) -> str:
+        return str(email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"])
+
+    assert mid(first) == mid(again)
+    assert mid(first) != mid(other)
+
+
+def test_custom_headers_added_reserved_ones_ignored() -> None:
+    """Extra headers go out (encoded if needed); ones the proxy writes are not doubled."""
+    _, msg = build(
+        payload(
+            headers={
+                "X-Campaign": "spring",
+                "X-Note": "café",
+                "Subject": "override",
+                "Bcc": "x@example.com",
+            }
+        )
+    )
+    assert msg["X-Campaign"] == "spring"
+    assert msg["X-Note"] == "café"
+    assert msg.get_all("Subject") == ["Hello"]
+    assert msg["Bcc"] is None
+
+
+@pytest.mark.parametrize(
+    "headers", [{"X-Evil": "a\r\nBcc: victim@example.com"}, {"Bad Name": "x"}, {"X:Y": "x"}]
+)
+def test_header_injection_and_bad_names_are_refused(headers: dict[str, str]) -> None:
+    """A line break in a value or an invalid field name never reaches the wire."""
+    with pytest.raises(MimeError):
+        build(payload(headers=headers))
+
+
+def test_html_with_text_alternative() -> None:
+    """RFC 2046 §5.1.4: multipart/alternative, plain text first, then the html."""
+    _, msg = build(payload(content_type="html", body="<p>Hello <b>world</b></p>"))
+    assert msg.get_content_type() == "multipart/alternative"
+    text, html = list(msg.iter_parts())
+    assert text.get_content_type() == "text/plain"
+    assert text.get_content().strip() == "Hello world"
+    assert html.get_content_type() == "text/html"
+    assert "<b>world</b>" in html.get_content()
+
+
+def test_html_without_alternative() -> None:
+    """With the alternative switched off the html is the whole body."""
+    _, msg = build(payload(content_type="html", body="<p>Hi</p>"), html_text_alternative=False)
+    assert msg.get_content_type() == "text/html"
+
+
+def test_non_ascii_and_long_lines_use_quoted_printable() -> None:
+    """Text that is not 7bit-safe is QP-encoded, so no line passes 998 octets."""
+    body = "Grüße\n" + "x" * 2000 + "\n"
+    raw, msg = build(payload(body=body))
+    assert msg["Content-Transfer-Encoding"] == "quoted-printable"
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    assert msg.get_content().replace("\r\n", "\n") == body
+
+
+def test_base64_attachments() -> None:
+    """Inline attachments decode; type from mime_type or guessed from the name."""
+    attachments = [
+        {"filename": "report.pdf", "storage_path": "base64:JVBERi0xLjQ="},
+        {
+            "filename": "data.bin",
+            "storage_path": "AAEC",
+            "fetch_mode": "base64",
+            "mime_type": "application/x-custom",
+        },
+        {"filename": "résumé.txt", "storage_path": "base64:aGk="},
+    ]
+    _, msg = build(payload(attachments=attachments))
+    assert msg.get_content_type() == "multipart/mixed"
+    body, *files = list(msg.iter_parts())
+    assert body.get_content_type() == "text/plain"
+    assert [(f.get_filename(), f.get_content_type()) for f in files] == [
+        ("report.pdf", "application/pdf"),
+        ("data.bin", "application/x-custom"),
+        ("résumé.txt", "text/plain"),
+    ]
+    assert files[0].get_payload(decode=True) == b"%PDF-1.4"
+    assert files[1].get_payload(decode=True) == b"\x00\x01\x02"
+
+
+def test_attachment_with_html_alternative() -> None:
+    """Attachments wrap the alternative part in multipart/mixed."""
+    p = payload(
+        content_type="html",
+        body="<p>x</p>",
+        attachments=[{"filename": "a.txt", "storage_path": "base64:eA=="}],
+    )
+    _, msg = build(p)
+    assert [part.get_content_type() for part in msg.walk()] == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "text/plain",
+    ]
+
+
+def test_invalid_base64_is_an_error() -> None:
+    """Broken attachment data fails the message instead of sending a corrupt file."""
+    with pytest.raises(MimeError, match="invalid base64"):
+        inline_attachments(payload(attachments=[{"filename": "a", "storage_path": "base64:@@"}]))
+
+
+def test_other_fetch_modes_are_not_inline() -> None:
+    """URL, filesystem and endpoint attachments are not this module's business."""
+    p = payload(attachments=[{"filename": "a.pdf", "storage_path": "https://x.example/a.pdf"}])
+    with pytest.raises(UnsupportedAttachment, match="http"):
+        inline_attachments(p)
+
+
+def test_explicit_attachment_list_is_used() -> None:
+    """The caller may hand over attachments resolved elsewhere."""
+    _, msg = build(payload(), attachments=[Attachment("x.csv", b"a,b\n", "text/csv")])
+    assert [p.get_filename() for p in msg.iter_attachments()] == ["x.csv"]
+
+
+def test_envelope_uses_return_path_and_every_recipient_once() -> None:
+    """RFC 5321: MAIL FROM is return_path when given; To, Cc and Bcc all get RCPT."""
+    env = envelope_of(
+        payload(
+            return_path="bounces@example.org",
+            to=["a@example.com", "A@example.com"],
+            cc=["c@example.com"],
+            bcc=["b@example.com"],
+        )
+    )
+    assert env.sender == "bounces@example.org"
+    assert env.recipients == ("a@example.com", "c@example.com", "b@example.com")
+
+
+def test_envelope_sender_defaults_to_from_address() -> None:
+    """Without return_path the From address (not its display name) is the sender."""
+    assert envelope_of(payload()).sender == "sender@example.org"
+
+
+@pytest.mark.parametrize(
+    "overrides", [{"to": []}, {"from": None}, {"to": ["not-an-address"]}, {"to": ["ü@x.org"]}]
+)
+def test_unsendable_payloads(overrides: dict[str, Any]) -> None:
+    """No recipients, no sender, or an address SMTP cannot carry is a MimeError."""
+    with pytest.raises(MimeError):
+        envelope_of(payload(**overrides))
+
+
+def test_html_to_text_rendering() -> None:
+    """Scripts and styles vanish, blocks break lines, links keep their target."""
+    html = (
+        "<html><head><style>p{}</style><title>T</title></head><body>"
+        "<h1>Title</h1><p>Go <a href='https://x.example/'>here</a>&amp; now</p>"
+        "<ul><li>one</li><li>two</li></ul><script>alert(1)</script></body></html>"
+    )
+    assert html_to_text(html) == "Title\n\nGo here (https://x.example/)& now\n\n- one\n\n- two\n"

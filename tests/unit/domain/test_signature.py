@@ -1,0 +1,95 @@
+"""Signatures of client sync calls: the documented recipe, tolerance and tampering."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mail_proxy.domain import signature
+
+SECRET = "whsec_test"
+BODY = b'{"delivery_report":[{"id":"m1","event":"sent","sent_ts":1700000000}]}'
+TS = 1_700_000_000
+
+
+def test_header_follows_the_documented_recipe() -> None:
+    """v1 is the hex HMAC-SHA256 of "<t>.<raw body>" keyed with the secret."""
+    expected = hmac.new(SECRET.encode(), f"{TS}.".encode() + BODY, hashlib.sha256).hexdigest()
+    assert signature.sign(SECRET, TS, BODY) == f"t={TS},v1={expected}"
+
+
+def test_signed_body_verifies() -> None:
+    """A header made by sign() verifies against the same body, secret and time."""
+    header = signature.sign(SECRET, TS, BODY)
+    assert signature.verify(SECRET, header, BODY, now=TS + 5)
+
+
+@pytest.mark.parametrize(
+    ("secret", "body", "now"),
+    [
+        ("other-secret", BODY, TS),
+        (SECRET, BODY + b" ", TS),
+        (SECRET, BODY, TS + signature.DEFAULT_TOLERANCE + 1),
+        (SECRET, BODY, TS - signature.DEFAULT_TOLERANCE - 1),
+    ],
+    ids=["wrong-secret", "changed-body", "too-late", "from-the-future"],
+)
+def test_verification_fails(secret: str, body: bytes, now: float) -> None:
+    """A wrong secret, a changed byte or a timestamp outside the tolerance is refused."""
+    header = signature.sign(SECRET, TS, BODY)
+    assert not signature.verify(secret, header, body, now=now)
+
+
+def test_changed_timestamp_breaks_the_signature() -> None:
+    """The timestamp is signed too, so it cannot be refreshed to replay an old call."""
+    digest = signature.sign(SECRET, TS, BODY).split(",")[1]
+    forged = f"t={TS + 100},{digest}"
+    assert not signature.verify(SECRET, forged, BODY, now=TS + 100)
+
+
+def test_any_of_several_v1_values_may_match() -> None:
+    """During a secret rotation a header may carry one v1 per secret."""
+    old = signature.sign("old-secret", TS, BODY).split(",")[1]
+    new = signature.sign(SECRET, TS, BODY).split(",")[1]
+    assert signature.verify(SECRET, f"t={TS},{old},{new}", BODY, now=TS)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["", "garbage", "t=abc,v1=00", f"t={TS}", "v1=00", f"t={TS};v1=00", f"t={TS},v1"],
+)
+def test_malformed_headers_are_refused(header: str) -> None:
+    """Headers that do not parse never verify and parse() returns None."""
+    assert signature.parse(header) is None
+    assert not signature.verify(SECRET, header, BODY, now=TS)
+
+
+def test_parse_ignores_unknown_schemes() -> None:
+    """Unknown keys (a future v2) are skipped, keeping the v1 values."""
+    assert signature.parse(f"t={TS},v2=ff,v1=aa") == (TS, ["aa"])
+
+
+def _documented_verifier() -> Any:
+    """The first Python snippet of docs/client-sync.md, run as an application would."""
+    text = (Path(__file__).parents[3] / "docs" / "client-sync.md").read_text()
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)
+    return namespace["verify_mail_proxy_signature"]
+
+
+def test_documented_snippet_accepts_proxy_signatures_and_refuses_forgeries() -> None:
+    """The verification code we tell applications to use agrees with sign()."""
+    verify = _documented_verifier()
+    now = int(time.time())
+    header = signature.sign(SECRET, now, BODY)
+    assert verify(SECRET, header, BODY)
+    assert not verify("other", header, BODY)
+    assert not verify(SECRET, header, BODY + b"x")
+    assert not verify(SECRET, signature.sign(SECRET, now - 3600, BODY), BODY)
+    assert not verify(SECRET, "garbage", BODY)
