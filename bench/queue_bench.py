@@ -171,7 +171,7 @@ _FILL_SQL = """
 {series}
 INSERT INTO messages (tenant_id, id, account_id, priority, status, payload, attempts,
                       created_at, updated_at, smtp_ts)
-SELECT 'bench', 'f' || i, 'smtp' || (i % 10), 2,
+SELECT 'bench', 'f' || i, 'smtp' || (i - (i / 10) * 10), 2,
        CASE WHEN i > :n - :a THEN 'pending' ELSE 'sent' END,
        '{{"subject":"x"}}', 0, 1700000000.0, 1700000000.0,
        CASE WHEN i > :n - :a THEN NULL ELSE 1700000000.0 END

@@ -17,6 +17,7 @@ from mail_proxy import __version__
 from mail_proxy.api.errors import UnhandledErrorMiddleware, install_error_handlers
 from mail_proxy.api.middleware import BodyLimitMiddleware, CommandLogMiddleware
 from mail_proxy.api.routes import accounts, command_log, commands, messages, service, tenants
+from mail_proxy.api.routes import dev
 from mail_proxy.api.routes import instance as instance_routes
 from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import MessageIn
@@ -59,6 +60,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         app.state.runtime = runtime
     for module in (service, messages, commands, tenants, accounts, instance_routes, command_log):
         app.include_router(module.router)
+    if settings.dev_sink:
+        app.include_router(dev.router)
     install_error_handlers(app)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(CommandLogMiddleware)

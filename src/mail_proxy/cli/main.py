@@ -8,6 +8,7 @@ instance folder, created on first start, so a restart keeps the same token.
 from __future__ import annotations
 
 import secrets
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ def serve(host: str | None, port: int | None, db_path: str | None, dev_sink: boo
     settings = settings.model_copy(update={"api_token": token})
     configure(settings.log_level, settings.log_format)
     _print_banner(settings, token_file)
+    _exit_cleanly_after_shutdown()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -71,6 +73,17 @@ def serve(host: str | None, port: int | None, db_path: str | None, dev_sink: boo
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )
+
+
+def _exit_cleanly_after_shutdown() -> None:
+    """Exit 0 once uvicorn has shut down gracefully on SIGTERM or Ctrl-C.
+
+    uvicorn handles the signal itself, then restores these handlers and raises the
+    signal again; without them the process would die of the signal after a clean
+    shutdown and report failure to its supervisor.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sys.exit(0))
 
 
 def _print_banner(settings: Settings, token_file: Path | None) -> None:

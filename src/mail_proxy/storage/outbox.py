@@ -100,12 +100,12 @@ class EventOps(SqlStore):
         still_open = sa.exists().where(
             pending.c.message_pk == M.pk, pending.c.reported_ts.is_(None)
         )
-        touched = sa.select(E.message_pk).where(E.event_id.in_(ids))
+        touched = sa.select(E.message_pk).where(self._in(E.event_id, ids))
 
         async def op(conn: AsyncConnection) -> int:
             acked = await conn.execute(
                 sa.update(message_events)
-                .where(E.event_id.in_(ids), E.reported_ts.is_(None))
+                .where(self._in(E.event_id, ids), E.reported_ts.is_(None))
                 .values(reported_ts=now)
             )
             await conn.execute(

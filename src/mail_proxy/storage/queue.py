@@ -64,7 +64,7 @@ class QueueOps(SqlStore):
             return []
 
         async def op(conn: AsyncConnection) -> list[EnqueueResult]:
-            existing = await _existing(conn, messages)
+            existing = await self._existing(conn, messages)
             results, inserts, replaces = _plan_enqueue(messages, existing, now)
             if inserts:
                 await conn.execute(_INSERT, inserts)
@@ -110,7 +110,7 @@ class QueueOps(SqlStore):
 
         async def op(conn: AsyncConnection) -> list[bool]:
             query = sa.select(M.pk, M.tenant_id, M.id, M.lease_token).where(
-                M.pk.in_({pk for pk, _, _ in items})
+                self._in(M.pk, {pk for pk, _, _ in items})
             )
             current = {row.pk: row for row in await conn.execute(self._for_update(query))}
             plan = finish_plan(items, current)
@@ -211,14 +211,14 @@ class QueueOps(SqlStore):
         async def op(conn: AsyncConnection) -> DeleteResult:
             if not wanted:
                 return DeleteResult([], [], [])
-            owners = await conn.execute(sa.select(M.tenant_id, M.id).where(M.id.in_(wanted)))
+            owners = await conn.execute(sa.select(M.tenant_id, M.id).where(self._in(M.id, wanted)))
             mine: set[str] = set()
             elsewhere: set[str] = set()
             for owner, message_id in owners:
                 (mine if owner == tenant_id else elsewhere).add(message_id)
             if mine:
                 await conn.execute(
-                    sa.delete(messages).where(M.tenant_id == tenant_id, M.id.in_(mine))
+                    sa.delete(messages).where(M.tenant_id == tenant_id, self._in(M.id, mine))
                 )
             return DeleteResult(
                 removed=[i for i in wanted if i in mine],
@@ -243,6 +243,22 @@ class QueueOps(SqlStore):
 
         return await self._write(op, "cleanup_messages")
 
+    async def _existing(
+        self, conn: AsyncConnection, batch: Sequence[NewMessage]
+    ) -> dict[tuple[str, str], Any]:
+        """Rows already stored under the batch's (tenant_id, id) keys."""
+        by_tenant: dict[str, set[str]] = {}
+        for message in batch:
+            by_tenant.setdefault(message.tenant_id, set()).add(message.id)
+        found: dict[tuple[str, str], Any] = {}
+        for tenant_id, ids in by_tenant.items():
+            query = sa.select(M.pk, M.id, M.status, M.lease_expires).where(
+                M.tenant_id == tenant_id, self._in(M.id, ids)
+            )
+            for row in await conn.execute(query):
+                found[(tenant_id, row.id)] = row
+        return found
+
     async def _scalar_float(self, query: sa.Select[Any], what: str) -> float | None:
         async def op(conn: AsyncConnection) -> float | None:
             value = (await conn.execute(query)).scalar()
@@ -264,23 +280,6 @@ def _conditions(flt: MessageFilter) -> list[sa.ColumnElement[bool]]:
     if flt.account_id is not None:
         conditions.append(M.account_id == flt.account_id)
     return conditions
-
-
-async def _existing(
-    conn: AsyncConnection, batch: Sequence[NewMessage]
-) -> dict[tuple[str, str], Any]:
-    """Rows already stored under the batch's (tenant_id, id) keys."""
-    by_tenant: dict[str, set[str]] = {}
-    for message in batch:
-        by_tenant.setdefault(message.tenant_id, set()).add(message.id)
-    found: dict[tuple[str, str], Any] = {}
-    for tenant_id, ids in by_tenant.items():
-        query = sa.select(M.pk, M.id, M.status, M.lease_expires).where(
-            M.tenant_id == tenant_id, M.id.in_(ids)
-        )
-        for row in await conn.execute(query):
-            found[(tenant_id, row.id)] = row
-    return found
 
 
 def _plan_enqueue(

@@ -29,6 +29,7 @@ from mail_proxy.domain.reports import SyncSchedule
 from mail_proxy.metrics import Metrics
 from mail_proxy.settings import Settings
 from mail_proxy.storage.base import Store
+from mail_proxy.workers.acknowledgements import Acknowledgements
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +57,7 @@ class Reporter:
         self._metrics = metrics
         self._on_queued = on_queued
         self._wakeup = asyncio.Event()
+        self._acks = Acknowledgements(store)
         self._slots = asyncio.Semaphore(settings.sync_concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._local: dict[str, _LocalState] = {}
@@ -90,6 +92,7 @@ class Reporter:
                 await self._sleep(stop, delay)
         finally:
             await self._cancel_tasks()
+            await self._acks.drain()
 
     async def _pass_logged(self) -> float:
         try:
@@ -256,9 +259,7 @@ class Reporter:
         forced = tenant_id in self._forced
         self._forced.discard(tenant_id)
         async with self._slots:
-            events = await self._store.unreported_events(
-                tenant_id, self._settings.report_batch_size
-            )
+            events = await self._next_batch(tenant_id)
             if not (events or must_call or forced):
                 return None
             answer = await self._call(tenant_id, target, events)
@@ -271,6 +272,13 @@ class Reporter:
             return True
         more = len(events) >= self._settings.report_batch_size
         return False if more or generation != self._events_generation else None
+
+    async def _next_batch(self, tenant_id: str) -> list[Event]:
+        """The oldest unreported events, minus those whose acknowledgement is in flight."""
+        skip = self._acks.in_flight(tenant_id)
+        size = self._settings.report_batch_size
+        events = await self._store.unreported_events(tenant_id, size + len(skip))
+        return [e for e in events if e.event_id not in skip][:size]
 
     async def _call(
         self, tenant_id: str, target: SyncTarget, events: Sequence[Event]
@@ -292,7 +300,7 @@ class Reporter:
             )
             return None
         if events:
-            await self._store.ack_events([e.event_id for e in events], now)
+            await self._acks.submit(tenant_id, [e.event_id for e in events], now)
         await self._record_success(tenant_id, result, now)
         self._metrics.sync_calls.labels(tenant_id, OUTCOME_OK).inc()
         self._log_answer(tenant_id, result, len(events))
