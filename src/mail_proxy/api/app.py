@@ -2,7 +2,7 @@
 
 ``create_app(settings)`` opens the runtime (store, workers) in the lifespan and
 closes it on shutdown; tests pass a runtime of their own and drive its workers by
-hand. Middleware, outermost first: body limit → command log → unhandled errors.
+hand. Middleware, outermost first: request guard → command log → unhandled errors.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from fastapi import FastAPI
 
 from mail_proxy import __version__
 from mail_proxy.api.errors import UnhandledErrorMiddleware, install_error_handlers
-from mail_proxy.api.middleware import BodyLimitMiddleware, CommandLogMiddleware
-from mail_proxy.api.routes import accounts, command_log, commands, messages, service, tenants
-from mail_proxy.api.routes import dev
+from mail_proxy.api.middleware import CommandLogMiddleware, RequestGuardMiddleware
+from mail_proxy.api.routes import accounts, command_log, commands, dev, messages, service, tenants
 from mail_proxy.api.routes import instance as instance_routes
 from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import MessageIn
@@ -65,7 +64,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(CommandLogMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuardMiddleware, max_bytes=settings.max_body_bytes)
     _describe_messages(app)
     return app
 

@@ -1,7 +1,7 @@
-"""ASGI middleware: the request-body limit and the command (audit) log.
+"""ASGI middleware: request guards (size, NUL) and the command (audit) log.
 
 Both are plain ASGI rather than ``BaseHTTPMiddleware`` to keep the hot path of
-``add-messages`` cheap. The body limit reads the whole body up front (bounded by
+``add-messages`` cheap. The guard reads the whole body up front (bounded by
 ``max_body_bytes``), so an oversized request gets 413 whatever its Content-Length
 claims. The command log records every state-changing call after the app decided
 its status and before the answer leaves, so a client that saw the answer can find
@@ -11,6 +11,7 @@ its audit entry.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -24,18 +25,30 @@ from mail_proxy.api.redact import mask_secrets
 log = structlog.get_logger(__name__)
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+NUL_ERROR = "NUL characters are not allowed in requests"
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 MAX_LOGGED_BODY = 1024 * 1024
 
 
-class BodyLimitMiddleware:
-    """Answers 413 to request bodies above ``max_bytes``."""
+class RequestGuardMiddleware:
+    """413 for request bodies above ``max_bytes``; 400 for NUL characters.
+
+    NUL is refused in the path, the query and JSON strings (``\\u0000``) because
+    PostgreSQL text cannot store it and no field of the protocol needs it.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in STATE_CHANGING:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("raw_path", b"") or b"%00" in scope.get("query_string", b""):
+            await _refuse(scope, receive, send, 400, NUL_ERROR)
+            return
+        if scope["method"] not in STATE_CHANGING:
             await self.app(scope, receive, send)
             return
         if self._declared_length(scope) > self.max_bytes:
@@ -55,7 +68,11 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        body = b"".join(chunks)
+        if _JSON_NUL.search(body):
+            await _refuse(scope, receive, send, 400, NUL_ERROR)
+            return
+        await self.app(scope, _replay(body, receive), send)
 
     @staticmethod
     def _declared_length(scope: Scope) -> int:
@@ -66,10 +83,12 @@ class BodyLimitMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         log.info("request_too_large", path=scope.get("path"), limit=self.max_bytes)
-        response = error_response(
-            413, f"Request body larger than the limit of {self.max_bytes} bytes"
-        )
-        await response(scope, receive, send)
+        error = f"Request body larger than the limit of {self.max_bytes} bytes"
+        await _refuse(scope, receive, send, 413, error)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, error: str) -> None:
+    await error_response(status, error)(scope, receive, send)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

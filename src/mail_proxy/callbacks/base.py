@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from mail_proxy.domain.models import ClientAuth
+from mail_proxy.domain.models import AuthMethod, ClientAuth, Tenant
+from mail_proxy.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,33 @@ class SyncFailure:
 
 
 SyncResult = SyncAnswer | SyncFailure
+
+
+def target_for(tenant: Tenant, settings: Settings) -> SyncTarget | None:
+    """The tenant's own endpoint, else the global ``GMP_CLIENT_SYNC_URL``, else None.
+
+    The global URL is shared by tenants, so it is signed with its own secret
+    (``GMP_CLIENT_SYNC_SIGNING_SECRET``), never with one tenant's.
+    """
+    if tenant.sync_url is not None:
+        return SyncTarget(tenant.sync_url, tenant.client_auth, tenant.signing_secret)
+    if not settings.client_sync_url:
+        return None
+    return SyncTarget(
+        settings.client_sync_url, _global_auth(settings), settings.client_sync_signing_secret
+    )
+
+
+def _global_auth(settings: Settings) -> ClientAuth:
+    if settings.client_sync_token:
+        return ClientAuth(AuthMethod.BEARER, token=settings.client_sync_token)
+    if settings.client_sync_user:
+        return ClientAuth(
+            AuthMethod.BASIC,
+            user=settings.client_sync_user,
+            password=settings.client_sync_password,
+        )
+    return ClientAuth()
 
 
 class SyncClient(ABC):

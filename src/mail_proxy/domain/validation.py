@@ -41,6 +41,7 @@ from mail_proxy.domain.priority import InvalidPriority, resolve_priority
 
 MAX_ID_LENGTH = 255
 MAX_BATCH_CODE_LENGTH = 64
+MAX_TS = 253_402_300_799  # 9999-12-31T23:59:59Z: beyond it no database integer is safe
 _FIELD_NAME = re.compile(r"^[\x21-\x39\x3b-\x7e]+$")
 _CONTENT_TYPES = {"plain": "plain", "text/plain": "plain", "html": "html", "text/html": "html"}
 
@@ -364,7 +365,7 @@ def _headers(value: object) -> dict[str, str]:
 def _deferred_ts(value: object) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_TS:
         raise _Reject("invalid deferred_ts: expected Unix seconds")
     return int(value)
 

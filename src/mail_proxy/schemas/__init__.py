@@ -11,6 +11,8 @@ from mail_proxy.schemas.accounts import (
 )
 from mail_proxy.schemas.common import (
     MASK,
+    MAX_COUNT,
+    MAX_TS,
     ErrorResponse,
     FieldError,
     OkResponse,
@@ -62,6 +64,8 @@ from mail_proxy.schemas.tenants import (
 
 __all__ = [
     "MASK",
+    "MAX_COUNT",
+    "MAX_TS",
     "AccountIn",
     "AccountListResponse",
     "AccountOut",

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mail_proxy.schemas.common import examples
+from mail_proxy.schemas.common import MAX_COUNT, examples
 
 HOST_PATTERN = r"^[^\s/]+$"
 
@@ -24,12 +24,12 @@ class AccountIn(BaseModel):
     user: str | None = None
     password: str | None = None
     use_tls: bool | None = Field(default=None, description="STARTTLS; port 465 is implicit TLS.")
-    ttl: int = Field(default=300, ge=0, description="Pooled connection lifetime (s).")
-    limit_per_minute: int | None = Field(default=None, ge=1)
-    limit_per_hour: int | None = Field(default=None, ge=1)
-    limit_per_day: int | None = Field(default=None, ge=1)
+    ttl: int = Field(default=300, ge=0, le=MAX_COUNT, description="Pooled connection lifetime (s).")
+    limit_per_minute: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    limit_per_hour: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    limit_per_day: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     limit_behavior: Literal["defer", "reject"] = "defer"
-    batch_size: int | None = Field(default=None, ge=1)
+    batch_size: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     is_default: bool = False
     default_from: str | None = Field(default=None, description="Sender when a message has none.")
     timeout: float = Field(default=30.0, gt=0, le=600)

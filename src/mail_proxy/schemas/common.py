@@ -10,6 +10,11 @@ from pydantic.config import JsonDict
 MASK = "********"
 """Shown instead of a stored secret; sending it back unchanged keeps the secret."""
 
+MAX_COUNT = 2**31 - 1
+"""Upper bound of counts, limits and offsets: every database stores it as an integer."""
+MAX_TS = 253_402_300_799
+"""Upper bound of Unix-second timestamps (9999-12-31T23:59:59Z)."""
+
 
 def examples(*items: JsonDict) -> ConfigDict:
     """Model config carrying OpenAPI examples (shown in /docs and /redoc)."""

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mail_proxy.schemas.common import examples
+from mail_proxy.schemas.common import MAX_COUNT, examples
 
 
 class BounceSettings(BaseModel):
@@ -19,7 +19,7 @@ class BounceSettings(BaseModel):
     imap_password: str | None = Field(default=None, description="Write-only; masked on read.")
     imap_ssl: bool = True
     imap_folder: str = "INBOX"
-    poll_interval_seconds: int = Field(default=60, ge=5)
+    poll_interval_seconds: int = Field(default=60, ge=5, le=MAX_COUNT)
 
     model_config = examples(
         {

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, WithJsonSchema
 from pydantic.config import JsonDict
 
-from mail_proxy.schemas.common import examples
+from mail_proxy.schemas.common import MAX_TS, examples
 
 PriorityValue = int | Literal["immediate", "high", "medium", "low"]
 
@@ -79,7 +79,9 @@ class MessageIn(BaseModel):
     headers: dict[str, str] | None = Field(default=None, description="Extra header fields.")
     message_id: str | None = None
     priority: PriorityValue | None = Field(default=None, description="0-3 or a label.")
-    deferred_ts: int | None = Field(default=None, description="Do not send before (Unix s).")
+    deferred_ts: int | None = Field(
+        default=None, ge=0, le=MAX_TS, description="Do not send before (Unix s)."
+    )
     batch_code: str | None = Field(default=None, max_length=64)
     attachments: list[AttachmentIn] | None = None
 
@@ -225,7 +227,7 @@ class DeleteMessagesResponse(BaseModel):
 
 class CleanupRequest(BaseModel):
     older_than_seconds: int | None = Field(
-        default=None, ge=0, description="Default: GMP_DELIVERY_REPORT_RETENTION_SECONDS."
+        default=None, ge=0, le=MAX_TS, description="Default: GMP_DELIVERY_REPORT_RETENTION_SECONDS."
     )
 
     model_config = examples({"older_than_seconds": 86400})

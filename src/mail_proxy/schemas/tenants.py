@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from mail_proxy.schemas.common import examples
+from mail_proxy.schemas.common import MAX_COUNT, MAX_TS, examples
 
 TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 URL_PATTERN = r"^https?://[^\s]+$"
@@ -49,9 +49,9 @@ class ClientAuthOut(BaseModel):
 
 
 class TenantRateLimits(BaseModel):
-    per_minute: int | None = Field(default=None, ge=1)
-    per_hour: int | None = Field(default=None, ge=1)
-    per_day: int | None = Field(default=None, ge=1)
+    per_minute: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    per_hour: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    per_day: int | None = Field(default=None, ge=1, le=MAX_COUNT)
 
     model_config = examples({"per_minute": 60, "per_hour": 1000, "per_day": None})
 
@@ -61,7 +61,7 @@ class LargeFileConfig(BaseModel):
     max_size_mb: float | None = Field(default=None, gt=0)
     storage_url: str | None = Field(default=None, description="An fsspec URL.")
     public_base_url: str | None = None
-    file_ttl_days: int | None = Field(default=None, ge=1)
+    file_ttl_days: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     action: Literal["warn", "reject", "rewrite"] = "warn"
 
     model_config = examples(
@@ -87,7 +87,7 @@ class TenantUpdate(BaseModel):
     rate_limits: TenantRateLimits | None = None
     large_file_config: LargeFileConfig | None = None
     active: bool | None = Field(default=None, description="Admin only.")
-    api_key_expires_at: int | None = Field(default=None, ge=0, description="Admin only.")
+    api_key_expires_at: int | None = Field(default=None, ge=0, le=MAX_TS, description="Admin only.")
 
     model_config = examples({"name": "ACME Corp.", "client_base_url": "https://app.acme.example"})
 
@@ -171,7 +171,9 @@ class TenantListResponse(BaseModel):
 
 
 class ApiKeyRequest(BaseModel):
-    expires_at: int | None = Field(default=None, ge=0, description="Unix s; null = never.")
+    expires_at: int | None = Field(
+        default=None, ge=0, le=MAX_TS, description="Unix s; null = never."
+    )
 
     model_config = examples({"expires_at": None})
 

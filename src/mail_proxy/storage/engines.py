@@ -103,7 +103,11 @@ def sqlite_engine(
 
 
 def postgres_engine(target: Target, *, pool_size: int = 5) -> AsyncEngine:
-    """A pooled psycopg engine; ``pre_ping`` replaces connections the server dropped."""
+    """A pooled psycopg engine.
+
+    No pre-ping (a round trip per transaction): a connection the server dropped fails
+    its transaction, is discarded, and the store's retry runs it again on a fresh one.
+    """
     connect_args: dict[str, Any] = {"connect_timeout": 5}
     if target.schema:
         connect_args["options"] = f"-csearch_path={target.schema}"
@@ -111,7 +115,7 @@ def postgres_engine(target: Target, *, pool_size: int = 5) -> AsyncEngine:
         target.url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        pool_pre_ping=True,
+        pool_recycle=1800,
         pool_timeout=30,
         connect_args=connect_args,
     )

@@ -86,7 +86,9 @@ class SqlStore(Store):
         of hundreds, which plans and binds about ten times faster for 100 values."""
         listed = list(values)
         if self._target.is_postgres:
-            array = sa.bindparam(None, listed, type_=postgresql.ARRAY(column.type))
+            # A bare VARCHAR[]: a cast to VARCHAR(n)[] made the lookup ~20x slower.
+            item = sa.String() if isinstance(column.type, sa.String) else column.type
+            array = sa.bindparam(None, listed, type_=postgresql.ARRAY(item))
             return column == sa.any_(array)
         return column.in_(listed)
 
@@ -98,9 +100,17 @@ class SqlStore(Store):
         self, conn: AsyncConnection, sql: str, rows: Sequence[tuple[Any, ...]]
     ) -> None:
         """Run driver-level SQL written with ``?`` markers once per parameter tuple."""
-        if self._target.is_postgres:
-            sql = sql.replace("?", "%s")
-        await conn.exec_driver_sql(sql, list(rows))
+        await conn.exec_driver_sql(self._markers(sql), list(rows))
+
+    async def _execute_driver(
+        self, conn: AsyncConnection, sql: str, params: Sequence[Any]
+    ) -> sa.CursorResult[Any]:
+        """Run driver-level SQL written with ``?`` markers once."""
+        return await conn.exec_driver_sql(self._markers(sql), tuple(params))
+
+    def _markers(self, sql: str) -> str:
+        """``?`` (sqlite3's style) to ``%s`` (psycopg's); our SQL has no other ``?``."""
+        return sql.replace("?", "%s") if self._target.is_postgres else sql
 
     # -- transactions ---------------------------------------------------------------
     async def _write(self, op: Operation[T], what: str) -> T:

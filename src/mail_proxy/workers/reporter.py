@@ -5,8 +5,9 @@ when each was last synced, asks ``domain.reports`` who is due, and starts one ta
 per due tenant. Tasks run concurrently (at most ``sync_concurrency`` calls at a
 time), so a tenant whose endpoint hangs holds only its own task and one slot for
 at most ``sync_timeout``. Within a tenant, calls are strictly one after another:
-a batch is acknowledged before the next is fetched, so the events of a message
-reach the application in the order they happened.
+the next batch goes out only after the application accepted the previous one, so
+the events of a message reach it in the order they happened. Marking the accepted
+batch reported overlaps the next call (``acknowledgements.py``).
 
 Delivery is at least once: events are acknowledged only after the application
 answered ``ok: true``; a crash between its answer and our acknowledgement sends
@@ -22,9 +23,15 @@ from dataclasses import dataclass
 
 import structlog
 
-from mail_proxy.callbacks.base import SyncAnswer, SyncClient, SyncFailure, SyncTarget
+from mail_proxy.callbacks.base import (
+    SyncAnswer,
+    SyncClient,
+    SyncFailure,
+    SyncTarget,
+    target_for,
+)
 from mail_proxy.domain import reports
-from mail_proxy.domain.models import AuthMethod, ClientAuth, Event, Tenant
+from mail_proxy.domain.models import Event, Tenant
 from mail_proxy.domain.reports import SyncSchedule
 from mail_proxy.metrics import Metrics
 from mail_proxy.settings import Settings
@@ -128,7 +135,7 @@ class Reporter:
         pending = set(await self._store.tenants_with_unreported())
         next_due = now + self._settings.sync_interval
         for tenant, target in await self._candidates(pending):
-            schedule = schedules.get(tenant.id, self._memory_only(tenant.id))
+            schedule = schedules.get(tenant.id, self._schedule_of(tenant.id))
             self._apply_nudge(tenant.id, schedule, nudged, admin, now)
             if tenant.id in self._running:
                 continue
@@ -167,11 +174,11 @@ class Reporter:
         states = await self._store.sync_states()
         self._dnd = {state.tenant_id: state.dnd_until for state in states}
         return {
-            state.tenant_id: self._memory_only(state.tenant_id, state.last_sync_ts, state.dnd_until)
+            state.tenant_id: self._schedule_of(state.tenant_id, state.last_sync_ts, state.dnd_until)
             for state in states
         }
 
-    def _memory_only(
+    def _schedule_of(
         self, tenant_id: str, stored_sync_ts: float | None = None, dnd_until: float | None = None
     ) -> SyncSchedule:
         local = self._local.get(tenant_id, _LocalState())
@@ -192,29 +199,12 @@ class Reporter:
                 tenants[tenant_id] = tenant
         found = []
         for tenant in tenants.values():
-            target = self.target_for(tenant)
+            target = target_for(tenant, self._settings)
             if target is not None:
                 found.append((tenant, target))
             elif tenant.id in pending:
                 self._warn_no_destination(tenant.id)
         return found
-
-    def target_for(self, tenant: Tenant) -> SyncTarget | None:
-        """The tenant's own endpoint, else the global ``GMP_CLIENT_SYNC_URL``, else None."""
-        if tenant.sync_url is not None:
-            return SyncTarget(tenant.sync_url, tenant.client_auth, tenant.signing_secret)
-        s = self._settings
-        if not s.client_sync_url:
-            return None
-        if s.client_sync_token:
-            auth = ClientAuth(AuthMethod.BEARER, token=s.client_sync_token)
-        elif s.client_sync_user:
-            auth = ClientAuth(
-                AuthMethod.BASIC, user=s.client_sync_user, password=s.client_sync_password
-            )
-        else:
-            auth = ClientAuth()
-        return SyncTarget(s.client_sync_url, auth, s.client_sync_signing_secret)
 
     def _warn_no_destination(self, tenant_id: str) -> None:
         if tenant_id not in self._warned_no_destination:
@@ -366,9 +356,9 @@ class Reporter:
         pending = set(await self._store.tenants_with_unreported())
         rows: list[dict[str, object]] = []
         for tenant in await self._store.list_tenants(active_only=True):
-            schedule = schedules.get(tenant.id, self._memory_only(tenant.id))
+            schedule = schedules.get(tenant.id, self._schedule_of(tenant.id))
             due: float | None = None
-            if self.target_for(tenant) is not None:
+            if target_for(tenant, self._settings) is not None:
                 due = max(
                     now,
                     reports.next_call_ts(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import httpx
+from tests.integration.api.conftest import MakeAccount, MakeTenant, TenantClient
 
 from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import MASK
-from tests.integration.api.conftest import MakeAccount, MakeTenant, TenantClient
 
 
 async def test_passwords_go_in_and_never_come_out(

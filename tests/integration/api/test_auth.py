@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.integration.api.conftest import MakeAccount, MakeTenant, TenantClient, message
 
 WRONG_TENANT = {"ok": False, "error": "Token not authorized for this tenant"}
@@ -17,7 +16,11 @@ CROSS_TENANT_CALLS: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/commands/run-now", {"params": {"tenant_id": "other"}}),
     ("POST", "/commands/suspend", {"params": {"tenant_id": "other"}}),
     ("POST", "/commands/activate", {"params": {"tenant_id": "other"}}),
-    ("POST", "/commands/delete-messages", {"params": {"tenant_id": "other"}, "json": {"ids": ["o"]}}),
+    (
+        "POST",
+        "/commands/delete-messages",
+        {"params": {"tenant_id": "other"}, "json": {"ids": ["o"]}},
+    ),
     ("POST", "/commands/cleanup-messages", {"params": {"tenant_id": "other"}}),
     ("GET", "/messages", {"params": {"tenant_id": "other"}}),
     ("GET", "/messages/o/events", {"params": {"tenant_id": "other"}}),
@@ -110,7 +113,9 @@ async def test_tenant_token_sees_only_its_own_data(
     assert status["pending"] == 1
 
 
-async def test_admin_lists_every_tenant(client: httpx.AsyncClient, two_tenants: dict[str, str]) -> None:
+async def test_admin_lists_every_tenant(
+    client: httpx.AsyncClient, two_tenants: dict[str, str]
+) -> None:
     """The admin token without tenant_id sees every tenant's messages and accounts."""
     assert (await client.get("/messages")).json()["total"] == 2
     assert len((await client.get("/accounts")).json()["accounts"]) == 2

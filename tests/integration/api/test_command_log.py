@@ -7,9 +7,9 @@ import io
 import json
 
 import httpx
+from tests.integration.api.conftest import MakeAccount, MakeTenant, TenantClient, message
 
 from mail_proxy.schemas import MASK
-from tests.integration.api.conftest import MakeAccount, MakeTenant, TenantClient, message
 
 
 async def test_state_changes_are_recorded_with_secrets_masked(
@@ -47,9 +47,7 @@ async def test_state_changes_are_recorded_with_secrets_masked(
     assert entries[2]["body"]["messages"] == {"count": 1, "ids": ["m1"]}
 
 
-async def test_filters_and_exports(
-    client: httpx.AsyncClient, make_tenant: MakeTenant
-) -> None:
+async def test_filters_and_exports(client: httpx.AsyncClient, make_tenant: MakeTenant) -> None:
     """tenant_id filters the log; export gives the same entries as CSV and JSON lines."""
     await make_tenant("acme")
     await make_tenant("other")
@@ -61,7 +59,9 @@ async def test_filters_and_exports(
     jsonl = await client.get("/command-log/export", params={"format": "jsonl"})
     rows = [json.loads(line) for line in jsonl.text.splitlines()]
     assert [r["tenant_id"] for r in rows] == ["acme", "other", "acme"]
-    exported = await client.get("/command-log/export", params={"format": "csv", "tenant_id": "acme"})
+    exported = await client.get(
+        "/command-log/export", params={"format": "csv", "tenant_id": "acme"}
+    )
     assert exported.headers["content-type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(exported.text)))
     assert [r["method"] for r in table] == ["POST", "POST"]

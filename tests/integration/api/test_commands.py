@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import httpx
+from tests.integration.api.conftest import MakeTenant, TenantClient
 
 from mail_proxy.runtime import Runtime
-from tests.integration.api.conftest import MakeTenant, TenantClient
 
 
 async def test_suspend_and_activate_batches(
@@ -47,4 +47,6 @@ async def test_run_now_scopes(
     assert (await client.post("/commands/run-now")).json() == {"ok": True, "tenant_id": None}
     ghost = await client.post("/commands/run-now", params={"tenant_id": "ghost"})
     assert ghost.status_code == 404
-    assert (await client.post("/commands/suspend", params={"tenant_id": "ghost"})).status_code == 404
+    assert (
+        await client.post("/commands/suspend", params={"tenant_id": "ghost"})
+    ).status_code == 404

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import httpx
+from tests.integration.api.conftest import MakeAccount, MakeTenant, TenantClient, message
 
 from mail_proxy.domain.models import Sent
 from mail_proxy.runtime import Runtime
-from tests.integration.api.conftest import MakeAccount, MakeTenant, TenantClient, message
 
 
 async def _setup(make_tenant: MakeTenant, make_account: MakeAccount, tenant: str = "acme") -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+from tests.integration.api.conftest import ADMIN_TOKEN, MakeAccount, MakeTenant, message
 
 from mail_proxy import __version__
 from mail_proxy.api import create_app
 from mail_proxy.runtime import Runtime
 from mail_proxy.settings import Settings
-from tests.integration.api.conftest import ADMIN_TOKEN, MakeAccount, MakeTenant, message
 
 
 async def test_health_needs_no_token(anonymous: httpx.AsyncClient) -> None:
@@ -66,7 +66,9 @@ async def test_metrics_can_require_the_admin_token(
                 "/tenant", json={"id": "acme"}, headers={"X-API-Token": ADMIN_TOKEN}
             )
             tenant_key = made.json()["api_key"]
-            assert (await http.get("/metrics", headers={"X-API-Token": tenant_key})).status_code == 403
+            assert (
+                await http.get("/metrics", headers={"X-API-Token": tenant_key})
+            ).status_code == 403
     finally:
         await runtime.close()
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import httpx
+from tests.integration.api.conftest import MakeTenant, TenantClient
 
 from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import MASK
-from tests.integration.api.conftest import MakeTenant, TenantClient
 
 
 async def test_create_returns_key_once_and_secrets_are_masked(
@@ -41,7 +41,9 @@ async def test_post_existing_tenant_updates_only_fields_sent(
 ) -> None:
     """POST /tenant on an existing id is a partial update and issues no new key."""
     await make_tenant("acme", name="ACME", client_auth={"method": "bearer", "token": "t1"})
-    again = await client.post("/tenant", json={"id": "acme", "client_base_url": "https://a.example"})
+    again = await client.post(
+        "/tenant", json={"id": "acme", "client_base_url": "https://a.example"}
+    )
     body = again.json()
     assert body["created"] is False and body.get("api_key") is None
     assert body["tenant"]["name"] == "ACME"
@@ -94,7 +96,9 @@ async def test_signing_secret_rotation_by_tenant(
     assert after == rotated["signing_secret"]
 
 
-async def test_delete_tenant_and_listing(client: httpx.AsyncClient, make_tenant: MakeTenant) -> None:
+async def test_delete_tenant_and_listing(
+    client: httpx.AsyncClient, make_tenant: MakeTenant
+) -> None:
     """Deleting removes the tenant; active_only filters inactive ones; unknown is 404."""
     await make_tenant("acme")
     await make_tenant("sleepy", active=False)

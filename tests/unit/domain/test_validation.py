@@ -17,7 +17,9 @@ from mail_proxy.domain.validation import (
 )
 
 ACME = Tenant(id="acme")
-MAIN = Account(id="main", tenant_id="acme", host="smtp.example.com", default_from="acme@example.com")
+MAIN = Account(
+    id="main", tenant_id="acme", host="smtp.example.com", default_from="acme@example.com"
+)
 SPARE = Account(id="spare", tenant_id="acme", host="smtp.example.com")
 
 

@@ -19,13 +19,15 @@ from mail_proxy.api.deps import AdminCaller, RuntimeDep
 from mail_proxy.api.errors import ERROR_RESPONSES
 from mail_proxy.domain.models import CommandLogEntry
 from mail_proxy.runtime import Runtime
-from mail_proxy.schemas import CommandLogEntryOut, CommandLogResponse
+from mail_proxy.schemas import MAX_COUNT, MAX_TS, CommandLogEntryOut, CommandLogResponse
 
 router = APIRouter(tags=["command log"], responses=ERROR_RESPONSES)
 
 EXPORT_PAGE = 500
 CSV_COLUMNS = ("id", "ts", "method", "path", "actor", "tenant_id", "status_code", "body")
-SinceQuery = Annotated[float | None, Query(ge=0, description="Only entries at or after (Unix s).")]
+SinceQuery = Annotated[
+    float | None, Query(ge=0, le=MAX_TS, description="Only entries at or after (Unix s).")
+]
 TenantQuery = Annotated[str | None, Query(description="Only calls acting on this tenant.")]
 
 
@@ -49,7 +51,7 @@ async def command_log(
     since: SinceQuery = None,
     tenant_id: TenantQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
 ) -> CommandLogResponse:
     entries = await runtime.store.command_log(
         since=since, tenant_id=tenant_id, limit=limit, offset=offset

@@ -22,13 +22,22 @@ class DevMessagesResponse(BaseModel):
     count: int = Field(description="Messages kept by the sink (the most recent 1,000).")
     messages: list[dict[str, Any]] = Field(
         description="Newest first: envelope, main headers and the text body.",
-        examples=[[{
-            "received_at": 1764500000, "mail_from": "demo@example.com",
-            "recipients": ["you@example.com"], "subject": "Hello",
-            "from": "Mail Proxy Demo <demo@example.com>", "to": "you@example.com",
-            "message_id": "<...@mail-proxy>", "mail_id": "hello-1", "size": 612,
-            "body": "It works.\n",
-        }]],
+        examples=[
+            [
+                {
+                    "received_at": 1764500000,
+                    "mail_from": "demo@example.com",
+                    "recipients": ["you@example.com"],
+                    "subject": "Hello",
+                    "from": "Mail Proxy Demo <demo@example.com>",
+                    "to": "you@example.com",
+                    "message_id": "<...@mail-proxy>",
+                    "mail_id": "hello-1",
+                    "size": 612,
+                    "body": "It works.\n",
+                }
+            ]
+        ],
     )
 
 

@@ -17,6 +17,7 @@ from mail_proxy.domain.validation import Rejection, ValidationContext, validate_
 from mail_proxy.errors import InvalidInput, NotFound, TooLarge, WrongTenant
 from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import (
+    MAX_COUNT,
     AddMessagesRequest,
     AddMessagesResponse,
     CleanupRequest,
@@ -157,7 +158,7 @@ async def list_messages(
     batch_code: str | None = None,
     account_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
 ) -> MessageListResponse:
     """An admin token without ``tenant_id`` lists every tenant's messages."""
     flt = MessageFilter(
