@@ -67,7 +67,7 @@ def test_kill_9_loses_nothing(tmp_path: Path) -> None:
     before the kill while its outcome was not yet committed."""
     db = tmp_path / "crash.db"
     total = 1500
-    env = {"GMP_LEASE_SECONDS": "2", "GMP_LOG_LEVEL": "WARNING"}
+    env = {"GMP_LEASE_SECONDS": "10", "GMP_SMTP_TIMEOUT": "3", "GMP_LOG_LEVEL": "WARNING"}
     with RecordingSink() as sink:
         proxy = ServedProxy(db, env=env).start()
         try:

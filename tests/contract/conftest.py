@@ -56,7 +56,9 @@ class Queue:
 
     async def send_all(self, claimed: list[ClaimedMessage], ts: float | None = None) -> list[bool]:
         outcome: Outcome = Sent(ts=self.now if ts is None else ts)
-        return await self.store.finish_many([(c.record.pk, c.lease_token, outcome) for c in claimed])
+        return await self.store.finish_many(
+            [(c.record.pk, c.lease_token, outcome) for c in claimed]
+        )
 
     async def raw_rows(self, sql: str) -> list[Any]:
         """Rows exactly as stored, bypassing the store's decryption."""

@@ -40,7 +40,9 @@ async def _schema_differences(store: SqlStore) -> list[Any]:
 
 async def _revision(store: SqlStore) -> str:
     async with store.writer_engine.connect() as conn:
-        return str((await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar())
+        return str(
+            (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
+        )
 
 
 async def test_empty_database_is_migrated_to_exactly_the_declared_schema(

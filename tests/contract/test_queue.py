@@ -91,7 +91,12 @@ async def test_same_id_under_two_tenants_are_two_messages(q: Queue) -> None:
 async def test_claim_orders_by_priority_then_submission(q: Queue) -> None:
     """Priority 0 first, then 1..3; FIFO within one priority."""
     await q.store.enqueue(
-        [q.message("low", priority=3), q.message("m1"), q.message("imm", priority=0), q.message("m2")],
+        [
+            q.message("low", priority=3),
+            q.message("m1"),
+            q.message("imm", priority=0),
+            q.message("m2"),
+        ],
         NOW,
     )
     assert await q.claim_ids() == ["imm", "m1", "m2", "low"]

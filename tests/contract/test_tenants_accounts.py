@@ -63,7 +63,9 @@ async def test_replace_keeps_key_and_secret_update_changes_fields(q: Queue) -> N
         {"client_auth": {"method": "basic", "user": "u", "password": "p"}, "active": False},
         NOW + 2,
     )
-    assert updated is not None and updated.client_auth == ClientAuth(AuthMethod.BASIC, None, "u", "p")
+    assert updated is not None and updated.client_auth == ClientAuth(
+        AuthMethod.BASIC, None, "u", "p"
+    )
     assert (updated.active, updated.name, updated.updated_at) == (False, "New", int(NOW) + 2)
     assert [t.id for t in await q.store.list_tenants(active_only=True)] == []
     assert await q.store.update_tenant("ghost", {"name": "x"}, NOW) is None

@@ -274,8 +274,8 @@ class QueueOps(SqlStore):
             chunk = batch[start : start + INSERT_CHUNK]
             sql = _INSERT_SQL.format(rows=", ".join([_ROW_MARKERS] * len(chunk)))
             params = [value for message in chunk for value in _new_row(message, now)]
-            result = await self._execute_driver(conn, sql, params)
-            inserted.update((row[0], row[1]) for row in result)
+            result = await self._fetch_driver(conn, sql, params)
+            inserted.update((tenant_id, id_) for tenant_id, id_ in result)
         return inserted
 
     async def _existing(

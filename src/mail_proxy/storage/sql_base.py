@@ -102,11 +102,11 @@ class SqlStore(Store):
         """Run driver-level SQL written with ``?`` markers once per parameter tuple."""
         await conn.exec_driver_sql(self._markers(sql), list(rows))
 
-    async def _execute_driver(
+    async def _fetch_driver(
         self, conn: AsyncConnection, sql: str, params: Sequence[Any]
-    ) -> sa.CursorResult[Any]:
-        """Run driver-level SQL written with ``?`` markers once."""
-        return await conn.exec_driver_sql(self._markers(sql), tuple(params))
+    ) -> Sequence[Any]:
+        """Rows of driver-level SQL written with ``?`` markers (a RETURNING statement)."""
+        return (await conn.exec_driver_sql(self._markers(sql), tuple(params))).all()
 
     def _markers(self, sql: str) -> str:
         """``?`` (sqlite3's style) to ``%s`` (psycopg's); our SQL has no other ``?``."""

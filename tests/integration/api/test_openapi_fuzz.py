@@ -12,10 +12,8 @@ from collections.abc import Callable
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
-from hypothesis.errors import Unsatisfiable
 from schemathesis import DataGenerationMethod
 from schemathesis.checks import not_a_server_error
-from schemathesis.exceptions import SkipTest
 from schemathesis.models import APIOperation, Case
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -53,10 +51,16 @@ def _fuzz(operation: APIOperation, method: DataGenerationMethod, client: TestCli
         )
         case.validate_response(response, checks=CHECKS)
 
-    try:
-        check()
-    except (SkipTest, Unsatisfiable):  # nothing to make invalid, e.g. GET /health
-        assert method is DataGenerationMethod.negative
+    check()
+
+
+def _has_free_input(operation: APIOperation) -> bool:
+    """Whether invalid input can be generated: a body or query parameters.
+
+    A string path parameter cannot be made invalid, and hypothesis spends seconds
+    proving that, so operations whose only input is the path run positive only.
+    """
+    return bool(operation.body) or bool(operation.query)
 
 
 def test_openapi_fuzz_finds_no_server_error(settings_factory: Callable[..., Settings]) -> None:
@@ -80,6 +84,5 @@ def test_openapi_fuzz_finds_no_server_error(settings_factory: Callable[..., Sett
     with TestClient(app) as client:
         for operation in operations:
             for method in METHODS:
-                import time; t=time.perf_counter()
-                _fuzz(operation, method, client)
-                print("TIMING", operation.verbose_name, method.name, round(time.perf_counter()-t,2))
+                if method is DataGenerationMethod.positive or _has_free_input(operation):
+                    _fuzz(operation, method, client)
