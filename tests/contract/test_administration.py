@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from mail_proxy.domain.models import RateLimits
 from mail_proxy.domain.rate_limit import Allowed, WaitUntil
+from mail_proxy.settings import Settings
+from mail_proxy.storage import open_store
 
 if TYPE_CHECKING:
     from conftest import Queue
@@ -85,3 +88,18 @@ async def test_command_log_filters_and_pages(q: Queue) -> None:
         "/commands/2"
     ]
     assert [e.ts for e in await q.store.command_log(limit=1, offset=1)] == [int(NOW) + 1]
+
+
+async def test_concurrent_reservations_never_exceed_the_limit(db_settings: Settings) -> None:
+    """Several stores (own connections, like separate processes) racing for one
+    account's minute window: exactly the limit gets through."""
+    stores = [await open_store(db_settings) for _ in range(4)]
+    limits = RateLimits(per_minute=5)
+    try:
+        decisions = await asyncio.gather(
+            *(stores[i % 4].reserve_send("acme", "a", limits, NOW + i / 100) for i in range(20))
+        )
+    finally:
+        for store in stores:
+            await store.close()
+    assert sum(isinstance(d, Allowed) for d in decisions) == 5

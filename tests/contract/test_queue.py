@@ -291,3 +291,32 @@ async def test_cleanup_removes_only_reported_finished_messages(q: Queue) -> None
     assert await q.store.message_events("acme", "acked") == []
     remaining = await q.store.list_messages(MessageFilter())
     assert sorted(m.id for m in remaining) == ["pending", "recent", "unacked"]
+
+
+async def test_rate_limit_hold_defers_without_spending_an_attempt(q: Queue) -> None:
+    """``counts_attempt=False`` defers the message but leaves ``attempts`` alone."""
+    await q.store.enqueue([q.message("m")], NOW)
+    [c] = await q.claim()
+    hold = Deferred(until=NOW + 60, reason="rate limit", ts=NOW, counts_attempt=False)
+    assert await q.store.finish(c.record.pk, c.lease_token, hold) is True
+    record = await q.store.get_message("acme", "m")
+    assert record is not None
+    assert (record.status, record.attempts, record.deferred_ts) == (
+        Status.DEFERRED, 0, int(NOW) + 60,
+    )  # fmt: skip
+    [event] = await q.store.message_events("acme", "m")
+    assert (event.type, event.description) == ("deferred", "rate limit")
+
+
+async def test_same_message_twice_in_one_finish_applies_once(q: Queue) -> None:
+    """A repeated pk in one batch: the first item wins, the repeat reports False."""
+    await q.store.enqueue([q.message("m")], NOW)
+    [c] = await q.claim()
+    applied = await q.store.finish_many(
+        [
+            (c.record.pk, c.lease_token, Sent(ts=NOW)),
+            (c.record.pk, c.lease_token, Failed(ts=NOW, error="x")),
+        ]
+    )
+    assert applied == [True, False]
+    assert len(await q.store.message_events("acme", "m")) == 1

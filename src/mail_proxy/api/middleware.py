@@ -69,7 +69,7 @@ class RequestGuardMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if _JSON_NUL.search(body):
+        if b"\\u0000" in body and _JSON_NUL.search(body):
             await _refuse(scope, receive, send, 400, NUL_ERROR)
             return
         await self.app(scope, _replay(body, receive), send)

@@ -12,10 +12,31 @@ import re
 from html.parser import HTMLParser
 
 _BLOCKS = frozenset(
-    "p div br tr li ul ol table h1 h2 h3 h4 h5 h6 blockquote pre hr section article"
-    " header footer".split()
+    [
+        "p",
+        "div",
+        "br",
+        "tr",
+        "li",
+        "ul",
+        "ol",
+        "table",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "hr",
+        "section",
+        "article",
+        "header",
+        "footer",
+    ]
 )
-_HIDDEN = frozenset("script style head title".split())
+_HIDDEN = frozenset(["script", "style", "head", "title"])
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 

@@ -44,8 +44,23 @@ _ANGLE_ADDR = re.compile(r"^(.*)<([^<>]+)>$", re.DOTALL)
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")
 _MIME_TYPE = re.compile(r"^[\w!#$&^.+-]+/[\w!#$&^.+-]+$")
 _RESERVED_HEADERS = frozenset(
-    "from to cc bcc reply-to subject date message-id x-genro-mail-id mime-version"
-    " content-type content-transfer-encoding content-disposition return-path sender".split()
+    [
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "reply-to",
+        "subject",
+        "date",
+        "message-id",
+        "x-genro-mail-id",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "content-disposition",
+        "return-path",
+        "sender",
+    ]
 )
 
 

@@ -6,10 +6,8 @@ the batch names and passes them in a ``ValidationContext``; nothing here does I/
 
 Rules and where they come from:
 
-- addresses are RFC 5322 ``mailbox`` values (``a@b.example`` or ``Name <a@b.example>``);
-  ``to``/``cc``/``bcc`` are a list or one comma-separated string (RFC 5322 §3.4
-  address-list). Addr-specs are checked with email-validator (syntax only, no DNS);
-  special-use domains such as ``.invalid`` and ``.localhost`` (RFC 6761) are refused.
+- addresses are RFC 5322 mailboxes, ``to``/``cc``/``bcc`` address-lists given as a
+  list or one comma-separated string (see ``addresses``).
 - CR or LF in any value that becomes a header (subject, addresses, display names,
   extra headers, message id, attachment file names) is refused as header injection:
   RFC 5322 §2.2 ends a header field at CRLF, so such a value could smuggle headers.
@@ -29,12 +27,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from email.headerregistry import Address
-from email.utils import parseaddr
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
+from mail_proxy.domain.addresses import (
+    InvalidAddress,
+    Mailbox,
+    format_mailbox,
+    parse_mailboxes,
+    single_mailbox,
+)
 from mail_proxy.domain.attachment_spec import InvalidAttachment, attachment_specs
 from mail_proxy.domain.models import Account, NewMessage, Priority, Tenant
 from mail_proxy.domain.priority import InvalidPriority, resolve_priority
@@ -88,7 +89,7 @@ def _build(raw: dict[str, Any], ctx: ValidationContext) -> NewMessage:
         priority = resolve_priority(raw.get("priority"), ctx.batch_priority, ctx.instance_priority)
     except InvalidPriority as exc:
         raise _Reject(str(exc)) from None
-    to = address_list(raw.get("to"), "to")
+    to = _addresses(raw.get("to"), "to")
     if not to:
         raise _Reject("missing field: to")
     deferred_ts = _deferred_ts(raw.get("deferred_ts"))
@@ -99,8 +100,8 @@ def _build(raw: dict[str, Any], ctx: ValidationContext) -> NewMessage:
         "account_id": account.id,
         "from": _sender(raw, account),
         "to": to,
-        "cc": address_list(raw.get("cc"), "cc"),
-        "bcc": address_list(raw.get("bcc"), "bcc"),
+        "cc": _addresses(raw.get("cc"), "cc"),
+        "bcc": _addresses(raw.get("bcc"), "bcc"),
         "reply_to": _reply_to(raw.get("reply_to")),
         "return_path": _return_path(raw.get("return_path")),
         "subject": _subject(raw.get("subject")),
@@ -190,121 +191,47 @@ def _refuse_injection(text: str, field: str) -> None:
         raise _Reject(f"invalid {field}: contains a NUL character")
 
 
-def _addr_spec(addr: str, field: str) -> str:
+def _mailboxes(value: object, field: str) -> list[Mailbox]:
     try:
-        checked = validate_email(
-            addr,
-            check_deliverability=False,
-            globally_deliverable=False,
-            test_environment=True,
-            allow_quoted_local=True,
-            allow_domain_literal=True,
-        )
-    except EmailNotValidError:
-        raise _Reject(f"invalid address in {field}: {addr[:80]!r}") from None
-    return checked.normalized
+        return parse_mailboxes(value, field)
+    except InvalidAddress as exc:
+        raise _Reject(str(exc)) from None
 
 
-def _mailbox(name: str, addr: str) -> str:
-    if not name:
-        return addr
-    return str(Address(display_name=name, addr_spec=addr))
+def _addresses(value: object, field: str) -> list[str]:
+    return [format_mailbox(name, addr) for name, addr in _mailboxes(value, field)]
 
 
-def split_addresses(text: str) -> list[str]:
-    """Split an RFC 5322 address-list at commas outside quotes, <...> and (comments)."""
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    depth = 0
-    for char in text:
-        if escaped:
-            escaped = False
-        elif char == "\\" and quoted:
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif not quoted and char in "<(":
-            depth += 1
-        elif not quoted and char in ">)":
-            depth = max(0, depth - 1)
-        elif char == "," and not quoted and depth == 0:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return [part.strip() for part in parts if part.strip()]
-
-
-def _parse_mailboxes(value: object, field: str) -> list[tuple[str, str]]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        items = [value]
-    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-        items = value
-    else:
-        raise _Reject(f"invalid {field}: expected a list or a comma-separated string")
-    mailboxes: list[tuple[str, str]] = []
-    for item in items:
-        _refuse_injection(item, field)
-        for part in split_addresses(item):
-            name, addr = parseaddr(part)
-            if not addr:
-                raise _Reject(f"invalid address in {field}: {part[:80]!r}")
-            mailboxes.append((name, _addr_spec(addr, field)))
-    return mailboxes
-
-
-def address_list(value: object, field: str) -> list[str]:
-    """``"a@x.example, B <b@y.example>"`` or a list of such → normalised mailboxes."""
-    return [_mailbox(name, addr) for name, addr in _parse_mailboxes(value, field)]
-
-
-def _single_address(value: object, field: str) -> tuple[str, str]:
-    found = _parse_mailboxes(value, field)
-    if len(found) != 1:
-        raise _Reject(f"invalid {field}: expected exactly one address")
-    return found[0]
-
-
-class InvalidSender(ValueError):
-    """A sender that is not exactly one RFC 5322 mailbox."""
-
-
-def normalise_sender(value: str, field: str = "default_from") -> str:
-    """One mailbox (``a@x.example`` or ``Name <a@x.example>``), normalised."""
+def _one_mailbox(value: object, field: str) -> Mailbox:
     try:
-        name, addr = _single_address(value, field)
-    except _Reject as exc:
-        raise InvalidSender(exc.reason) from None
-    return _mailbox(name, addr)
+        return single_mailbox(value, field)
+    except InvalidAddress as exc:
+        raise _Reject(str(exc)) from None
 
 
 def _sender(raw: dict[str, Any], account: Account) -> str:
     value = raw.get("from") or account.default_from
     if value is None:
         raise _Reject("missing field: from (the account has no default sender)")
-    name, addr = _single_address(value, "from")
+    name, addr = _one_mailbox(value, "from")
     display = raw.get("from_name")
     if display is not None:
         if not isinstance(display, str):
             raise _Reject("invalid from_name: must be a string")
         _refuse_injection(display, "from_name")
         name = display.strip()
-    return _mailbox(name, addr)
+    return format_mailbox(name, addr)
 
 
 def _reply_to(value: object) -> str | None:
-    mailboxes = address_list(value, "reply_to")
+    mailboxes = _addresses(value, "reply_to")
     return ", ".join(mailboxes) if mailboxes else None
 
 
 def _return_path(value: object) -> str | None:
     if value is None or value == "":
         return None
-    return _single_address(value, "return_path")[1]
+    return _one_mailbox(value, "return_path")[1]
 
 
 # -- content ----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ class AccountIn(BaseModel):
     batch_size: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     is_default: bool = False
     default_from: str | None = Field(default=None, description="Sender when a message has none.")
-    timeout: float = Field(default=30.0, gt=0, le=600)
+    timeout: float = Field(default=30.0, ge=0.1, le=600)
     is_pec_account: bool = False
     imap_host: str | None = Field(default=None, pattern=HOST_PATTERN)
     imap_port: int | None = Field(default=None, ge=1, le=65535)

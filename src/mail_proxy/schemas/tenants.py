@@ -58,7 +58,7 @@ class TenantRateLimits(BaseModel):
 
 class LargeFileConfig(BaseModel):
     enabled: bool = False
-    max_size_mb: float | None = Field(default=None, gt=0)
+    max_size_mb: float | None = Field(default=None, ge=0.01, le=MAX_COUNT)
     storage_url: str | None = Field(default=None, description="An fsspec URL.")
     public_base_url: str | None = None
     file_ttl_days: int | None = Field(default=None, ge=1, le=MAX_COUNT)

@@ -79,7 +79,7 @@ class DevSink:
     def record(self, mail_from: str, recipients: list[str], raw: bytes) -> None:
         parsed = message_from_bytes(raw, policy=policy.default)
         headers = {key: str(value) for key, value in parsed.items()}
-        part = parsed.get_body(preferencelist=("plain", "html"))  # type: ignore[attr-defined]
+        part = parsed.get_body(preferencelist=("plain", "html"))
         body = part.get_content() if part is not None else ""
         self.messages.append(
             ReceivedMessage(time.time(), mail_from, recipients, headers, body, len(raw))

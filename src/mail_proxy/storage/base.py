@@ -127,8 +127,12 @@ class Store(ABC):
         """Creation time of the oldest message that is due now (queue-age metric)."""
 
     @abstractmethod
-    async def next_due_ts(self) -> float | None:
-        """Earliest ``deferred_ts`` of an active message in the future (timer wake-up)."""
+    async def next_due_ts(self, now: float | None = None) -> float | None:
+        """Earliest ``deferred_ts`` of an active message in the future (timer wake-up).
+
+        Also the expiry of a lease, when a leased message becomes claimable again.
+        ``now`` defaults to the clock.
+        """
 
     @abstractmethod
     async def delete_messages(self, tenant_id: str, ids: Sequence[str]) -> DeleteResult:

@@ -31,6 +31,9 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 SQLITE_READERS = 4
+# Execution option: this transaction's first statement writes, so the driver's own
+# implicit BEGIN IMMEDIATE (issued just before it) takes the lock early enough.
+IMPLICIT_BEGIN = "mail_proxy_implicit_begin"
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -75,7 +78,7 @@ def _postgres_target(db_path: str) -> Target:
 def sqlite_engine(
     target: Target, *, writer: bool, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
 ) -> AsyncEngine:
-    """The writer engine holds one connection (BEGIN IMMEDIATE); readers a few."""
+    """The writer engine holds one connection; readers a few."""
     engine = create_async_engine(
         target.url,
         pool_size=1 if writer else SQLITE_READERS,
@@ -84,20 +87,26 @@ def sqlite_engine(
         # Every use ends in COMMIT or ROLLBACK already; skip the extra reset round trip.
         pool_reset_on_return=None,
     )
-    begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
 
     @sa.event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control from the driver so BEGIN is ours (SQLAlchemy recipe).
-        dbapi_connection.isolation_level = None
+        # The writer: the driver itself opens "BEGIN IMMEDIATE" right before the first
+        # INSERT/UPDATE/DELETE, in the same call (no extra round trip to its thread).
+        # Readers: autocommit, each query reads one consistent snapshot on its own.
+        dbapi_connection.isolation_level = "IMMEDIATE" if writer else None
         cursor = dbapi_connection.cursor()
         for pragma in (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={busy_timeout_ms}"):
             cursor.execute(pragma)
         cursor.close()
 
-    @sa.event.listens_for(engine.sync_engine, "begin")
-    def _begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql(begin)
+    if writer:
+
+        @sa.event.listens_for(engine.sync_engine, "begin")
+        def _begin(connection: sa.Connection) -> None:
+            # A transaction that reads before it writes must hold the lock from the
+            # start, or another process could change what it read.
+            if not connection.get_execution_options().get(IMPLICIT_BEGIN):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -115,7 +115,7 @@ class EventOps(SqlStore):
             )
             return acked.rowcount
 
-        return await self._write(op, "ack_events")
+        return await self._write(op, "ack_events", writes_first=True)
 
     async def unreported_stats(self) -> tuple[int, float | None]:
         query = sa.select(sa.func.count(), sa.func.min(E.ts)).where(E.reported_ts.is_(None))

@@ -1,8 +1,8 @@
 """How a delivery outcome changes a message row and which event it appends.
 
-``finish_plan`` turns a batch of (pk, lease token, outcome) into one executemany
-UPDATE per outcome kind plus one INSERT of events, so finishing 100 messages costs
-four statements. A deferral's event carries the retry time in its details (the
+``finish_plan`` turns a batch of (pk, lease token, outcome) into one UPDATE per
+outcome kind plus one INSERT of events, so finishing 100 messages usually costs two
+statements. A deferral's event carries the retry time in its details (the
 report's ``deferred_ts``). Items whose lease token no longer matches (the lease expired and
 another dispatcher took the message) change nothing.
 """
@@ -17,27 +17,25 @@ from mail_proxy.domain.models import Deferred, EventType, Outcome, Sent
 from mail_proxy.domain.reports import RETRY_AT_KEY
 from mail_proxy.storage.records import dump_json
 
-# Plain driver SQL with positional ``?`` markers (``SqlStore._executemany`` adapts them
-# per driver): executed with 100 parameter tuples at a time, SQLAlchemy's per-row
-# parameter processing would cost more than the database work.
-_CLEAR = "attempts = attempts + 1, lease_token = NULL, lease_expires = NULL, reported_ts = NULL"
-SENT_SQL = (
-    f"UPDATE messages SET status = 'sent', {_CLEAR}, error = NULL, error_ts = NULL,"
-    " updated_at = ?, smtp_ts = ? WHERE pk = ?"
-)
-DEFERRED_SQL = (
-    f"UPDATE messages SET status = 'deferred', {_CLEAR},"
-    " updated_at = ?, deferred_ts = ?, error = ? WHERE pk = ?"
-)
-# A rate-limit hold (``Deferred.counts_attempt`` false): deferred without spending an
-# attempt of the retry schedule.
-HELD_SQL = (
-    "UPDATE messages SET status = 'deferred', lease_token = NULL, lease_expires = NULL,"
-    " reported_ts = NULL, updated_at = ?, deferred_ts = ?, error = ? WHERE pk = ?"
-)
-FAILED_SQL = (
-    f"UPDATE messages SET status = 'error', {_CLEAR},"
-    " updated_at = ?, error_ts = ?, error = ? WHERE pk = ?"
+# Plain driver SQL with positional ``?`` markers (``SqlStore`` adapts them per driver).
+# One UPDATE ... FROM (VALUES ...) per outcome kind both applies the outcome and, by
+# what it RETURNS, tells which leases still matched: no SELECT first, no per-row
+# parameter processing by SQLAlchemy.
+_ATTEMPT = "attempts = attempts + 1"
+_SET = {
+    "sent": f"status = 'sent', {_ATTEMPT}, smtp_ts = v.ts, error = NULL, error_ts = NULL",
+    "deferred": f"status = 'deferred', {_ATTEMPT}, deferred_ts = v.until, error = v.reason",
+    # A rate-limit hold (``Deferred.counts_attempt`` false): deferred without spending
+    # an attempt of the retry schedule.
+    "held": "status = 'deferred', deferred_ts = v.until, error = v.reason",
+    "failed": f"status = 'error', {_ATTEMPT}, error_ts = v.ts, error = v.reason",
+}
+_UPDATE_SQL = (
+    "WITH v(pk, token, ts, until, reason) AS ({rows})"
+    " UPDATE messages SET {changes}, lease_token = NULL, lease_expires = NULL,"
+    " reported_ts = NULL, updated_at = v.ts"
+    " FROM v WHERE messages.pk = v.pk AND messages.lease_token = v.token"
+    " RETURNING messages.pk, messages.tenant_id, messages.id"
 )
 EVENT_SQL = (
     "INSERT INTO message_events (message_pk, tenant_id, message_id, type, ts, description,"
@@ -45,54 +43,74 @@ EVENT_SQL = (
 )
 
 
+def update_sql(kind: str, rows: int) -> str:
+    """The UPDATE applying ``rows`` outcomes of one kind, given as rows of VALUES."""
+    markers = "VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+    return _UPDATE_SQL.format(rows=markers, changes=_SET[kind])
+
+
+def update_arrays_sql(kind: str) -> str:
+    """The same UPDATE taking one binary array per column (PostgreSQL): a short
+    statement that is parsed once and prepared, whatever the batch size."""
+    arrays = "SELECT * FROM unnest(%b::int8[], %b::text[], %b::float8[], %b::float8[], %b::text[])"
+    return _UPDATE_SQL.format(rows=arrays, changes=_SET[kind])
+
+
 @dataclass
 class FinishPlan:
-    applied: list[bool] = field(default_factory=list)
-    sent: list[tuple[Any, ...]] = field(default_factory=list)
-    deferred: list[tuple[Any, ...]] = field(default_factory=list)
-    held: list[tuple[Any, ...]] = field(default_factory=list)
-    failed: list[tuple[Any, ...]] = field(default_factory=list)
-    events: list[tuple[Any, ...]] = field(default_factory=list)
+    """Which items to try, grouped by kind; duplicates of a pk are refused up front."""
 
-    @property
-    def updates(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
-        pairs = (
-            (SENT_SQL, self.sent),
-            (DEFERRED_SQL, self.deferred),
-            (HELD_SQL, self.held),
-            (FAILED_SQL, self.failed),
-        )
-        return [(sql, rows) for sql, rows in pairs if rows]
+    items: Sequence[tuple[int, str, Outcome]]
+    candidates: list[bool] = field(default_factory=list)
+    groups: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+
+    def applied(self, updated: Mapping[int, Any]) -> list[bool]:
+        """Per item, in input order: did its lease still match?"""
+        return [
+            candidate and pk in updated
+            for candidate, (pk, _, _) in zip(self.candidates, self.items, strict=True)
+        ]
+
+    def events(self, updated: Mapping[int, Any]) -> list[tuple[Any, ...]]:
+        """One event row per applied item, in input order. ``updated`` maps pk to the
+        returned (pk, tenant_id, id) row."""
+        rows = []
+        for candidate, (pk, _, outcome) in zip(self.candidates, self.items, strict=True):
+            if candidate and pk in updated:
+                rows.append(_event(updated[pk], outcome))
+        return rows
 
 
-def finish_plan(
-    items: Sequence[tuple[int, str, Outcome]], current: Mapping[int, Any]
-) -> FinishPlan:
-    """``current`` maps pk to the locked row (pk, tenant_id, id, lease_token)."""
-    plan = FinishPlan()
-    done: set[int] = set()
+def finish_plan(items: Sequence[tuple[int, str, Outcome]]) -> FinishPlan:
+    plan = FinishPlan(items)
+    seen: set[int] = set()
     for pk, token, outcome in items:
-        row = current.get(pk)
-        ok = row is not None and row.lease_token == token and pk not in done
-        plan.applied.append(ok)
-        if ok:
-            done.add(pk)
-            _add(plan, row, outcome)
+        plan.candidates.append(pk not in seen)
+        if pk in seen:
+            continue
+        seen.add(pk)
+        kind, until, reason = _kind(outcome)
+        row = (pk, token, float(outcome.ts), until, reason)
+        plan.groups.setdefault(kind, []).append(row)
     return plan
 
 
-def _add(plan: FinishPlan, row: Any, outcome: Outcome) -> None:
-    pk, tenant_id, message_id = row.pk, row.tenant_id, row.id
+def _kind(outcome: Outcome) -> tuple[str, float | None, str | None]:
     if isinstance(outcome, Sent):
-        plan.sent.append((outcome.ts, outcome.ts, pk))
+        return "sent", None, None
+    if isinstance(outcome, Deferred):
+        kind = "deferred" if outcome.counts_attempt else "held"
+        return kind, float(outcome.until), outcome.reason
+    return "failed", None, outcome.error
+
+
+def _event(row: Any, outcome: Outcome) -> tuple[Any, ...]:
+    pk, tenant_id, message_id = row
+    if isinstance(outcome, Sent):
         kind, description, details = EventType.SENT, None, outcome.details
     elif isinstance(outcome, Deferred):
-        rows = plan.deferred if outcome.counts_attempt else plan.held
-        rows.append((outcome.ts, outcome.until, outcome.reason, pk))
         kind, description = EventType.DEFERRED, outcome.reason
         details = (outcome.details or {}) | {RETRY_AT_KEY: outcome.until}
     else:
-        plan.failed.append((outcome.ts, outcome.ts, outcome.error, pk))
         kind, description, details = EventType.ERROR, outcome.error, outcome.details
-    event = (pk, tenant_id, message_id, kind.value, outcome.ts, description, dump_json(details))
-    plan.events.append(event)
+    return (pk, tenant_id, message_id, kind.value, outcome.ts, description, dump_json(details))

@@ -1,7 +1,7 @@
-"""The queue half of the SQL store: enqueue, lease, finish, list, delete, clean up.
+"""The queue: lease, finish, release, list, delete and clean up messages.
 
-Batches are written with one statement per kind of change (executemany), never a
-round trip per message, so a 100-message request costs a handful of statements.
+Batches are written with one statement per kind of change, never a round trip per
+message, so claiming or finishing 100 messages costs one or two statements.
 """
 
 from __future__ import annotations
@@ -16,84 +16,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.domain.models import (
     ClaimedMessage,
-    EnqueueOutcome,
-    EnqueueResult,
     MessageRecord,
-    NewMessage,
     Outcome,
     Status,
 )
 from mail_proxy.storage import records
 from mail_proxy.storage.base import DeleteResult, MessageFilter
-from mail_proxy.storage.outcomes import EVENT_SQL, finish_plan
+from mail_proxy.storage.outcomes import EVENT_SQL, finish_plan, update_sql
 from mail_proxy.storage.sql_base import SqlStore
 from mail_proxy.storage.tables import ACTIVE_STATUSES, FINISHED_STATUSES, message_events, messages
 
 M = messages.c
 # How many due rows a claim looks at to fill ``limit`` under the per-account caps.
-CLAIM_SCAN_FACTOR = 5
-ALREADY_SENT = "id already sent"
-BEING_SENT = "message is being sent"
+CLAIM_SCAN_FACTOR = 2
 
-# Executed with many parameter sets; their keys (account_id, priority, payload, ...)
-# become further SET columns, as SQLAlchemy does for executemany UPDATEs.
-_REPLACE = (
-    sa.update(messages)
-    .where(M.pk == sa.bindparam("b_pk"))
-    .values(
-        status="pending",
-        attempts=0,
-        smtp_ts=None,
-        error_ts=None,
-        error=None,
-        reported_ts=None,
-        lease_token=None,
-        lease_expires=None,
-    )
-)
-
-
-# Driver-level multi-row INSERT: SQLAlchemy's per-row parameter processing costs more
-# than SQLite's own work for a 100-message batch. 500 rows stay far below the
-# drivers' parameter limits (SQLite: 32,766).
-INSERT_CHUNK = 500
-_NEW_COLUMNS = (
-    "tenant_id", "id", "account_id", "priority", "status", "payload", "batch_code",
-    "deferred_ts", "attempts", "created_at", "updated_at",
-)  # fmt: skip
-_ROW_MARKERS = "(" + ", ".join("?" * len(_NEW_COLUMNS)) + ")"
-_INSERT_SQL = (
-    f"INSERT INTO messages ({', '.join(_NEW_COLUMNS)}) VALUES {{rows}}"
-    " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING tenant_id, id"
-)
+# Finishes per UPDATE statement: 500 x 5 parameters, far below the drivers' limits.
+FINISH_CHUNK = 500
 
 
 class QueueOps(SqlStore):
     """Store methods over the ``messages`` table."""
-
-    async def enqueue(self, messages: Sequence[NewMessage], now: float) -> list[EnqueueResult]:
-        if not messages:
-            return []
-
-        async def op(conn: AsyncConnection) -> list[EnqueueResult]:
-            inserted = await self._insert_new(conn, messages, now)
-            results: dict[int, EnqueueResult] = {}
-            seen: set[tuple[str, str]] = set()
-            for index, message in enumerate(messages):
-                key = (message.tenant_id, message.id)
-                if key in inserted and key not in seen:
-                    results[index] = EnqueueResult(message.id, EnqueueOutcome.QUEUED)
-                seen.add(key)
-            others = [(i, m) for i, m in enumerate(messages) if i not in results]
-            if others:
-                existing = await self._existing(conn, [m for _, m in others])
-                decided, replaces = _plan_replacements(others, existing, now)
-                results.update(decided)
-                if replaces:
-                    await conn.execute(_REPLACE, replaces)
-            return [results[i] for i in range(len(messages))]
-
-        return await self._write(op, "enqueue")
 
     async def claim(
         self,
@@ -122,26 +64,36 @@ class QueueOps(SqlStore):
         async def op(conn: AsyncConnection) -> Sequence[Any]:
             return await self._claim_rows(conn, params)
 
-        rows = sorted(await self._write(op, "claim"), key=lambda r: (r.priority, r.pk))
+        rows = await self._write(op, "claim", writes_first=True)
+        rows = sorted(rows, key=lambda r: (r.priority, r.pk))
         return [ClaimedMessage(records.message_record(r), token, expires) for r in rows]
 
     async def finish_many(self, items: Sequence[tuple[int, str, Outcome]]) -> list[bool]:
         if not items:
             return []
 
-        async def op(conn: AsyncConnection) -> list[bool]:
-            query = sa.select(M.pk, M.tenant_id, M.id, M.lease_token).where(
-                self._in(M.pk, {pk for pk, _, _ in items})
-            )
-            current = {row.pk: row for row in await conn.execute(self._for_update(query))}
-            plan = finish_plan(items, current)
-            for sql, rows in plan.updates:
-                await self._executemany(conn, sql, rows)
-            if plan.events:
-                await self._executemany(conn, EVENT_SQL, plan.events)
-            return plan.applied
+        plan = finish_plan(items)
 
-        return await self._write(op, "finish")
+        async def op(conn: AsyncConnection) -> list[bool]:
+            updated: dict[int, Any] = {}
+            for kind, rows in plan.groups.items():
+                for start in range(0, len(rows), FINISH_CHUNK):
+                    chunk = rows[start : start + FINISH_CHUNK]
+                    for row in await self._apply_outcomes(conn, kind, chunk):
+                        updated[row[0]] = row
+            events = plan.events(updated)
+            if events:
+                await self._executemany(conn, EVENT_SQL, events)
+            return plan.applied(updated)
+
+        return await self._write(op, "finish", writes_first=True)
+
+    async def _apply_outcomes(
+        self, conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]]
+    ) -> Sequence[Any]:
+        """Apply outcomes of one kind; the (pk, tenant_id, id) of rows whose lease matched."""
+        params = [value for row in rows for value in row]
+        return await self._fetch_driver(conn, update_sql(kind, len(rows)), params)
 
     async def release(self, leases: Iterable[tuple[int, str]]) -> int:
         pairs = list(leases)
@@ -156,7 +108,7 @@ class QueueOps(SqlStore):
             )
             return result.rowcount
 
-        return await self._write(op, "release")
+        return await self._write(op, "release", writes_first=True)
 
     async def get_message(self, tenant_id: str, message_id: str) -> MessageRecord | None:
         query = sa.select(messages).where(M.tenant_id == tenant_id, M.id == message_id)
@@ -264,36 +216,6 @@ class QueueOps(SqlStore):
 
         return await self._write(op, "cleanup_messages")
 
-    async def _insert_new(
-        self, conn: AsyncConnection, batch: Sequence[NewMessage], now: float
-    ) -> set[tuple[str, str]]:
-        """Insert every message whose key is free, with multi-row statements; the keys
-        that went in. Taken keys (and repeats within the batch) are left for replacing."""
-        inserted: set[tuple[str, str]] = set()
-        for start in range(0, len(batch), INSERT_CHUNK):
-            chunk = batch[start : start + INSERT_CHUNK]
-            sql = _INSERT_SQL.format(rows=", ".join([_ROW_MARKERS] * len(chunk)))
-            params = [value for message in chunk for value in _new_row(message, now)]
-            result = await self._fetch_driver(conn, sql, params)
-            inserted.update((tenant_id, id_) for tenant_id, id_ in result)
-        return inserted
-
-    async def _existing(
-        self, conn: AsyncConnection, batch: Sequence[NewMessage]
-    ) -> dict[tuple[str, str], Any]:
-        """Rows already stored under the batch's (tenant_id, id) keys."""
-        by_tenant: dict[str, set[str]] = {}
-        for message in batch:
-            by_tenant.setdefault(message.tenant_id, set()).add(message.id)
-        found: dict[tuple[str, str], Any] = {}
-        for tenant_id, ids in by_tenant.items():
-            query = sa.select(M.pk, M.id, M.status, M.lease_expires).where(
-                M.tenant_id == tenant_id, self._in(M.id, ids)
-            )
-            for row in await conn.execute(query):
-                found[(tenant_id, row.id)] = row
-        return found
-
     async def _scalar_float(self, query: sa.Select[Any], what: str) -> float | None:
         async def op(conn: AsyncConnection) -> float | None:
             value = (await conn.execute(query)).scalar()
@@ -315,51 +237,3 @@ def _conditions(flt: MessageFilter) -> list[sa.ColumnElement[bool]]:
     if flt.account_id is not None:
         conditions.append(M.account_id == flt.account_id)
     return conditions
-
-
-def _plan_replacements(
-    items: list[tuple[int, NewMessage]], existing: dict[tuple[str, str], Any], now: float
-) -> tuple[dict[int, EnqueueResult], list[dict[str, Any]]]:
-    """Messages whose key was taken: replaced unless sent or being sent; a later repeat
-    within the batch wins."""
-    results: dict[int, EnqueueResult] = {}
-    replaces: dict[tuple[str, str], dict[str, Any]] = {}
-    for index, message in items:
-        row = existing[(message.tenant_id, message.id)]
-        if row.status == Status.SENT.value:
-            results[index] = EnqueueResult(message.id, EnqueueOutcome.REJECTED, ALREADY_SENT)
-        elif row.lease_expires is not None and row.lease_expires > now:
-            results[index] = EnqueueResult(message.id, EnqueueOutcome.REJECTED, BEING_SENT)
-        else:
-            key = (message.tenant_id, message.id)
-            replaces[key] = _row_values(message, now) | {"b_pk": row.pk}
-            results[index] = EnqueueResult(message.id, EnqueueOutcome.REPLACED)
-    return results, list(replaces.values())
-
-
-def _row_values(message: NewMessage, now: float) -> dict[str, Any]:
-    return {
-        "account_id": message.account_id,
-        "priority": int(message.priority),
-        "payload": records.dump_json(message.payload),
-        "batch_code": message.batch_code,
-        "deferred_ts": message.deferred_ts,
-        "updated_at": now,
-    }
-
-
-def _new_row(message: NewMessage, now: float) -> tuple[Any, ...]:
-    """Values of ``_NEW_COLUMNS`` for a message queued now."""
-    return (
-        message.tenant_id,
-        message.id,
-        message.account_id,
-        int(message.priority),
-        "pending",
-        records.dump_json(message.payload),
-        message.batch_code,
-        message.deferred_ts,
-        0,
-        now,
-        now,
-    )

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mail_proxy.errors import StorageUnavailable
 from mail_proxy.storage.base import Store
 from mail_proxy.storage.cipher import Cipher
-from mail_proxy.storage.engines import Target
+from mail_proxy.storage.engines import IMPLICIT_BEGIN, Target
 from mail_proxy.storage.migrate import migrate
 
 log = structlog.get_logger(__name__)
@@ -49,10 +49,6 @@ class SqlStore(Store):
         self._reader = reader
         # SQLite has one writer at a time anyway; queueing here is cheaper than busy waits.
         self._write_gate = None if target.is_postgres else asyncio.Lock()
-
-    @property
-    def target(self) -> Target:
-        return self._target
 
     @property
     def writer_engine(self) -> AsyncEngine:
@@ -113,20 +109,31 @@ class SqlStore(Store):
         return sql.replace("?", "%s") if self._target.is_postgres else sql
 
     # -- transactions ---------------------------------------------------------------
-    async def _write(self, op: Operation[T], what: str) -> T:
-        return await self._transact(self._writer, op, what, self._write_gate)
+    async def _write(self, op: Operation[T], what: str, *, writes_first: bool = False) -> T:
+        """Run ``op`` in a write transaction. ``writes_first``: its first statement is an
+        INSERT/UPDATE/DELETE, which lets SQLite open the transaction in the same call."""
+        options = {IMPLICIT_BEGIN: True} if writes_first else {}
+        return await self._transact(self._writer, op, what, self._write_gate, options)
 
     async def _read(self, op: Operation[T], what: str) -> T:
-        return await self._transact(self._reader, op, what, None)
+        return await self._transact(self._reader, op, what, None, {})
 
     async def _transact(
-        self, engine: AsyncEngine, op: Operation[T], what: str, gate: asyncio.Lock | None
+        self,
+        engine: AsyncEngine,
+        op: Operation[T],
+        what: str,
+        gate: asyncio.Lock | None,
+        options: dict[str, Any],
     ) -> T:
         failure: Exception | None = None
         for delay in (*RETRY_DELAYS, None):
             try:
-                async with _held(gate), engine.begin() as conn:
-                    return await op(conn)
+                async with _held(gate), engine.connect() as conn:
+                    if options:
+                        await conn.execution_options(**options)
+                    async with conn.begin():
+                        return await op(conn)
             except sa_exc.DBAPIError as exc:
                 if not self._transient(exc):
                     raise

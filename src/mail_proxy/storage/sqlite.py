@@ -20,12 +20,13 @@ from mail_proxy.storage.administration import AdministrationOps
 from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.claiming import SQLITE_CLAIM
 from mail_proxy.storage.engines import SQLITE_BUSY_TIMEOUT_MS, Target, sqlite_engine
+from mail_proxy.storage.intake import IntakeOps
 from mail_proxy.storage.outbox import EventOps
 from mail_proxy.storage.queue import QueueOps
 from mail_proxy.storage.tenancy import TenantOps
 
 
-class SqliteStore(QueueOps, EventOps, TenantOps, AccountOps, AdministrationOps):
+class SqliteStore(IntakeOps, QueueOps, EventOps, TenantOps, AccountOps, AdministrationOps):
     """The Store on a SQLite file."""
 
     @classmethod

@@ -3,7 +3,7 @@
 ``smtp_server(...)`` starts an aiosmtpd server on 127.0.0.1 (OS-chosen port) that
 records every message it accepts and behaves as scripted: refuse chosen
 recipients, answer DATA with a chosen reply, drop the connection at the end of
-DATA, stall, require STARTTLS or AUTH, speak implicit TLS, or close a session
+DATA, answer slowly, stall, require STARTTLS or AUTH, speak implicit TLS, or close a session
 with 421 after some messages. TLS uses trustme certificates; ``client_tls`` is
 the SSL context that trusts them.
 """
@@ -59,6 +59,7 @@ class Script:
     data_reply: str | None = None
     drop_in_data: bool = False
     stall: bool = False
+    delay: float = 0.0
     close_after: int | None = None
 
 
@@ -90,6 +91,7 @@ class _Handler:
         script = self.server.script
         if script.stall:
             await asyncio.sleep(3600)
+        await asyncio.sleep(script.delay)
         if script.drop_in_data:
             smtp.transport.close()
             return "250 never seen"

@@ -32,7 +32,9 @@ def fast(settings_factory: SettingsFactory, **overrides: Any) -> Settings:
 
 
 async def test_message_is_delivered_and_recorded(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """Sent: the server got the message as built from the payload, the row and the
@@ -40,8 +42,13 @@ async def test_message_is_delivered_and_recorded(
     server = await smtp_server()
     await queue.setup(account_for(server))
     await queue.add(
-        "m1", to=["Ann <ann@example.com>"], cc=["cc@example.com"], bcc=["hidden@example.com"],
-        return_path="bounces@example.org", subject="Grüße", headers={"X-Campaign": "c1"},
+        "m1",
+        to=["Ann <ann@example.com>"],
+        cc=["cc@example.com"],
+        bcc=["hidden@example.com"],
+        return_path="bounces@example.org",
+        subject="Grüße",
+        headers={"X-Campaign": "c1"},
     )
     run = await start_dispatcher(queue.store, fast(settings_factory))
     run.dispatcher.wake()
@@ -62,7 +69,9 @@ async def test_message_is_delivered_and_recorded(
 
 
 async def test_enqueue_at_idle_leaves_without_waiting_for_the_timer(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """With a 60 s timer, wake() after enqueue sends at once (the API's path)."""
@@ -76,7 +85,9 @@ async def test_enqueue_at_idle_leaves_without_waiting_for_the_timer(
 
 
 async def test_test_mode_waits_for_run_now(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """In test mode nothing leaves until wake() (POST /commands/run-now)."""
@@ -92,8 +103,28 @@ async def test_test_mode_waits_for_run_now(
     await server.wait_for(1)
 
 
+async def test_one_run_now_drains_more_than_a_batch(
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """Claims stop at an account's batch, but one wake keeps claiming until empty."""
+    server = await smtp_server()
+    await queue.setup(account_for(server))
+    for i in range(7):
+        await queue.add(f"m{i}")
+    settings = fast(settings_factory, test_mode=True, batch_size_per_account=2)
+    run = await start_dispatcher(queue.store, settings)
+    run.dispatcher.wake()
+    received = await server.wait_for(7)
+    assert sorted(r.mail_id for r in received) == [f"m{i}" for i in range(7)]
+
+
 async def test_priority_order(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """Priority 0 first, then 1, 2, 3; FIFO within one priority."""
@@ -110,8 +141,31 @@ async def test_priority_order(
     assert [r.mail_id for r in received] == ["p0", "p1", "p2a", "p2b", "p3"]
 
 
+async def test_immediate_message_overtakes_a_backlog(
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """Priority 0 enqueued while an account works through a backlog goes next."""
+    server = await smtp_server(Script(delay=0.05))
+    await queue.setup(account_for(server))
+    for i in range(10):
+        await queue.add(f"bulk{i}")
+    settings = fast(settings_factory, batch_size_per_account=4, max_concurrent_per_account=1)
+    run = await start_dispatcher(queue.store, settings)
+    await server.wait_for(1)
+    await queue.add("urgent", priority=0)
+    run.dispatcher.wake()
+    received = await server.wait_for(11)
+    order = [r.mail_id for r in received]
+    assert order.index("urgent") <= 3, order
+
+
 async def test_deferred_ts_is_honoured(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """A message scheduled for later waits for its time, then goes by the timer."""
@@ -127,7 +181,9 @@ async def test_deferred_ts_is_honoured(
 
 
 async def test_suspensions(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """Suspended batch, suspended tenant and suspended instance all hold messages."""
@@ -157,7 +213,9 @@ async def test_suspensions(
 
 
 async def test_permanent_failure_is_an_error_at_once(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """5xx: error immediately, with the server's reply text, no retry."""
@@ -172,7 +230,9 @@ async def test_permanent_failure_is_an_error_at_once(
 
 
 async def test_transient_failures_retry_then_give_up(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """4xx: deferred by the configured delays (1 s, 1 s here), then error."""
@@ -192,7 +252,9 @@ async def test_transient_failures_retry_then_give_up(
 
 
 async def test_retry_succeeds_when_the_server_recovers(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """A dropped connection mid-DATA defers; the next attempt is delivered."""
@@ -208,7 +270,9 @@ async def test_retry_succeeds_when_the_server_recovers(
 
 
 async def test_stalled_server_times_out_and_defers(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """No answer within the timeout: deferred with a timeout reason."""
@@ -221,7 +285,9 @@ async def test_stalled_server_times_out_and_defers(
 
 
 async def test_partial_refusal_counts_as_sent(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """One recipient accepted is enough: sent, with the refusals in the event."""
@@ -235,7 +301,9 @@ async def test_partial_refusal_counts_as_sent(
 
 
 async def test_unsendable_payloads_fail(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """Broken attachment data or a vanished account: error, and the loop goes on."""
@@ -251,7 +319,9 @@ async def test_unsendable_payloads_fail(
 
 
 async def test_rate_limit_defers_without_spending_attempts(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """Over limit_per_minute: held until the window reopens, attempts untouched;
@@ -280,7 +350,9 @@ async def test_rate_limit_defers_without_spending_attempts(
 
 
 async def test_rate_limit_reject(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """limit_behavior reject: the message over the limit fails."""
@@ -294,7 +366,9 @@ async def test_rate_limit_reject(
 
 
 async def test_graceful_stop_releases_stalled_sends(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """Stop during a hung send: after the grace period the lease is given back,
@@ -317,7 +391,9 @@ async def test_graceful_stop_releases_stalled_sends(
 
 
 async def test_graceful_stop_lets_quick_sends_finish(
-    smtp_server: ServerFactory, queue: Queue, start_dispatcher: Start,
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """Everything claimed before the stop ends sent or back in the queue, never leased."""
@@ -337,7 +413,9 @@ async def test_graceful_stop_lets_quick_sends_finish(
 
 @pytest.mark.postgres
 async def test_two_dispatchers_on_postgres_share_one_limit(
-    pg_dsn: str, smtp_server: ServerFactory, start_dispatcher: Start,
+    pg_dsn: str,
+    smtp_server: ServerFactory,
+    start_dispatcher: Start,
     settings_factory: SettingsFactory,
 ) -> None:
     """Two dispatchers (as two processes would) on one database: together they stay
@@ -368,5 +446,9 @@ async def test_two_dispatchers_on_postgres_share_one_limit(
 
 
 def _count(counter: Any) -> float:
-    return sum(sample.value for metric in counter.collect() for sample in metric.samples
-               if sample.name.endswith("_total"))
+    return sum(
+        sample.value
+        for metric in counter.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )

@@ -29,9 +29,7 @@ def pool(settings_factory: Callable[..., Settings], client_tls: ssl.SSLContext) 
     return SmtpPool(settings_factory(smtp_timeout=1.0), ssl_context=client_tls)
 
 
-async def test_plain_send_reuses_one_connection(
-    smtp_server: ServerFactory, pool: SmtpPool
-) -> None:
+async def test_plain_send_reuses_one_connection(smtp_server: ServerFactory, pool: SmtpPool) -> None:
     """Consecutive sends share one session (RFC 5321 §3.3) and arrive intact."""
     server = await smtp_server()
     account = account_for(server)
@@ -72,7 +70,8 @@ async def test_implicit_tls(
 
 
 async def test_untrusted_certificate_is_a_tls_failure(
-    settings_factory: Callable[..., Settings], smtp_server: ServerFactory,
+    settings_factory: Callable[..., Settings],
+    smtp_server: ServerFactory,
     server_tls: ssl.SSLContext,
 ) -> None:
     """Certificates are verified by default: a self-signed server is refused, transient."""
@@ -87,7 +86,8 @@ async def test_untrusted_certificate_is_a_tls_failure(
 
 
 async def test_starttls_refused_certificate(
-    settings_factory: Callable[..., Settings], smtp_server: ServerFactory,
+    settings_factory: Callable[..., Settings],
+    smtp_server: ServerFactory,
     server_tls: ssl.SSLContext,
 ) -> None:
     """A failed STARTTLS handshake is a TLS failure too, and nothing is sent."""
@@ -113,9 +113,7 @@ async def test_wrong_password_is_permanent(
     await pool.close()
 
 
-async def test_connection_refused_is_transient(
-    smtp_server: ServerFactory, pool: SmtpPool
-) -> None:
+async def test_connection_refused_is_transient(smtp_server: ServerFactory, pool: SmtpPool) -> None:
     """Nobody listening: a connection failure, worth a retry."""
     server = await smtp_server()
     account = account_for(server)

@@ -6,13 +6,12 @@ from typing import Any
 
 import pytest
 
+from mail_proxy.domain.addresses import InvalidAddress, normalise_sender, split_addresses
 from mail_proxy.domain.models import Account, NewMessage, Priority, Tenant
 from mail_proxy.domain.priority import InvalidPriority, parse_priority, resolve_priority
 from mail_proxy.domain.validation import (
-    InvalidSender,
     Rejection,
     ValidationContext,
-    normalise_sender,
     validate_message,
 )
 
@@ -290,5 +289,45 @@ def test_attachment_extras_are_kept() -> None:
 def test_normalise_sender() -> None:
     """An account's default sender must be exactly one mailbox."""
     assert normalise_sender("Shop <SHOP@Example.com>") == "Shop <SHOP@example.com>"
-    with pytest.raises(InvalidSender):
+    with pytest.raises(InvalidAddress):
         normalise_sender("a@example.com, b@example.com")
+
+
+ADDRESS_SAMPLES = [
+    "a@b.com", "A.B@Ex.COM", "a..b@c.com", ".a@c.com", "a@-b.com", "a@b", "a@123",
+    "x@y.test", "x@localhost", "x@mail.local", "a@b..com", "a+tag@b.co.uk", "o'brien@x.ie",
+    "a@b_c.com", "a" * 65 + "@b.com", "us{er}@x.com", "a@xn--bcher-kva.ch", "a@xn--zz.com",
+    "a@" + "b" * 64 + ".com", "a@b.com.", "a@x.onion", '"quoted x"@c.com', "a@[127.0.0.1]",
+    "üser@exämple.com",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("address", ADDRESS_SAMPLES)
+def test_fast_address_check_agrees_with_email_validator(address: str) -> None:
+    """The regex fast path accepts and normalises exactly what email-validator does."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        expected: list[str] | None = [
+            validate_email(
+                address,
+                check_deliverability=False,
+                globally_deliverable=False,
+                test_environment=True,
+                allow_quoted_local=True,
+                allow_domain_literal=True,
+            ).normalized
+        ]
+    except EmailNotValidError:
+        expected = None
+    result = validate_message(message(to=[address]), ctx())
+    got = result.payload["to"] if isinstance(result, NewMessage) else None
+    assert got == expected
+
+
+def test_split_addresses_respects_quotes_brackets_and_comments() -> None:
+    """Commas inside quoted names, <...> or (comments) do not split an address-list."""
+    text = 'a@x.com, "Doe, J" <j@x.com>, (x, y) c@x.com,, "a\\"b, c" <q@x.com>'
+    assert split_addresses(text) == [
+        "a@x.com", '"Doe, J" <j@x.com>', "(x, y) c@x.com", '"a\\"b, c" <q@x.com>'
+    ]  # fmt: skip

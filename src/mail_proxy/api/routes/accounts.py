@@ -13,8 +13,8 @@ from fastapi import APIRouter, Query
 
 from mail_proxy.api.deps import AnyCaller, RuntimeDep
 from mail_proxy.api.errors import ERROR_RESPONSES
+from mail_proxy.domain.addresses import InvalidAddress, normalise_sender
 from mail_proxy.domain.models import Account, LimitBehavior
-from mail_proxy.domain.validation import InvalidSender, normalise_sender
 from mail_proxy.errors import InvalidInput, NotFound
 from mail_proxy.schemas import (
     MASK,
@@ -77,7 +77,7 @@ async def save_account(
     if body.default_from:
         try:
             default_from = normalise_sender(body.default_from)
-        except InvalidSender as exc:
+        except InvalidAddress as exc:
             raise InvalidInput(str(exc), field="default_from") from None
     current = await runtime.store.get_account(tenant_id, body.id)
     fields = body.model_dump(exclude={"tenant_id", "default_from", "limit_behavior"})

@@ -1,0 +1,141 @@
+"""E-mail addresses as clients send them: RFC 5322 mailboxes and address-lists.
+
+``to``/``cc``/``bcc`` arrive as a list or one comma-separated string (RFC 5322 §3.4
+address-list); each mailbox is ``a@b.example`` or ``Name <a@b.example>``. Addresses
+are checked for syntax only (no DNS). Plain ASCII ``dot-atom@hostname`` addresses
+(RFC 5322 §3.4.1, RFC 1035 labels, RFC 5321 §4.5.3.1 lengths) are checked by one
+regular expression; anything else (quoted local parts, domain literals, IDN) goes
+through email-validator, whose IDNA processing costs far more. Special-use domains
+that never receive mail (``.invalid``, ``.localhost``, ``.local``; RFC 6761) are
+refused, ``.test`` is accepted. CR/LF is refused as header injection (RFC 5322 §2.2).
+"""
+
+from __future__ import annotations
+
+import re
+from email.headerregistry import Address
+from email.utils import parseaddr
+from functools import lru_cache
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
+MAX_LOCAL_PART = 64
+MAX_ADDRESS = 254
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PLAIN_ADDRESS = re.compile(rf"^({_ATOM}(?:\.{_ATOM})*)@((?:{_LABEL}\.)*{_LABEL})$")
+
+Mailbox = tuple[str, str]
+"""(display name, addr-spec); the name is empty when there is none."""
+
+
+class InvalidAddress(ValueError):
+    """The text says which field is wrong and why, as a rejection reason."""
+
+
+def addr_spec(addr: str, field: str) -> str:
+    """The normalised addr-spec (domain lower-cased); InvalidAddress otherwise."""
+    fast = _PLAIN_ADDRESS.match(addr)
+    if fast is not None and len(fast[1]) <= MAX_LOCAL_PART and len(addr) <= MAX_ADDRESS:
+        domain = fast[2].lower()
+        if "xn--" not in domain and not _special_use(domain):
+            return f"{fast[1]}@{domain}"
+    try:
+        checked = validate_email(
+            addr,
+            check_deliverability=False,
+            globally_deliverable=False,
+            test_environment=True,
+            allow_quoted_local=True,
+            allow_domain_literal=True,
+        )
+    except EmailNotValidError:
+        raise InvalidAddress(f"invalid address in {field}: {addr[:80]!r}") from None
+    return checked.normalized
+
+
+def _special_use(domain: str) -> bool:
+    return any(domain == name or domain.endswith("." + name) for name in SPECIAL_USE_DOMAIN_NAMES)
+
+
+def format_mailbox(name: str, addr: str) -> str:
+    """``addr`` or ``Name <addr>``, the name quoted when RFC 5322 needs it (unencoded)."""
+    if not name:
+        return addr
+    return str(Address(display_name=name, addr_spec=addr))
+
+
+def split_addresses(text: str) -> list[str]:
+    """Split an RFC 5322 address-list at commas outside quotes, <...> and (comments)."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    depth = 0
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif not quoted and char in "<(":
+            depth += 1
+        elif not quoted and char in ">)":
+            depth = max(0, depth - 1)
+        elif char == "," and not quoted and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [part.strip() for part in parts if part.strip()]
+
+
+def parse_mailboxes(value: object, field: str) -> list[Mailbox]:
+    """A list of strings or one comma-separated string → checked mailboxes."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        items = value
+    else:
+        raise InvalidAddress(f"invalid {field}: expected a list or a comma-separated string")
+    mailboxes: list[Mailbox] = []
+    for item in items:
+        mailboxes.extend(_mailboxes_in(item, field))
+    return mailboxes
+
+
+@lru_cache(maxsize=4096)
+def _mailboxes_in(item: str, field: str) -> tuple[Mailbox, ...]:
+    """One address-list string checked; cached because batches repeat senders and
+    recipients and the syntax check is the costliest step of message validation."""
+    if "\r" in item or "\n" in item:
+        raise InvalidAddress(f"header injection: CR/LF in {field}")
+    if "\x00" in item:
+        raise InvalidAddress(f"invalid {field}: contains a NUL character")
+    mailboxes: list[Mailbox] = []
+    for part in split_addresses(item):
+        name, addr = ("", part) if _PLAIN_ADDRESS.match(part) else parseaddr(part)
+        if not addr:
+            raise InvalidAddress(f"invalid address in {field}: {part[:80]!r}")
+        mailboxes.append((name, addr_spec(addr, field)))
+    return tuple(mailboxes)
+
+
+def address_list(value: object, field: str) -> list[str]:
+    """``"a@x.example, B <b@y.example>"`` or a list of such → normalised mailboxes."""
+    return [format_mailbox(name, addr) for name, addr in parse_mailboxes(value, field)]
+
+
+def single_mailbox(value: object, field: str) -> Mailbox:
+    found = parse_mailboxes(value, field)
+    if len(found) != 1:
+        raise InvalidAddress(f"invalid {field}: expected exactly one address")
+    return found[0]
+
+
+def normalise_sender(value: str, field: str = "default_from") -> str:
+    """One mailbox (``a@x.example`` or ``Name <a@x.example>``), normalised."""
+    return format_mailbox(*single_mailbox(value, field))

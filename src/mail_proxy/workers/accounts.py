@@ -1,0 +1,75 @@
+"""What the dispatcher needs to know about an account before it sends.
+
+``AccountCache`` re-reads accounts every few seconds, so changed credentials or
+limits apply quickly without a query per message. ``RateGate`` applies the
+account's sliding-window limits (``domain.rate_limit``) through the store's shared
+send log: over the limit, the message is held until the window reopens (not a
+failed attempt) or rejected, by the account's ``limit_behavior``.
+"""
+
+from __future__ import annotations
+
+from mail_proxy.domain.models import Account, Deferred, Failed, LimitBehavior, Outcome
+from mail_proxy.domain.rate_limit import WaitUntil
+from mail_proxy.metrics import Metrics
+from mail_proxy.storage.base import Store
+
+ACCOUNT_CACHE_SECONDS = 5.0
+RATE_LIMITED = "rate limited"
+
+AccountKey = tuple[str, str]
+
+
+class AccountCache:
+    """Accounts by (tenant_id, account_id), each kept ``ttl`` seconds."""
+
+    def __init__(self, store: Store, ttl: float = ACCOUNT_CACHE_SECONDS) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._entries: dict[AccountKey, tuple[float, Account | None]] = {}
+
+    def peek(self, key: AccountKey) -> Account | None:
+        """The cached account, however old, without a query."""
+        entry = self._entries.get(key)
+        return entry[1] if entry else None
+
+    async def get(self, tenant_id: str, account_id: str, now: float) -> Account | None:
+        key = (tenant_id, account_id)
+        entry = self._entries.get(key)
+        if entry is not None and now - entry[0] < self._ttl:
+            return entry[1]
+        account = await self._store.get_account(tenant_id, account_id)
+        self._entries[key] = (now, account)
+        return account
+
+
+class RateGate:
+    """Per-account rate limits, remembering locally when a full window reopens."""
+
+    def __init__(self, store: Store, metrics: Metrics) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._held_until: dict[AccountKey, float] = {}
+
+    async def check(self, account: Account, now: float) -> Outcome | None:
+        """None when the send may go (and is recorded); else the hold or the failure."""
+        limits = account.rate_limits
+        if limits.unlimited:
+            return None
+        key = (account.tenant_id, account.id)
+        until = self._held_until.get(key, 0.0)
+        if until <= now:
+            decision = await self._store.reserve_send(account.tenant_id, account.id, limits, now)
+            if not isinstance(decision, WaitUntil):
+                return None
+            until = self._held_until[key] = decision.ts
+        self._metrics.rate_limited.labels(account_id=account.id).inc()
+        if account.limit_behavior is LimitBehavior.REJECT:
+            return Failed(now, "rate limit exceeded")
+        return Deferred(
+            until=until,
+            reason=RATE_LIMITED,
+            ts=now,
+            details={"rate_limited": True},
+            counts_attempt=False,
+        )
