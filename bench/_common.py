@@ -36,9 +36,7 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def setup_tenant(
-    proxy: ServedProxy, smtp_port: int, *, sync_url: str | None = None
-) -> None:
+def setup_tenant(proxy: ServedProxy, smtp_port: int, *, sync_url: str | None = None) -> None:
     """Create the bench tenant and its default account (pointing at ``smtp_port``)."""
     tenant: dict[str, Any] = {"id": TENANT, "name": "Benchmark"}
     if sync_url is not None:
@@ -49,16 +47,24 @@ def setup_tenant(
         client.post(
             "/account",
             json={
-                "id": ACCOUNT, "tenant_id": TENANT, "host": "127.0.0.1", "port": smtp_port,
-                "use_tls": False, "is_default": True, "default_from": "bench@example.com",
+                "id": ACCOUNT,
+                "tenant_id": TENANT,
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "use_tls": False,
+                "is_default": True,
+                "default_from": "bench@example.com",
             },
         ).raise_for_status()
 
 
 def message(i: int, prefix: str = "m") -> dict[str, Any]:
     return {
-        "id": f"{prefix}-{i}", "tenant_id": TENANT, "to": [f"rcpt{i % 50}@example.com"],
-        "subject": f"Benchmark message {i}", "body": "Hello from the benchmark.\n" * 4,
+        "id": f"{prefix}-{i}",
+        "tenant_id": TENANT,
+        "to": [f"rcpt{i % 50}@example.com"],
+        "subject": f"Benchmark message {i}",
+        "body": "Hello from the benchmark.\n" * 4,
     }
 
 
@@ -76,7 +82,7 @@ class ReportApp:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 app.record(body.get("delivery_report", []))

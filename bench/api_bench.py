@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import message, median, percentile, setup_tenant
+from _common import median, message, percentile, setup_tenant
 
 from mail_proxy.testing import ServedProxy, free_port
 

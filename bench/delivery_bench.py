@@ -25,8 +25,8 @@ from pathlib import Path
 import aiosmtplib
 from _common import (
     ReportApp,
-    message,
     median,
+    message,
     percentile,
     post_batches,
     server_peak_rss_mb,
@@ -125,8 +125,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,5000,50000")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--report-n", type=int, default=5000,
-                        help="N of the run that also times delivery reports (0: skip)")
+    parser.add_argument(
+        "--report-n",
+        type=int,
+        default=5000,
+        help="N of the run that also times delivery reports (0: skip)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -148,20 +152,26 @@ def main() -> None:
         )
     if len(sizes) > 1:
         lo, hi = results[min(sizes)], results[max(sizes)]
-        print(f"flatness: N={max(sizes)} / N={min(sizes)} throughput "
-              f"= {hi['msgs_per_s'] / lo['msgs_per_s']:.2f}, peak RSS ratio "
-              f"{hi['server_peak_rss_mb'] / lo['server_peak_rss_mb']:.2f}")
+        print(
+            f"flatness: N={max(sizes)} / N={min(sizes)} throughput "
+            f"= {hi['msgs_per_s'] / lo['msgs_per_s']:.2f}, peak RSS ratio "
+            f"{hi['server_peak_rss_mb'] / lo['server_peak_rss_mb']:.2f}"
+        )
 
     idle = [idle_latency(100) for _ in range(args.runs)]
-    print(f"idle single message: p50 {median([i['idle_p50_ms'] for i in idle]):.1f} ms, "
-          f"p99 {median([i['idle_p99_ms'] for i in idle]):.1f} ms")
+    print(
+        f"idle single message: p50 {median([i['idle_p50_ms'] for i in idle]):.1f} ms, "
+        f"p99 {median([i['idle_p99_ms'] for i in idle]):.1f} ms"
+    )
 
     if args.report_n:
         runs = [proxy_run(args.report_n, with_app=True) for _ in range(args.runs)]
         med = {k: median([r[k] for r in runs]) for k in runs[0]}
-        print(f"reports N={args.report_n}: arrival->report p50 {med['report_p50_ms']:.0f} ms "
-              f"p99 {med['report_p99_ms']:.0f} ms, reported {med['reported']:.0f}, "
-              f"duplicate reports {med['report_duplicates']:.0f}")
+        print(
+            f"reports N={args.report_n}: arrival->report p50 {med['report_p50_ms']:.0f} ms "
+            f"p99 {med['report_p99_ms']:.0f} ms, reported {med['reported']:.0f}, "
+            f"duplicate reports {med['report_duplicates']:.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.sent = Counter("gmp_sent", "Messages accepted by SMTP.", ["account_id"], registry=r)
-        self.errors = Counter(
-            "gmp_errors", "Messages failed for good.", ["account_id"], registry=r
-        )
+        self.errors = Counter("gmp_errors", "Messages failed for good.", ["account_id"], registry=r)
         self.deferred = Counter(
             "gmp_deferred", "Delivery attempts deferred for retry.", ["account_id"], registry=r
         )
@@ -46,7 +44,8 @@ class Metrics:
             "gmp_sync_calls", "Client sync calls by outcome.", ["tenant_id", "outcome"], registry=r
         )
         self.reports_pending = Gauge(
-            "gmp_reports_pending", "Events waiting to be acknowledged by an application.",
+            "gmp_reports_pending",
+            "Events waiting to be acknowledged by an application.",
             registry=r,
         )
         self.oldest_unreported_age = Gauge(

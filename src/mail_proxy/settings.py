@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     # dispatcher
     scheduler_active: bool = Field(
         default=True,
-        validation_alias=AliasChoices("GMP_SCHEDULER_ACTIVE", "GMP_START_ACTIVE", "scheduler_active"),
+        validation_alias=AliasChoices(
+            "GMP_SCHEDULER_ACTIVE", "GMP_START_ACTIVE", "scheduler_active"
+        ),
     )
     test_mode: bool = False
     send_loop_interval: float = 0.5
@@ -61,8 +63,9 @@ class Settings(BaseSettings):
     report_batch_size: int = Field(default=500, ge=1)
     sync_concurrency: int = Field(default=8, ge=1)
     sync_retry_base_delay: float = Field(
-        default=1.0, gt=0, description="First back-off after a failed sync call; doubles, "
-        "capped at sync_interval."
+        default=1.0,
+        gt=0,
+        description="First back-off after a failed sync call; doubles, capped at sync_interval.",
     )
     client_sync_url: str | None = None
     client_sync_user: str | None = None

@@ -50,9 +50,11 @@ class _RecordingHandler:
     def __init__(self, sink: RecordingSink) -> None:
         self._sink = sink
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd hook
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         arrival = Arrival(
-            time.time(), envelope.mail_from or "", list(envelope.rcpt_tos),
+            time.time(),
+            envelope.mail_from or "",
+            list(envelope.rcpt_tos),
             envelope.original_content or b"",
         )
         with self._sink.lock:
@@ -68,7 +70,9 @@ class RecordingSink:
         self.arrivals: list[Arrival] = []
         self.lock = threading.Lock()
         self._controller = Controller(
-            _RecordingHandler(self), hostname="127.0.0.1", port=self.port,
+            _RecordingHandler(self),
+            hostname="127.0.0.1",
+            port=self.port,
             server_hostname="sink.test",
         )
 
@@ -96,8 +100,12 @@ class ServedProxy:
     """``mail-proxy serve`` in a subprocess, with its own token and port."""
 
     def __init__(
-        self, db_path: str | Path, *, token: str = "admin-test-token",
-        env: Mapping[str, str] | None = None, log_path: Path | None = None,
+        self,
+        db_path: str | Path,
+        *,
+        token: str = "admin-test-token",
+        env: Mapping[str, str] | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self.port = free_port()
         self.token = token
@@ -116,8 +124,10 @@ class ServedProxy:
     def start(self, timeout: float = 30.0) -> ServedProxy:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mail_proxy", "serve"], env=self._env,
-            stdout=out, stderr=out,
+            [sys.executable, "-m", "mail_proxy", "serve"],
+            env=self._env,
+            stdout=out,
+            stderr=out,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -146,7 +156,9 @@ class ServedProxy:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         if self.process is not None and self.process.poll() is None:

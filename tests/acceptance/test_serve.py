@@ -24,15 +24,26 @@ def _setup(proxy: ServedProxy, smtp_port: int) -> None:
         client.post("/tenant", json={"id": "acme", "name": "Acme"}).raise_for_status()
         client.post(
             "/account",
-            json={"id": "main", "tenant_id": "acme", "host": "127.0.0.1", "port": smtp_port,
-                  "use_tls": False, "default_from": "noreply@acme.test"},
+            json={
+                "id": "main",
+                "tenant_id": "acme",
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "use_tls": False,
+                "default_from": "noreply@acme.test",
+            },
         ).raise_for_status()
 
 
 def _messages(n: int, prefix: str = "m") -> list[dict[str, Any]]:
     return [
-        {"id": f"{prefix}-{i}", "tenant_id": "acme", "to": f"user{i}@example.com",
-         "subject": f"Hello {i}", "body": "Body"}
+        {
+            "id": f"{prefix}-{i}",
+            "tenant_id": "acme",
+            "to": f"user{i}@example.com",
+            "subject": f"Hello {i}",
+            "body": "Body",
+        }
         for i in range(n)
     ]
 
@@ -56,7 +67,9 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     """`python -m mail_proxy serve --help` is the same command as `mail-proxy serve`."""
     out = subprocess.run(
         [sys.executable, "-m", "mail_proxy", "serve", "--help"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "--dev-sink" in out and "--port" in out
 
@@ -83,8 +96,9 @@ def test_kill_9_loses_nothing(tmp_path: Path) -> None:
         time.sleep(0.5)  # a DATA that completed as the process died is recorded by now
         arrived_before_kill = {a.mail_id for a in list(sink.arrivals)}
         with sqlite3.connect(db) as conn:
-            sent_in_db = {row[0] for row in conn.execute(
-                "SELECT id FROM messages WHERE status = 'sent'")}
+            sent_in_db = {
+                row[0] for row in conn.execute("SELECT id FROM messages WHERE status = 'sent'")
+            }
         assert len(arrived_before_kill) < total, "the kill came too late to prove anything"
 
         with ServedProxy(db, env=env) as restarted:
@@ -95,8 +109,10 @@ def test_kill_9_loses_nothing(tmp_path: Path) -> None:
     assert set(ids) == {f"m-{i}" for i in range(total)}, "a message was lost"
     duplicates = {mid for mid in ids if ids.count(mid) > 1}
     assert duplicates <= arrived_before_kill - sent_in_db
-    print(f"kill -9: {len(duplicates)} duplicate(s) out of {total} "
-          f"({len(arrived_before_kill)} had arrived before the kill)")
+    print(
+        f"kill -9: {len(duplicates)} duplicate(s) out of {total} "
+        f"({len(arrived_before_kill)} had arrived before the kill)"
+    )
     with sqlite3.connect(db) as conn:
         statuses = dict(conn.execute("SELECT status, count(*) FROM messages GROUP BY status"))
     assert statuses == {"sent": total}
@@ -106,14 +122,20 @@ def test_dev_sink_newcomer_path(tmp_path: Path) -> None:
     """`serve --dev-sink` prints the token and the curl lines; a mail sent to the demo
     tenant shows up at GET /dev/messages."""
     port, sink_port = free_port(), free_port()
-    env = {**os.environ, "GMP_DB_PATH": str(tmp_path / "dev.db"), "GMP_PORT": str(port),
-           "GMP_DEV_SINK_PORT": str(sink_port)}
+    env = {
+        **os.environ,
+        "GMP_DB_PATH": str(tmp_path / "dev.db"),
+        "GMP_PORT": str(port),
+        "GMP_DEV_SINK_PORT": str(sink_port),
+    }
     env.pop("GMP_API_TOKEN", None)
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "mail_proxy", "serve", "--dev-sink"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -130,9 +152,19 @@ def test_dev_sink_newcomer_path(tmp_path: Path) -> None:
         assert token in banner and "/dev/messages" in banner and "curl" in banner
         headers = {"X-API-Token": token}
         answer = httpx.post(
-            f"{base}/commands/add-messages", headers=headers,
-            json={"messages": [{"id": "hello-1", "tenant_id": "demo",
-                                "to": "you@example.com", "subject": "Hello", "body": "Hi"}]},
+            f"{base}/commands/add-messages",
+            headers=headers,
+            json={
+                "messages": [
+                    {
+                        "id": "hello-1",
+                        "tenant_id": "demo",
+                        "to": "you@example.com",
+                        "subject": "Hello",
+                        "body": "Hi",
+                    }
+                ]
+            },
         )
         assert answer.json()["queued"] == 1, answer.text
         seen: list[dict[str, Any]] = []

@@ -49,14 +49,21 @@ def main() -> None:
 @click.option("--port", type=int, help="Port to listen on (GMP_PORT, default 8000).")
 @click.option("--db", "db_path", help="SQLite path or postgresql:// URL (GMP_DB_PATH).")
 @click.option(
-    "--dev-sink", is_flag=True, default=None,
+    "--dev-sink",
+    is_flag=True,
+    default=None,
     help="Also run an accept-all development SMTP sink with a demo tenant and account.",
 )
 def serve(host: str | None, port: int | None, db_path: str | None, dev_sink: bool | None) -> None:
     """Run the proxy in the foreground until SIGTERM or Ctrl-C."""
     overrides: dict[str, Any] = {
         key: value
-        for key, value in {"host": host, "port": port, "db_path": db_path, "dev_sink": dev_sink}.items()
+        for key, value in {
+            "host": host,
+            "port": port,
+            "db_path": db_path,
+            "dev_sink": dev_sink,
+        }.items()
         if value is not None
     }
     settings = Settings(**overrides)

@@ -47,7 +47,7 @@ class _Handler:
     def __init__(self, sink: DevSink) -> None:
         self._sink = sink
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         self._sink.record(envelope.mail_from or "", list(envelope.rcpt_tos), raw)
         return "250 Message accepted for delivery"
