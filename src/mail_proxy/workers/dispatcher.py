@@ -5,9 +5,10 @@ that may overtake any backlog, then 1-3) and hands each message to the *lane* of
 its account. A lane runs at most ``GMP_MAX_CONCURRENT_PER_ACCOUNT`` sends at
 once, every send also holds one of ``GMP_MAX_CONCURRENT_SENDS`` global slots, and
 a lane never holds more than its account's batch of waiting messages, so a slow
-or rate-limited account cannot starve the others. The loop claims again at once while claims bring work and
-there is room; otherwise it sleeps until ``wake()`` (run-now, new messages), a
-finished send, or the ``GMP_SEND_LOOP_INTERVAL`` timer (not in test mode).
+or rate-limited account cannot starve the others. The loop claims again at once
+while claims bring work and there is room; otherwise it sleeps until ``wake()``
+(run-now, new messages), a lane running dry, or the ``GMP_SEND_LOOP_INTERVAL``
+timer (not in test mode).
 
 Per message: build the MIME bytes (a bad payload fails at once), check the
 account's rate limit in the shared send log (over the limit: deferred to when the
