@@ -103,3 +103,12 @@ async def test_concurrent_reservations_never_exceed_the_limit(db_settings: Setti
         for store in stores:
             await store.close()
     assert sum(isinstance(d, Allowed) for d in decisions) == 5
+
+
+async def test_instance_settings_are_encrypted_at_rest(q: Queue) -> None:
+    """The bounce mailbox password in instance settings never reaches the disk in clear."""
+    await q.store.update_instance_settings({"bounce": {"imap_password": "s3cret-bounce-pw"}})
+    dumped = repr(await q.raw_rows("SELECT * FROM instance_settings"))
+    assert "s3cret-bounce-pw" not in dumped
+    settings = await q.store.get_instance_settings()
+    assert settings["bounce"]["imap_password"] == "s3cret-bounce-pw"

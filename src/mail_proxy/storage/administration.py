@@ -56,11 +56,23 @@ class AdministrationOps(SqlStore):
         return decision
 
     async def get_instance_settings(self) -> dict[str, Any]:
-        return await self._read(_settings, "get_instance_settings")
+        return await self._read(self._settings, "get_instance_settings")
+
+    async def _settings(self, conn: AsyncConnection) -> dict[str, Any]:
+        rows = await conn.execute(sa.select(I.key, I.value).order_by(I.key))
+        return {key: json.loads(self._cipher.open(value) or "null") for key, value in rows}
 
     async def update_instance_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Keys given are set; a key given as ``None`` is removed."""
-        kept = [{"key": k, "value": json.dumps(v)} for k, v in changes.items() if v is not None]
+        """Keys given are set; a key given as ``None`` is removed.
+
+        Values are stored encrypted whole: they hold the bounce mailbox password, and
+        sealing every value spares a list of which keys are secret.
+        """
+        kept = [
+            {"key": k, "value": self._cipher.seal(json.dumps(v))}
+            for k, v in changes.items()
+            if v is not None
+        ]
         dropped = [k for k, v in changes.items() if v is None]
         upsert = self._insert(instance_settings)
         upsert = upsert.on_conflict_do_update(
@@ -72,7 +84,7 @@ class AdministrationOps(SqlStore):
                 await conn.execute(upsert, kept)
             if dropped:
                 await conn.execute(sa.delete(instance_settings).where(I.key.in_(dropped)))
-            return await _settings(conn)
+            return await self._settings(conn)
 
         return await self._write(op, "update_instance_settings")
 
@@ -121,11 +133,6 @@ class AdministrationOps(SqlStore):
             return [records.command_log_entry(row) for row in await conn.execute(query)]
 
         return await self._read(op, "command_log")
-
-
-async def _settings(conn: AsyncConnection) -> dict[str, Any]:
-    rows = await conn.execute(sa.select(I.key, I.value).order_by(I.key))
-    return {key: json.loads(value) for key, value in rows}
 
 
 async def _window(conn: AsyncConnection, tenant_id: str, account_id: str, now: float) -> SendWindow:
