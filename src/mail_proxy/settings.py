@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     default_priority: int = Field(default=2, ge=0, le=3)
     batch_size_per_account: int = Field(default=50, ge=1)
     claim_limit: int = Field(default=200, ge=1, description="Messages leased per claim.")
-    lease_seconds: float = Field(default=120.0, gt=0)
+    lease_seconds: float = Field(default=120.0, ge=1)
     max_concurrent_sends: int = Field(default=32, ge=1)
     max_concurrent_per_account: int = Field(default=4, ge=1)
     smtp_timeout: float = Field(default=30.0, gt=0)

@@ -62,7 +62,8 @@ from mail_proxy.workers.finish_buffer import FinishBuffer
 log = structlog.get_logger(__name__)
 
 ERROR_BACKOFF = 1.0
-#: A send must end this long before its lease, leaving time to commit the outcome.
+#: A send must end this long before its lease, leaving time to commit the outcome
+#: (a quarter of the lease when leases are shorter than four times this).
 LEASE_MARGIN = 5.0
 
 
@@ -84,6 +85,7 @@ class Dispatcher:
         self._settings = settings
         self._metrics = metrics
         self._retry = RetryPolicy(settings.retry_delays)
+        self._lease_margin = min(LEASE_MARGIN, settings.lease_seconds / 4)
         self.on_outcome: Callable[[], None] | None = None
         self._active = settings.scheduler_active
         self._wakeup = asyncio.Event()
@@ -308,7 +310,7 @@ class Dispatcher:
         """The outcome of one delivery attempt, or None to give the lease back."""
         record = claimed.record
         now = time.time()
-        if claimed.lease_expires - now < LEASE_MARGIN + 1:
+        if claimed.lease_expires - now <= self._lease_margin * 1.2:
             return None
         account = await self._accounts.get(record.tenant_id, record.account_id, now)
         if account is None:
@@ -335,7 +337,7 @@ class Dispatcher:
     async def _send(
         self, claimed: ClaimedMessage, account: Account, envelope: Envelope, data: bytes
     ) -> Outcome:
-        budget = claimed.lease_expires - LEASE_MARGIN - time.time()
+        budget = claimed.lease_expires - self._lease_margin - time.time()
         started = time.perf_counter()
         try:
             async with asyncio.timeout(budget):

@@ -452,3 +452,20 @@ def _count(counter: Any) -> float:
         for sample in metric.samples
         if sample.name.endswith("_total")
     )
+
+
+async def test_short_leases_still_deliver(
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """A lease shorter than the usual commit margin shrinks the margin instead of
+    handing every message back unsent."""
+    server = await smtp_server()
+    await queue.setup(account_for(server))
+    await queue.add("short")
+    run = await start_dispatcher(queue.store, fast(settings_factory, lease_seconds=2))
+    run.dispatcher.wake()
+    await queue.wait_status("short", "sent")
+    assert len(server.received) == 1
