@@ -10,9 +10,13 @@ from __future__ import annotations
 import http.server
 import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -117,6 +121,52 @@ class ReportApp:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class Arrival:
+    __slots__ = ("at", "mail_id")
+
+    def __init__(self, at: float, mail_id: str) -> None:
+        self.at = at
+        self.mail_id = mail_id
+
+
+class SinkProcess:
+    """``sink_server.py`` in a subprocess: the SMTP peer does not share our GIL."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._file = tempfile.NamedTemporaryFile("r", suffix=".arrivals")  # noqa: SIM115
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> SinkProcess:
+        script = str(Path(__file__).with_name("sink_server.py"))
+        self._process = subprocess.Popen(
+            [sys.executable, script, str(self.port), self._file.name],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        self._process.stdout.readline()  # "ready"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+        self._file.close()
+
+    @property
+    def arrivals(self) -> list[Arrival]:
+        with open(self._file.name) as lines:
+            return [Arrival(float(at), mid) for at, mid in (line.split() for line in lines)]
+
+    def count(self) -> int:
+        with open(self._file.name, "rb") as lines:
+            return sum(1 for _ in lines)
+
+    def wait_for(self, n: int, timeout: float) -> bool:
+        return wait_until(lambda: self.count() >= n, timeout, step=0.002)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:
