@@ -136,13 +136,17 @@ class SinkProcess:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self._file = tempfile.NamedTemporaryFile("r", suffix=".arrivals")  # noqa: SIM115
+        self._dir = tempfile.TemporaryDirectory()
+        self._path = Path(self._dir.name) / "arrivals"
+        self._path.touch()
+        self._reader = self._path.open("rb")
+        self._seen = 0
         self._process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> SinkProcess:
         script = str(Path(__file__).with_name("sink_server.py"))
         self._process = subprocess.Popen(
-            [sys.executable, script, str(self.port), self._file.name],
+            [sys.executable, script, str(self.port), str(self._path)],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -154,19 +158,21 @@ class SinkProcess:
         if self._process is not None:
             self._process.terminate()
             self._process.wait(10)
-        self._file.close()
+        self._reader.close()
+        self._dir.cleanup()
 
     @property
     def arrivals(self) -> list[Arrival]:
-        with open(self._file.name) as lines:
+        with self._path.open() as lines:
             return [Arrival(float(at), mid) for at, mid in (line.split() for line in lines)]
 
     def count(self) -> int:
-        with open(self._file.name, "rb") as lines:
-            return sum(1 for _ in lines)
+        """Lines written so far, reading only what is new (polling must stay cheap)."""
+        self._seen += self._reader.read().count(b"\n")
+        return self._seen
 
     def wait_for(self, n: int, timeout: float) -> bool:
-        return wait_until(lambda: self.count() >= n, timeout, step=0.002)
+        return wait_until(lambda: self.count() >= n, timeout, step=0.005)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:

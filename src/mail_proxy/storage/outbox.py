@@ -22,6 +22,18 @@ from mail_proxy.storage.sql_base import SqlStore
 from mail_proxy.storage.tables import FINISHED_STATUSES, message_events, messages
 
 E = message_events.c
+_TENANTS_WITH_UNREPORTED = sa.text(
+    """
+    WITH RECURSIVE waiting(tenant_id) AS (
+        SELECT min(tenant_id) FROM message_events WHERE reported_ts IS NULL
+        UNION ALL
+        SELECT (SELECT min(e.tenant_id) FROM message_events e
+                WHERE e.reported_ts IS NULL AND e.tenant_id > waiting.tenant_id)
+        FROM waiting WHERE waiting.tenant_id IS NOT NULL
+    )
+    SELECT tenant_id FROM waiting WHERE tenant_id IS NOT NULL ORDER BY tenant_id
+    """
+)
 M = messages.c
 
 
@@ -83,9 +95,11 @@ class EventOps(SqlStore):
         return await self._events(query, "unreported_events")
 
     async def tenants_with_unreported(self) -> list[str]:
-        query = (
-            sa.select(E.tenant_id).where(E.reported_ts.is_(None)).distinct().order_by(E.tenant_id)
-        )
+        """A loose index scan: one probe of the unreported-events index per tenant,
+        not a DISTINCT over every unreported event. The reporter asks after each
+        group of outcomes, and a backlog of unacknowledged events must not make
+        that grow."""
+        query = _TENANTS_WITH_UNREPORTED
 
         async def op(conn: AsyncConnection) -> list[str]:
             return list((await conn.execute(query)).scalars())

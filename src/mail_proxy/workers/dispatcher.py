@@ -254,6 +254,11 @@ class Dispatcher:
             self._start_workers(key, lane)
         return taken
 
+    def _refill_below(self, key: AccountKey) -> int:
+        """Ask for more while half the lane is still waiting: a claim takes longer
+        than a few sends, so waiting until the lane is nearly empty idles it."""
+        return max(self._settings.max_concurrent_per_account, self._lane_capacity(key) // 2)
+
     def _lane_capacity(self, key: AccountKey) -> int:
         account = self._accounts.peek(key)
         if account is not None and account.batch_size:
@@ -283,7 +288,7 @@ class Dispatcher:
                         await self._deliver(claimed)
                     finally:
                         lane.sending -= 1
-                if self._backlog and len(lane.waiting) < self._settings.max_concurrent_per_account:
+                if self._backlog and len(lane.waiting) < self._refill_below(key):
                     self._wakeup.set()  # this lane runs dry: refill it
         finally:
             lane.workers -= 1
