@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     claim_limit: int = Field(default=200, ge=1, description="Messages leased per claim.")
     lease_seconds: float = Field(default=120.0, ge=1)
     max_concurrent_sends: int = Field(default=32, ge=1)
-    max_concurrent_per_account: int = Field(default=4, ge=1)
+    max_concurrent_per_account: int = Field(default=8, ge=1)
     smtp_timeout: float = Field(default=30.0, gt=0)
     retry_delays: list[int] = Field(default_factory=lambda: [60, 300, 900, 3600, 7200])
     html_text_alternative: bool = True
