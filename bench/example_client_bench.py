@@ -10,7 +10,7 @@ subprocesses, the way a user runs them), then makes 100 single
 and, as the same-run baseline, the response time of a direct
 ``POST /commands/add-messages`` to the proxy, with the client/baseline ratio.
 
-    .venv/bin/python bench/example_client_bench.py [--sends 100]
+    .venv/bin/python bench/example_client_bench.py [--sends 100] [--pause 0.05]
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def wait_until_up(url: str, timeout: float = 30.0) -> None:
     raise TimeoutError(f"{url} did not answer")
 
 
-def baseline(proxy: ServedProxy, api_key: str, sends: int) -> list[float]:
+def baseline(proxy: ServedProxy, api_key: str, sends: int, pause: float) -> list[float]:
     """Direct add-messages calls: what the proxy alone costs per single message."""
     times = []
     with httpx.Client(base_url=proxy.url, headers={"X-API-Token": api_key}) as http:
@@ -112,10 +112,13 @@ def baseline(proxy: ServedProxy, api_key: str, sends: int) -> list[float]:
             started = time.perf_counter()
             http.post("/commands/add-messages", json={"messages": [message]}).raise_for_status()
             times.append(time.perf_counter() - started)
+            time.sleep(pause)
     return times
 
 
-def measure(client_url: str, sink: RecordingSink, sends: int) -> tuple[list[float], list[float]]:
+def measure(
+    client_url: str, sink: RecordingSink, sends: int, pause: float
+) -> tuple[list[float], list[float]]:
     created: dict[str, float] = {}
     responses = []
     with httpx.Client(base_url=client_url) as http:
@@ -126,6 +129,7 @@ def measure(client_url: str, sink: RecordingSink, sends: int) -> tuple[list[floa
             responses.append(time.perf_counter() - started)
             assert answer["status"] == "success", answer
             created[answer["messages"][0]] = at
+            time.sleep(pause)
     deadline = time.monotonic() + 60
     while len(arrived := arrival_times(sink, created)) < sends:
         if time.monotonic() > deadline:
@@ -142,6 +146,14 @@ def arrival_times(sink: RecordingSink, wanted: dict[str, float]) -> dict[str, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sends", type=int, default=100)
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.05,
+        help="seconds between two sends: each send alone, as an application sending "
+        "one mail at a time (0: back to back, the machine saturated by the work each "
+        "send sets off)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, RecordingSink() as sink:
         folder = Path(tmp)
@@ -158,8 +170,8 @@ def main() -> None:
             )
             try:
                 wait_until_up(f"{client_url}/stats")
-                base = baseline(proxy, keys["api_key"], args.sends)
-                responses, arrivals = measure(client_url, sink, args.sends)
+                base = baseline(proxy, keys["api_key"], args.sends, args.pause)
+                responses, arrivals = measure(client_url, sink, args.sends, args.pause)
             finally:
                 client.terminate()
                 client.wait(10)
