@@ -47,6 +47,7 @@ from mail_proxy.domain.models import (
     ClaimedMessage,
     Deferred,
     Failed,
+    MessageRecord,
     Outcome,
     Sent,
 )
@@ -310,6 +311,8 @@ class Dispatcher:
             self._finished.release(claimed)
         else:
             self._finished.finish(claimed, outcome)
+            if self._settings.log_delivery_activity:
+                _log_outcome(record, outcome)
 
     async def _attempt(self, claimed: ClaimedMessage) -> Outcome | None:
         """The outcome of one delivery attempt, or None to give the lease back."""
@@ -388,3 +391,19 @@ def _sent(result: SendResult) -> Sent:
     if result.refused:
         details = {"refused": {rcpt: str(reply) for rcpt, reply in result.refused.items()}}
     return Sent(time.time(), details)
+
+
+def _log_outcome(record: MessageRecord, outcome: Outcome) -> None:
+    """One line per attempt (GMP_LOG_DELIVERY_ACTIVITY): ids and result, never content."""
+    fields = {
+        "tenant_id": record.tenant_id,
+        "account_id": record.account_id,
+        "message_id": record.id,
+        "attempt": record.attempts + 1,
+    }
+    if isinstance(outcome, Sent):
+        log.info("message_sent", **fields)
+    elif isinstance(outcome, Deferred):
+        log.info("message_deferred", until=int(outcome.until), reason=outcome.reason, **fields)
+    else:
+        log.info("message_failed", error=outcome.error, **fields)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from mail_proxy.domain.models import Status
 from mail_proxy.settings import Settings
@@ -469,3 +470,24 @@ async def test_short_leases_still_deliver(
     run.dispatcher.wake()
     await queue.wait_status("short", "sent")
     assert len(server.received) == 1
+
+
+async def test_delivery_activity_is_logged_when_asked(
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """GMP_LOG_DELIVERY_ACTIVITY: one line per attempt with ids, never the body."""
+    server = await smtp_server()
+    await queue.setup(account_for(server))
+    await queue.add("logged")
+    with structlog.testing.capture_logs() as logs:
+        run = await start_dispatcher(
+            queue.store, fast(settings_factory, log_delivery_activity=True)
+        )
+        run.dispatcher.wake()
+        await queue.wait_status("logged", "sent")
+    [line] = [entry for entry in logs if entry["event"] == "message_sent"]
+    assert line["message_id"] == "logged" and line["account_id"] == "acc"
+    assert "body" not in line
