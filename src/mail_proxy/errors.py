@@ -8,6 +8,7 @@
     │   └── WrongTenant     a tenant token naming another tenant (401)
     ├── Forbidden           tenant token on an admin-only endpoint (403)
     ├── TooLarge            a request body or batch above the configured limit (413)
+    ├── TargetRefused       a tenant-chosen host the operator's network policy refuses
     └── StorageUnavailable  the database is locked, full or unreachable; retry later
 
 The API maps each class to one status code in ``api/errors.py``.
@@ -54,6 +55,12 @@ class Forbidden(MailProxyError):
 
 class TooLarge(MailProxyError):
     status_code = 413
+
+
+class TargetRefused(MailProxyError):
+    """A host or URL that resolves to an address the target policy refuses."""
+
+    status_code = 400
 
 
 class StorageUnavailable(MailProxyError):

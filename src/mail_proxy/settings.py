@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -53,7 +54,9 @@ class Settings(BaseSettings):
     max_concurrent_sends: int = Field(default=32, ge=1)
     max_concurrent_per_account: int = Field(default=8, ge=1)
     smtp_timeout: float = Field(default=30.0, gt=0)
-    retry_delays: list[int] = Field(default_factory=lambda: [60, 300, 900, 3600, 7200])
+    retry_delays: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [60, 300, 900, 3600, 7200]
+    )
     html_text_alternative: bool = True
     shutdown_grace_seconds: float = 10.0
 
@@ -77,6 +80,16 @@ class Settings(BaseSettings):
     delivery_report_retention_seconds: int = 7 * 86400
     cleanup_interval: float = 3600.0
 
+    # network policy for tenant-chosen targets (SMTP hosts, callback URLs)
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Let tenants point SMTP accounts and callbacks at private addresses.",
+    )
+    private_targets_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDR) and host names tenants may use although private.",
+    )
+
     # API limits
     max_body_bytes: int = 10 * 1024 * 1024
     max_batch_messages: int = 1000
@@ -88,12 +101,15 @@ class Settings(BaseSettings):
     cache_disk_max_mb: int = 500
     pec_acceptance_timeout: int = 1800
 
-    @field_validator("retry_delays", mode="before")
+    @field_validator("retry_delays", "private_targets_allowlist", mode="before")
     @classmethod
-    def _split_delays(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
-            return [int(part) for part in value.split(",") if part.strip()]
-        return value
+    def _split_list(cls, value: object) -> object:
+        """Lists from the environment: ``60,300,900`` or JSON ``[60, 300, 900]``."""
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("["):
+            return json.loads(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
 
     @property
     def is_postgres(self) -> bool:

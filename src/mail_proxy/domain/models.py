@@ -96,6 +96,8 @@ class Tenant:
     api_key_expires_at: int | None = None
     has_api_key: bool = False
     signing_secret: str | None = None
+    # Saved by the admin: its callback may point at private addresses (network_policy).
+    target_trusted: bool = False
     created_at: int | None = None
     updated_at: int | None = None
 
@@ -134,6 +136,8 @@ class Account:
     imap_password: str | None = None
     imap_ssl: bool = True
     imap_folder: str | None = None
+    # Saved by the admin: its hosts may be private addresses (network_policy).
+    target_trusted: bool = False
     created_at: int | None = None
     updated_at: int | None = None
 

@@ -116,6 +116,7 @@ def tenant(row: Any, cipher: Cipher) -> Tenant:
         api_key_expires_at=row.api_key_expires_at,
         has_api_key=row.api_key_hash is not None,
         signing_secret=cipher.open(row.signing_secret_enc),
+        target_trusted=bool(row.target_trusted),
         created_at=whole(row.created_at),
         updated_at=whole(row.updated_at),
     )
@@ -136,6 +137,7 @@ def tenant_values(t: Tenant, cipher: Cipher) -> dict[str, Any]:
         "rate_limits": dump_json(t.rate_limits),
         "large_file_config": dump_json(t.large_file_config),
         "active": t.active,
+        "target_trusted": t.target_trusted,
     }
 
 
@@ -154,12 +156,13 @@ _ACCOUNT_PLAIN = (
     "host", "port", "user", "use_tls", "ttl", "limit_per_minute", "limit_per_hour",
     "limit_per_day", "batch_size", "is_default", "default_from", "timeout",
     "is_pec_account", "imap_host", "imap_port", "imap_user", "imap_ssl", "imap_folder",
+    "target_trusted",
 )  # fmt: skip
 
 
 def account(row: Any, cipher: Cipher) -> Account:
     plain = {name: getattr(row, name) for name in _ACCOUNT_PLAIN}
-    for flag in ("is_default", "is_pec_account", "imap_ssl"):
+    for flag in ("is_default", "is_pec_account", "imap_ssl", "target_trusted"):
         plain[flag] = bool(plain[flag])
     if plain["use_tls"] is not None:
         plain["use_tls"] = bool(plain["use_tls"])

@@ -48,6 +48,7 @@ tenants = sa.Table(
     sa.Column("signing_secret_enc", sa.Text),
     sa.Column("last_sync_ts", sa.Double),
     sa.Column("dnd_until", sa.Double),
+    sa.Column("target_trusted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
     sa.Index("ux_tenants_api_key_hash", "api_key_hash", unique=True),
@@ -86,6 +87,7 @@ accounts = sa.Table(
     sa.Column("imap_password_enc", sa.Text),
     sa.Column("imap_ssl", sa.Boolean, nullable=False),
     sa.Column("imap_folder", sa.Text),
+    sa.Column("target_trusted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
 )
