@@ -41,13 +41,13 @@ async def _schema_differences(store: SqlStore) -> list[Any]:
         )
 
 
-HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+HEAD = set(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
 
 
-async def _revision(store: SqlStore) -> str:
+async def _revision(store: SqlStore) -> set[str]:
     async with store.writer_engine.connect() as conn:
-        return str(
-            (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
+        return set(
+            (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars()
         )
 
 

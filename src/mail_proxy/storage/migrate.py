@@ -40,7 +40,7 @@ def _upgrade(connection: sa.Connection) -> None:
     if "alembic_version" not in tables and "messages" in tables:
         log.info("schema_stamped", revision=BASELINE_REVISION)
         command.stamp(config, BASELINE_REVISION)
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
 
 
 async def migrate(conn: AsyncConnection, target: Target) -> None:
