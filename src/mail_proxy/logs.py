@@ -1,7 +1,10 @@
 """Logging set-up: structlog over the standard library, console or JSON lines.
 
 Events are snake_case names with bound fields; bodies and secrets are never
-passed to a logger, so nothing here has to scrub them.
+passed to a logger by our code. Libraries are another matter: at DEBUG, aiosqlite
+logs every statement with its parameters (message bodies), aiosmtpd and aiosmtplib
+log the SMTP dialogue, httpx logs URLs. Those loggers are held at WARNING whatever
+``GMP_LOG_LEVEL`` says.
 """
 
 from __future__ import annotations
@@ -10,6 +13,18 @@ import logging
 import sys
 
 import structlog
+
+_QUIET_LIBRARIES = (
+    "aiosqlite",
+    "sqlalchemy",
+    "psycopg",
+    "aiosmtplib",
+    "mail.log",  # aiosmtpd (the dev sink)
+    "httpx",
+    "httpcore",
+    "hpack",
+    "asyncio",
+)
 
 
 def configure(level: str = "INFO", fmt: str = "console") -> None:
@@ -45,6 +60,10 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in _QUIET_LIBRARIES:
+        # Even at DEBUG: these would log SQL parameters, SMTP DATA or request URLs
+        # with credentials, i.e. message bodies and secrets.
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

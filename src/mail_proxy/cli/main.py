@@ -7,9 +7,11 @@ instance folder, created on first start, so a restart keeps the same token.
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +26,29 @@ from mail_proxy.settings import Settings
 ADMIN_TOKEN_FILE = "admin.token"
 
 
-def admin_token(settings: Settings) -> tuple[str, Path | None]:
+@dataclass(frozen=True)
+class AdminToken:
+    """The admin token and where it is kept (None: from GMP_API_TOKEN)."""
+
+    value: str
+    path: Path | None = None
+    created: bool = False
+
+
+def admin_token(settings: Settings) -> AdminToken:
     """The configured admin token, or the instance's stored one (created if absent)."""
     if settings.api_token:
-        return settings.api_token, None
+        return AdminToken(settings.api_token)
     path = settings.data_dir / ADMIN_TOKEN_FILE
     if path.exists():
-        return path.read_text().strip(), path
+        return AdminToken(path.read_text().strip(), path)
     path.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
-    path.touch(mode=0o600)
-    path.write_text(token + "\n")
-    return token, path
+    # O_EXCL + 0600 from the first byte: the token is never readable by others.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return AdminToken(token, path, created=True)
 
 
 @click.group()
@@ -67,10 +80,14 @@ def serve(host: str | None, port: int | None, db_path: str | None, dev_sink: boo
         if value is not None
     }
     settings = Settings(**overrides)
-    token, token_file = admin_token(settings)
-    settings = settings.model_copy(update={"api_token": token})
+    token = admin_token(settings)
+    update: dict[str, Any] = {"api_token": token.value}
+    if settings.dev_sink:
+        # The sink listens on loopback: tenants' accounts must be allowed to reach it.
+        update["allow_private_targets"] = True
+    settings = settings.model_copy(update=update)
     configure(settings.log_level, settings.log_format)
-    _print_banner(settings, token_file)
+    _print_banner(settings, token)
     _exit_cleanly_after_shutdown()
     uvicorn.run(
         create_app(settings),
@@ -93,26 +110,37 @@ def _exit_cleanly_after_shutdown() -> None:
         signal.signal(signum, lambda *_: sys.exit(0))
 
 
-def _print_banner(settings: Settings, token_file: Path | None) -> None:
+def _print_banner(settings: Settings, token: AdminToken) -> None:
+    """The address, and the admin token only on the start that created it.
+
+    Later starts name the file instead: a token printed at every start ends up in
+    every log collector that captures the process's output.
+    """
     base = f"http://{settings.host}:{settings.port}"
     lines = [f"mail-proxy {__version__} on {base}  (database: {settings.db_path})"]
-    if token_file is not None:
-        lines.append(f"admin token (kept in {token_file}): {settings.api_token}")
+    if token.created:
+        lines.append(f"admin token (kept in {token.path}): {token.value}")
+    elif token.path is not None:
+        lines.append(f"admin token: in {token.path}")
     if settings.dev_sink:
-        lines += _dev_sink_hints(base, settings.api_token or "", settings.dev_sink_port)
+        shown = token.value if token.created else f"$(cat {token.path})"
+        if token.path is None:
+            shown = "$GMP_API_TOKEN"
+        lines += _dev_sink_hints(base, shown, settings.dev_sink_port)
     click.echo("\n".join(lines), err=True)
 
 
 def _dev_sink_hints(base: str, token: str, sink_port: int) -> list[str]:
+    header = f'-H "X-API-Token: {token}"'
     return [
         f"dev SMTP sink on 127.0.0.1:{sink_port} with tenant 'demo' and account 'demo-smtp'."
         " Send a mail and see it arrive:",
-        f"  curl -s -X POST {base}/commands/add-messages -H 'X-API-Token: {token}' "
+        f"  curl -s -X POST {base}/commands/add-messages {header} "
         "-H 'Content-Type: application/json' "
         """-d '{"messages": [{"id": "hello-1", "tenant_id": "demo", """
         """"to": "you@example.com", "subject": "Hello", "body": "It works."}]}'""",
-        f"  curl -s {base}/dev/messages -H 'X-API-Token: {token}'",
-        f"  curl -s '{base}/messages?tenant_id=demo' -H 'X-API-Token: {token}'",
+        f"  curl -s {base}/dev/messages {header}",
+        f"  curl -s '{base}/messages?tenant_id=demo' {header}",
     ]
 
 
