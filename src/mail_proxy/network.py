@@ -34,7 +34,7 @@ async def resolve_permitted(
     could land on either), or when the name does not resolve.
     """
     if _is_literal(host):
-        addresses = [host]
+        addresses = [host.strip("[]")]
     else:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
