@@ -1,4 +1,4 @@
-"""Shared send log for rate limits, instance-wide settings and the audit trail.
+"""Shared send log for rate limits and instance-wide settings.
 
 The send log lives in the database so that every proxy process sharing it shares
 the limits: ``reserve_send`` reads the account's sliding windows and records the
@@ -15,20 +15,20 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.domain import rate_limit
-from mail_proxy.domain.models import CommandLogEntry, RateLimits, SendWindow
+from mail_proxy.domain.models import RateLimits, SendWindow
 from mail_proxy.domain.rate_limit import DAY, HOUR, MINUTE, Allowed, RateDecision
-from mail_proxy.storage import records
 from mail_proxy.storage.sql_base import SqlStore
-from mail_proxy.storage.tables import command_log, instance_settings, send_log
+from mail_proxy.storage.tables import instance_settings, instance_state, send_log
 
 L = send_log.c
-C = command_log.c
 I = instance_settings.c  # noqa: E741 - the table's column namespace, as for the others
+S = instance_state.c
 PURGE_EVERY_SECONDS = 600.0
+_INSTANCE_ROW = 1
 
 
 class AdministrationOps(SqlStore):
-    """Store methods over ``send_log``, ``instance_settings`` and ``command_log``."""
+    """Store methods over ``send_log`` and ``instance_settings``."""
 
     _next_purge_ts: float = 0.0
 
@@ -88,51 +88,21 @@ class AdministrationOps(SqlStore):
 
         return await self._write(op, "update_instance_settings")
 
-    async def log_command(
-        self,
-        *,
-        ts: float,
-        method: str,
-        path: str,
-        actor: str,
-        tenant_id: str | None,
-        status_code: int,
-        body: dict[str, Any] | None,
-    ) -> None:
-        statement = sa.insert(command_log).values(
-            ts=ts,
-            method=method,
-            path=path,
-            actor=actor,
-            tenant_id=tenant_id,
-            status_code=status_code,
-            body=records.dump_json(body),
-        )
+    async def set_instance_active(self, active: bool) -> None:
+        upsert = self._insert(instance_state).values(id=_INSTANCE_ROW, active=active)
+        upsert = upsert.on_conflict_do_update(index_elements=[S.id], set_={"active": active})
 
         async def op(conn: AsyncConnection) -> None:
-            await conn.execute(statement)
+            await conn.execute(upsert)
 
-        await self._write(op, "log_command")
+        await self._write(op, "set_instance_active")
 
-    async def command_log(
-        self,
-        *,
-        since: float | None = None,
-        tenant_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[CommandLogEntry]:
-        """Oldest first (the order things happened), from ``since`` inclusive."""
-        query = sa.select(command_log).order_by(C.id).limit(limit).offset(offset)
-        if since is not None:
-            query = query.where(C.ts >= since)
-        if tenant_id is not None:
-            query = query.where(C.tenant_id == tenant_id)
+    async def instance_active(self) -> bool:
+        async def op(conn: AsyncConnection) -> bool:
+            stored = await conn.scalar(sa.select(S.active).where(S.id == _INSTANCE_ROW))
+            return True if stored is None else bool(stored)
 
-        async def op(conn: AsyncConnection) -> list[CommandLogEntry]:
-            return [records.command_log_entry(row) for row in await conn.execute(query)]
-
-        return await self._read(op, "command_log")
+        return await self._read(op, "instance_active")
 
 
 async def _window(conn: AsyncConnection, tenant_id: str, account_id: str, now: float) -> SendWindow:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mail_proxy.domain.models import NewMessage
 from mail_proxy.storage.accounts import AccountOps
 from mail_proxy.storage.administration import AdministrationOps
+from mail_proxy.storage.audit import AuditOps
 from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.claiming import POSTGRES_CLAIM
 from mail_proxy.storage.engines import Target, postgres_engine
@@ -44,7 +45,9 @@ _INSERT_ARRAYS = (
 )
 
 
-class PostgresStore(IntakeOps, QueueOps, EventOps, TenantOps, AccountOps, AdministrationOps):
+class PostgresStore(
+    IntakeOps, QueueOps, EventOps, TenantOps, AccountOps, AdministrationOps, AuditOps
+):
     """The Store on a PostgreSQL database (optionally confined to one schema)."""
 
     @classmethod

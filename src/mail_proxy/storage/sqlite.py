@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.storage.accounts import AccountOps
 from mail_proxy.storage.administration import AdministrationOps
+from mail_proxy.storage.audit import AuditOps
 from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.claiming import SQLITE_CLAIM
 from mail_proxy.storage.engines import SQLITE_BUSY_TIMEOUT_MS, Target, sqlite_engine
@@ -26,7 +27,9 @@ from mail_proxy.storage.queue import QueueOps
 from mail_proxy.storage.tenancy import TenantOps
 
 
-class SqliteStore(IntakeOps, QueueOps, EventOps, TenantOps, AccountOps, AdministrationOps):
+class SqliteStore(
+    IntakeOps, QueueOps, EventOps, TenantOps, AccountOps, AdministrationOps, AuditOps
+):
     """The Store on a SQLite file."""
 
     @classmethod

@@ -1,0 +1,68 @@
+"""The audit trail: who changed what through the API, and when.
+
+Entries are written by ``CommandLogMiddleware`` and read back by ``/command-log``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mail_proxy.domain.models import CommandLogEntry
+from mail_proxy.storage import records
+from mail_proxy.storage.sql_base import SqlStore
+from mail_proxy.storage.tables import command_log
+
+C = command_log.c
+
+
+class AuditOps(SqlStore):
+    """Store methods over ``command_log``."""
+
+    async def log_command(
+        self,
+        *,
+        ts: float,
+        method: str,
+        path: str,
+        actor: str,
+        tenant_id: str | None,
+        status_code: int,
+        body: dict[str, Any] | None,
+    ) -> None:
+        statement = sa.insert(command_log).values(
+            ts=ts,
+            method=method,
+            path=path,
+            actor=actor,
+            tenant_id=tenant_id,
+            status_code=status_code,
+            body=records.dump_json(body),
+        )
+
+        async def op(conn: AsyncConnection) -> None:
+            await conn.execute(statement)
+
+        await self._write(op, "log_command")
+
+    async def command_log(
+        self,
+        *,
+        since: float | None = None,
+        tenant_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[CommandLogEntry]:
+        """Oldest first (the order things happened), from ``since`` inclusive."""
+        query = sa.select(command_log).order_by(C.id).limit(limit).offset(offset)
+        if since is not None:
+            query = query.where(C.ts >= since)
+        if tenant_id is not None:
+            query = query.where(C.tenant_id == tenant_id)
+
+        async def op(conn: AsyncConnection) -> list[CommandLogEntry]:
+            return [records.command_log_entry(row) for row in await conn.execute(query)]
+
+        return await self._read(op, "command_log")
