@@ -3,6 +3,7 @@ secret key, and what happens when the database cannot be used."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import stat
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import structlog
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -132,10 +134,79 @@ def test_cipher_accepts_passphrases_and_rejects_a_wrong_key() -> None:
 async def test_unreachable_postgres_raises_storage_unavailable(
     settings_factory: Callable[..., Settings],
 ) -> None:
-    """Nobody listens on port 1: a clear StorageUnavailable after a few retries."""
-    settings = settings_factory(db_path="postgresql://postgres@127.0.0.1:1/test")
-    with pytest.raises(StorageUnavailable, match=r"127\.0\.0\.1:1/test.*is unavailable"):
+    """Nobody listens on port 1: a clear StorageUnavailable after a few retries. Its
+    message reaches tenants in a 503, so the location is only in the server log."""
+    settings = settings_factory(db_path="postgresql://postgres:hunter2@127.0.0.1:1/test")
+    with (
+        structlog.testing.capture_logs() as logs,
+        pytest.raises(StorageUnavailable, match="database is unavailable") as raised,
+    ):
         await open_store(settings)
+    message = str(raised.value)
+    assert "127.0.0.1" not in message and "postgres" not in message and ":1" not in message
+    [logged] = [entry for entry in logs if entry["event"] == "storage_unavailable"]
+    assert "127.0.0.1:1/test" in logged["location"] and "hunter2" not in str(logs)
+
+
+async def test_wrong_secret_key_stops_opening_with_a_clear_message(
+    db_settings: Settings, settings_factory: Callable[..., Settings]
+) -> None:
+    """Secrets sealed under one key, the store opened with another: open_store refuses
+    (docs/storage.md) rather than failing deliveries later."""
+    store = await open_store(db_settings)
+    await store.upsert_account(Account(id="a", tenant_id="acme", host="h", password="pw"), NOW)
+    await store.close()
+    other_key = db_settings.model_copy(update={"secret_key": "another passphrase entirely"})
+    with pytest.raises(MailProxyError, match="secret key differs"):
+        await open_store(other_key)
+    reopened = await open_store(db_settings)
+    await reopened.close()
+
+
+async def test_sqlite_files_are_private(
+    settings_factory: Callable[..., Settings], tmp_path: Any
+) -> None:
+    """Database, WAL and shared-memory files are created 0600 whatever the umask."""
+    path = tmp_path / "private" / "q.db"
+    previous = os.umask(0o022)
+    try:
+        store = await open_store(settings_factory(db_path=str(path)))
+        await store.enqueue([_message("m")], NOW)
+        try:
+            files = [path, path.with_name("q.db-wal"), path.with_name("q.db-shm")]
+            assert {f.name: stat.S_IMODE(os.stat(f).st_mode) for f in files} == {
+                f.name: 0o600 for f in files
+            }
+        finally:
+            await store.close()
+    finally:
+        os.umask(previous)
+
+
+async def test_sql_parameters_never_reach_logs_or_errors(
+    db_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With SQLAlchemy's engine logging at INFO, statements are logged but a message's
+    body is not; a failing statement's error does not quote its parameters either."""
+    store = await open_store(db_settings)
+    assert isinstance(store, SqlStore)
+    try:
+        with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
+            await store.enqueue(
+                [NewMessage("acme", "m", "smtp1", 2, {"body": "SECRET-BODY"})], NOW
+            )
+        assert "INSERT INTO messages" in caplog.text
+        assert "SECRET-BODY" not in caplog.text
+        async with store.writer_engine.connect() as conn:
+            with pytest.raises(sa.exc.DBAPIError) as raised:
+                await conn.execute(
+                    sa.text("INSERT INTO messages (no_such_column) VALUES (:payload)"),
+                    {"payload": "SECRET-PARAMETER"},
+                )
+        assert "no_such_column" in str(raised.value)
+        assert "SECRET-PARAMETER" not in str(raised.value)
+    finally:
+        await store.close()
 
 
 async def test_locked_sqlite_raises_storage_unavailable_and_writes_nothing(

@@ -23,7 +23,10 @@ log = structlog.get_logger(__name__)
 
 
 async def open_store(settings: Settings) -> Store:
-    """Open (creating or upgrading as needed) the database named by ``settings.db_path``."""
+    """Open (creating or upgrading as needed) the database named by ``settings.db_path``.
+
+    Raises ``MailProxyError`` when the database's secrets were sealed with another
+    key: better to stop here than to fail every delivery later."""
     target = parse_target(settings.db_path)
     cipher = load_cipher(settings)
     store: SqlStore
@@ -33,6 +36,7 @@ async def open_store(settings: Settings) -> Store:
         store = SqliteStore.connect(target, cipher)
     try:
         await store.run_migrations()
+        await store.check_secret_key()
     except BaseException:
         await store.close()
         raise

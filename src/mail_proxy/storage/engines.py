@@ -7,13 +7,24 @@ which lets several proxies or test runs share one database.
 
 SQLite runs in WAL mode so readers never block the writer; ``synchronous=NORMAL`` is
 durable across process crashes in WAL mode and much faster than FULL; foreign keys
-are switched on (they are off by default in SQLite). Writers open their transaction
-with ``BEGIN IMMEDIATE``, which takes the write lock up front, so two processes never
-both read-then-write and deadlock; ``busy_timeout`` makes the loser wait its turn.
+are switched on (they are off by default in SQLite). Every write transaction opens
+with an explicit ``BEGIN IMMEDIATE``, which takes the write lock up front, so two
+processes never both read-then-write and deadlock; ``busy_timeout`` makes the loser
+wait its turn. The driver's own implicit BEGIN is switched off: Python's sqlite3 only
+issues it before statements that *start* with INSERT/UPDATE/DELETE/REPLACE, so a
+``WITH ... UPDATE`` ran in autocommit and a crash between it and the next statement
+of the same transaction left half a write behind.
+
+A new database file is created with mode 0600 before SQLite opens it; SQLite gives
+its ``-wal`` and ``-shm`` files the mode of the database file, so all three stay
+private. Engines never put SQL parameters into logs or error messages
+(``hide_parameters``): they hold message bodies and sealed secrets.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +42,7 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 SQLITE_READERS = 4
-# Execution option: this transaction's first statement writes, so the driver's own
-# implicit BEGIN IMMEDIATE (issued just before it) takes the lock early enough.
-IMPLICIT_BEGIN = "mail_proxy_implicit_begin"
+PRIVATE_FILE_MODE = 0o600
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -64,6 +73,13 @@ def parse_target(db_path: str) -> Target:
     return Target("sqlite", sa.make_url(f"sqlite+aiosqlite:///{path}"))
 
 
+def create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (an empty file is a valid
+    empty SQLite database); an existing file keeps the mode its operator gave it."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+
+
 def _postgres_target(db_path: str) -> Target:
     url = sa.make_url(re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", db_path))
     query = dict(url.query)
@@ -79,6 +95,8 @@ def sqlite_engine(
     target: Target, *, writer: bool, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
 ) -> AsyncEngine:
     """The writer engine holds one connection; readers a few."""
+    if target.url.database:
+        create_private(Path(target.url.database))
     engine = create_async_engine(
         target.url,
         pool_size=1 if writer else SQLITE_READERS,
@@ -86,14 +104,14 @@ def sqlite_engine(
         pool_timeout=60,
         # Every use ends in COMMIT or ROLLBACK already; skip the extra reset round trip.
         pool_reset_on_return=None,
+        hide_parameters=True,
     )
 
     @sa.event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # The writer: the driver itself opens "BEGIN IMMEDIATE" right before the first
-        # INSERT/UPDATE/DELETE, in the same call (no extra round trip to its thread).
-        # Readers: autocommit, each query reads one consistent snapshot on its own.
-        dbapi_connection.isolation_level = "IMMEDIATE" if writer else None
+        # No implicit BEGIN from the driver: the writer begins every transaction itself
+        # (below); readers run in autocommit, each query one consistent snapshot.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={busy_timeout_ms}"):
             cursor.execute(pragma)
@@ -103,10 +121,9 @@ def sqlite_engine(
 
         @sa.event.listens_for(engine.sync_engine, "begin")
         def _begin(connection: sa.Connection) -> None:
-            # A transaction that reads before it writes must hold the lock from the
-            # start, or another process could change what it read.
-            if not connection.get_execution_options().get(IMPLICIT_BEGIN):
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # The lock from the first statement on: what the transaction reads cannot
+            # change under it, and all its statements commit or roll back together.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -127,4 +144,5 @@ def postgres_engine(target: Target, *, pool_size: int = 5) -> AsyncEngine:
         pool_recycle=1800,
         pool_timeout=30,
         connect_args=connect_args,
+        hide_parameters=True,
     )

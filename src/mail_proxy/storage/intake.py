@@ -4,6 +4,13 @@ A message is identified by (tenant_id, id). A batch goes in with one multi-row
 ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: what it returns was queued; only the
 keys that were taken are then looked up, to be replaced (not yet sent, not leased),
 or rejected (already sent, or being sent right now).
+
+The lookup locks the rows it reads (``FOR UPDATE`` on PostgreSQL; on SQLite the
+transaction holds the database's write lock from its start): a dispatcher claiming
+one of them either leased it before, and the resubmission is rejected as being sent,
+or skips it until the replacement is committed. Checking an unlocked snapshot once
+let a claim slip in between check and replace on PostgreSQL, and the lease it took
+was wiped: the message went out twice.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.domain.models import EnqueueOutcome, EnqueueResult, NewMessage, Status
 from mail_proxy.storage import records
+from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.sql_base import SqlStore
 from mail_proxy.storage.tables import messages
 
@@ -75,13 +83,13 @@ class IntakeOps(SqlStore):
             others = [(i, m) for i, m in enumerate(messages) if i not in results]
             if others:
                 existing = await self._existing(conn, [m for _, m in others])
-                decided, replaces = _plan_replacements(others, existing, now)
+                decided, replaces = _plan_replacements(others, existing, now, self._cipher)
                 results.update(decided)
                 if replaces:
                     await conn.execute(_REPLACE, replaces)
             return [results[i] for i in range(len(messages))]
 
-        return await self._write(op, "enqueue", writes_first=True)
+        return await self._write(op, "enqueue")
 
     async def _insert_new(
         self, conn: AsyncConnection, batch: Sequence[NewMessage], now: float
@@ -92,7 +100,7 @@ class IntakeOps(SqlStore):
         for start in range(0, len(batch), INSERT_CHUNK):
             chunk = batch[start : start + INSERT_CHUNK]
             sql = _INSERT_SQL.format(rows=", ".join([_ROW_MARKERS] * len(chunk)))
-            params = [value for message in chunk for value in new_row(message, now)]
+            params = [value for message in chunk for value in new_row(message, now, self._cipher)]
             result = await self._fetch_driver(conn, sql, params)
             inserted.update((tenant_id, id_) for tenant_id, id_ in result)
         return inserted
@@ -100,14 +108,17 @@ class IntakeOps(SqlStore):
     async def _existing(
         self, conn: AsyncConnection, batch: Sequence[NewMessage]
     ) -> dict[tuple[str, str], Any]:
-        """Rows already stored under the batch's (tenant_id, id) keys."""
+        """Rows already stored under the batch's (tenant_id, id) keys, locked until the
+        transaction ends (in pk order, so two overlapping batches cannot deadlock)."""
         by_tenant: dict[str, set[str]] = {}
         for message in batch:
             by_tenant.setdefault(message.tenant_id, set()).add(message.id)
         found: dict[tuple[str, str], Any] = {}
         for tenant_id, ids in by_tenant.items():
-            query = sa.select(M.pk, M.id, M.status, M.lease_expires).where(
-                M.tenant_id == tenant_id, self._in(M.id, ids)
+            query = self._for_update(
+                sa.select(M.pk, M.id, M.status, M.lease_expires)
+                .where(M.tenant_id == tenant_id, self._in(M.id, ids))
+                .order_by(M.pk)
             )
             for row in await conn.execute(query):
                 found[(tenant_id, row.id)] = row
@@ -115,7 +126,10 @@ class IntakeOps(SqlStore):
 
 
 def _plan_replacements(
-    items: list[tuple[int, NewMessage]], existing: dict[tuple[str, str], Any], now: float
+    items: list[tuple[int, NewMessage]],
+    existing: dict[tuple[str, str], Any],
+    now: float,
+    cipher: Cipher,
 ) -> tuple[dict[int, EnqueueResult], list[dict[str, Any]]]:
     """Messages whose key was taken: replaced unless sent or being sent; a later repeat
     within the batch wins."""
@@ -129,23 +143,23 @@ def _plan_replacements(
             results[index] = EnqueueResult(message.id, EnqueueOutcome.REJECTED, BEING_SENT)
         else:
             key = (message.tenant_id, message.id)
-            replaces[key] = _row_values(message, now) | {"b_pk": row.pk}
+            replaces[key] = _row_values(message, now, cipher) | {"b_pk": row.pk}
             results[index] = EnqueueResult(message.id, EnqueueOutcome.REPLACED)
     return results, list(replaces.values())
 
 
-def _row_values(message: NewMessage, now: float) -> dict[str, Any]:
+def _row_values(message: NewMessage, now: float, cipher: Cipher) -> dict[str, Any]:
     return {
         "account_id": message.account_id,
         "priority": int(message.priority),
-        "payload": records.dump_json(message.payload),
+        "payload": records.payload_json(message.payload, cipher),
         "batch_code": message.batch_code,
         "deferred_ts": message.deferred_ts,
         "updated_at": now,
     }
 
 
-def new_row(message: NewMessage, now: float) -> tuple[Any, ...]:
+def new_row(message: NewMessage, now: float, cipher: Cipher) -> tuple[Any, ...]:
     """Values of ``NEW_COLUMNS`` for a message queued now (one type per column)."""
     return (
         message.tenant_id,
@@ -153,7 +167,7 @@ def new_row(message: NewMessage, now: float) -> tuple[Any, ...]:
         message.account_id,
         int(message.priority),
         "pending",
-        records.dump_json(message.payload),
+        records.payload_json(message.payload, cipher),
         message.batch_code,
         None if message.deferred_ts is None else float(message.deferred_ts),
         0,

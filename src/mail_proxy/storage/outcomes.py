@@ -5,6 +5,11 @@ outcome kind plus one INSERT of events, so finishing 100 messages usually costs 
 statements. A deferral's event carries the retry time in its details (the
 report's ``deferred_ts``). Items whose lease token no longer matches (the lease expired and
 another dispatcher took the message) change nothing.
+
+Reasons, errors, event descriptions and details come from outside (SMTP replies,
+exception texts) and pass through ``storable`` here, whatever the caller did: one
+reply holding invalid UTF-8 once made a whole batch unstorable. Should a row still
+fail, ``unstorable`` gives the outcome that is written in its place.
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mail_proxy.domain.models import Deferred, EventType, Outcome, Sent
+from mail_proxy.domain.models import Deferred, EventType, Failed, Outcome, Sent
 from mail_proxy.domain.reports import RETRY_AT_KEY
+from mail_proxy.domain.text import storable
 from mail_proxy.storage.records import dump_json
+
+UNSTORABLE_REASON = "outcome could not be stored"
 
 # Plain driver SQL with positional ``?`` markers (``SqlStore`` adapts them per driver).
 # One UPDATE ... FROM (VALUES ...) per outcome kind both applies the outcome and, by
@@ -95,22 +103,52 @@ def finish_plan(items: Sequence[tuple[int, str, Outcome]]) -> FinishPlan:
     return plan
 
 
+def unstorable(outcome: Outcome) -> Outcome:
+    """The same decision without its outside text: what is recorded for a row whose
+    outcome failed to store. A send stays a send (the server accepted the mail, so
+    the message must not go out again); a deferral keeps its retry time and a
+    failure stays final, as the dispatcher's retry schedule decided."""
+    if isinstance(outcome, Sent):
+        return Sent(ts=outcome.ts)
+    if isinstance(outcome, Deferred):
+        return Deferred(
+            until=outcome.until,
+            reason=UNSTORABLE_REASON,
+            ts=outcome.ts,
+            counts_attempt=outcome.counts_attempt,
+        )
+    return Failed(ts=outcome.ts, error=UNSTORABLE_REASON)
+
+
+def storable_json(value: Any) -> Any:
+    """``value`` with every string in it, keys included, made ``storable``."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(key)): storable_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_json(item) for item in value]
+    return value
+
+
 def _kind(outcome: Outcome) -> tuple[str, float | None, str | None]:
     if isinstance(outcome, Sent):
         return "sent", None, None
     if isinstance(outcome, Deferred):
         kind = "deferred" if outcome.counts_attempt else "held"
-        return kind, float(outcome.until), outcome.reason
-    return "failed", None, outcome.error
+        return kind, float(outcome.until), storable(outcome.reason)
+    return "failed", None, storable(outcome.error)
 
 
 def _event(row: Any, outcome: Outcome) -> tuple[Any, ...]:
     pk, tenant_id, message_id = row
+    description: str | None
     if isinstance(outcome, Sent):
         kind, description, details = EventType.SENT, None, outcome.details
     elif isinstance(outcome, Deferred):
-        kind, description = EventType.DEFERRED, outcome.reason
+        kind, description = EventType.DEFERRED, storable(outcome.reason)
         details = (outcome.details or {}) | {RETRY_AT_KEY: outcome.until}
     else:
-        kind, description, details = EventType.ERROR, outcome.error, outcome.details
-    return (pk, tenant_id, message_id, kind.value, outcome.ts, description, dump_json(details))
+        kind, description, details = EventType.ERROR, storable(outcome.error), outcome.details
+    stored = dump_json(storable_json(details))
+    return (pk, tenant_id, message_id, kind.value, outcome.ts, description, stored)

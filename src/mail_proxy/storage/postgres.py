@@ -58,7 +58,10 @@ class PostgresStore(
     async def _insert_new(
         self, conn: AsyncConnection, batch: Sequence[NewMessage], now: float
     ) -> set[tuple[str, str]]:
-        columns = [list(values) for values in zip(*(new_row(m, now) for m in batch), strict=True)]
+        columns = [
+            list(values)
+            for values in zip(*(new_row(m, now, self._cipher) for m in batch), strict=True)
+        ]
         rows = await self._fetch_driver(conn, _INSERT_ARRAYS, columns)
         return {(tenant_id, id_) for tenant_id, id_ in rows}
 

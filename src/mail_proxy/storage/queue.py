@@ -2,6 +2,11 @@
 
 Batches are written with one statement per kind of change, never a round trip per
 message, so claiming or finishing 100 messages costs one or two statements.
+
+A finish batch that fails for any reason but an unavailable database is split in
+halves until the rows that cannot be stored are found; each of those is recorded
+with ``outcomes.unstorable`` (its decision without its text) and every other row is
+committed. One bad row never holds back the outcomes of other messages or tenants.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.domain.models import (
@@ -20,11 +26,15 @@ from mail_proxy.domain.models import (
     Outcome,
     Status,
 )
+from mail_proxy.domain.text import storable
+from mail_proxy.errors import StorageUnavailable
 from mail_proxy.storage import records
 from mail_proxy.storage.base import DeleteResult, MessageFilter
-from mail_proxy.storage.outcomes import EVENT_SQL, finish_plan, update_sql
-from mail_proxy.storage.sql_base import SqlStore
+from mail_proxy.storage.outcomes import EVENT_SQL, finish_plan, unstorable, update_sql
+from mail_proxy.storage.sql_base import SqlStore, error_summary
 from mail_proxy.storage.tables import ACTIVE_STATUSES, FINISHED_STATUSES, message_events, messages
+
+log = structlog.get_logger(__name__)
 
 M = messages.c
 # How many due rows a claim looks at to fill ``limit`` under the per-account caps.
@@ -64,14 +74,41 @@ class QueueOps(SqlStore):
         async def op(conn: AsyncConnection) -> Sequence[Any]:
             return await self._claim_rows(conn, params)
 
-        rows = await self._write(op, "claim", writes_first=True)
+        rows = await self._write(op, "claim")
         rows = sorted(rows, key=lambda r: (r.priority, r.pk))
-        return [ClaimedMessage(records.message_record(r), token, expires) for r in rows]
+        return [
+            ClaimedMessage(records.message_record(r, self._cipher), token, expires) for r in rows
+        ]
 
     async def finish_many(self, items: Sequence[tuple[int, str, Outcome]]) -> list[bool]:
         if not items:
             return []
+        try:
+            return await self._finish(items)
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            if len(items) > 1:
+                half = len(items) // 2
+                return await self.finish_many(items[:half]) + await self.finish_many(items[half:])
+            return [await self._finish_unstorable(items[0], exc)]
 
+    async def _finish_unstorable(self, item: tuple[int, str, Outcome], exc: Exception) -> bool:
+        """Record the one outcome that failed to store without its outside text; if even
+        that fails the row is left leased, and the message is tried again once the
+        lease expires."""
+        pk, token, outcome = item
+        log.error("finish_outcome_unstorable", message_pk=pk, error=_describe(exc))
+        try:
+            return (await self._finish([(pk, token, unstorable(outcome))]))[0]
+        except StorageUnavailable:
+            raise
+        except Exception as again:
+            log.error("finish_row_unstorable", message_pk=pk, error=_describe(again))
+            return False
+
+    async def _finish(self, items: Sequence[tuple[int, str, Outcome]]) -> list[bool]:
+        """Apply a batch of outcomes in one transaction."""
         plan = finish_plan(items)
 
         async def op(conn: AsyncConnection) -> list[bool]:
@@ -86,7 +123,7 @@ class QueueOps(SqlStore):
                 await self._executemany(conn, EVENT_SQL, events)
             return plan.applied(updated)
 
-        return await self._write(op, "finish", writes_first=True)
+        return await self._write(op, "finish")
 
     async def _apply_outcomes(
         self, conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]]
@@ -108,14 +145,14 @@ class QueueOps(SqlStore):
             )
             return result.rowcount
 
-        return await self._write(op, "release", writes_first=True)
+        return await self._write(op, "release")
 
     async def get_message(self, tenant_id: str, message_id: str) -> MessageRecord | None:
         query = sa.select(messages).where(M.tenant_id == tenant_id, M.id == message_id)
 
         async def op(conn: AsyncConnection) -> MessageRecord | None:
             row = (await conn.execute(query)).first()
-            return records.message_record(row) if row is not None else None
+            return records.message_record(row, self._cipher) if row is not None else None
 
         return await self._read(op, "get_message")
 
@@ -127,7 +164,7 @@ class QueueOps(SqlStore):
         )
 
         async def op(conn: AsyncConnection) -> list[MessageRecord]:
-            return [records.message_record(row) for row in await conn.execute(query)]
+            return [records.message_record(row, self._cipher) for row in await conn.execute(query)]
 
         return await self._read(op, "list_messages")
 
@@ -222,6 +259,11 @@ class QueueOps(SqlStore):
             return None if value is None else float(value)
 
         return await self._read(op, what)
+
+
+def _describe(exc: Exception) -> str:
+    """An exception for the log: its type and first words, themselves storable."""
+    return storable(f"{type(exc).__name__}: {error_summary(exc)}", 300)
 
 
 def _conditions(flt: MessageFilter) -> list[sa.ColumnElement[bool]]:

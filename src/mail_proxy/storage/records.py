@@ -2,7 +2,9 @@
 
 Rows keep times as floats and JSON as text; the dataclasses use integer seconds and
 dicts. Secrets are sealed on the way in and opened on the way out, so nothing above
-the storage layer ever sees a ciphertext.
+the storage layer ever sees a ciphertext. That includes the credentials a queued
+message carries for fetching its attachments (``attachments[].auth``): in the stored
+payload each such object is replaced by ``{"sealed": <Fernet token of its JSON>}``.
 """
 
 from __future__ import annotations
@@ -39,9 +41,41 @@ def whole(ts: float | None) -> int | None:
 
 
 _STATUS = {status.value: status for status in Status}
+SEALED_KEY = "sealed"
 
 
-def message_record(row: Any) -> MessageRecord:
+def payload_json(payload: dict[str, Any], cipher: Cipher) -> str:
+    """The payload as stored: JSON text with every attachment's ``auth`` sealed."""
+    attachments = payload.get("attachments")
+    if attachments:
+        payload = payload | {"attachments": [_sealed_auth(spec, cipher) for spec in attachments]}
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def _sealed_auth(spec: Any, cipher: Cipher) -> Any:
+    if not isinstance(spec, dict) or not isinstance(spec.get("auth"), dict):
+        return spec
+    return spec | {"auth": {SEALED_KEY: cipher.seal(json.dumps(spec["auth"]))}}
+
+
+def payload_from_json(text: str, cipher: Cipher) -> dict[str, Any]:
+    """The payload as queued: sealed ``auth`` objects opened (older rows, written
+    before they were sealed, pass through as they are)."""
+    payload: dict[str, Any] = json.loads(text)
+    attachments = payload.get("attachments")
+    if attachments:
+        payload["attachments"] = [_opened_auth(spec, cipher) for spec in attachments]
+    return payload
+
+
+def _opened_auth(spec: Any, cipher: Cipher) -> Any:
+    auth = spec.get("auth") if isinstance(spec, dict) else None
+    if not isinstance(auth, dict) or set(auth) != {SEALED_KEY}:
+        return spec
+    return spec | {"auth": json.loads(cipher.open(auth[SEALED_KEY]) or "null")}
+
+
+def message_record(row: Any, cipher: Cipher) -> MessageRecord:
     """From a row of every ``messages`` column in table order (the claim's hot path,
     hence positional: 100 records per claim)."""
     (
@@ -70,7 +104,7 @@ def message_record(row: Any) -> MessageRecord:
         account_id,
         priority,
         _STATUS[status],
-        json.loads(payload),
+        payload_from_json(payload, cipher),
         batch_code,
         None if deferred_ts is None else int(deferred_ts),
         attempts,

@@ -5,7 +5,9 @@ receives an open transaction; the whole coroutine commits or rolls back together
 a batch is written whole or not at all. A transaction that fails because the
 database is busy, locked, full or unreachable is retried from the start a few times
 with a short backoff; after that the caller gets ``StorageUnavailable`` with a
-sentence saying what happened.
+sentence saying what happened. That sentence reaches tenants in a 503, so it names
+the kind of trouble only; the database's location and the driver's own words
+(which name hosts, ports and users) go to the server log.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mail_proxy.errors import StorageUnavailable
 from mail_proxy.storage.base import Store
 from mail_proxy.storage.cipher import Cipher
-from mail_proxy.storage.engines import IMPLICIT_BEGIN, Target
+from mail_proxy.storage.engines import Target
 from mail_proxy.storage.migrate import migrate
+from mail_proxy.storage.tables import metadata
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +38,14 @@ Operation = Callable[[AsyncConnection], Awaitable[T]]
 
 RETRY_DELAYS = (0.05, 0.2, 0.5)
 _SQLITE_TRANSIENT = ("locked", "busy", "disk", "full", "i/o", "unable to open")
+# PostgreSQL SQLSTATE classes (Appendix A of its manual) told to callers as such.
+_PG_REASONS = {
+    "08": "connection to the database server failed",
+    "40": "database busy with conflicting transactions",
+    "53": "database server out of resources (disk, memory or connections)",
+    "57": "database server shutting down or restarting",
+    "58": "database server I/O error",
+}
 
 
 class SqlStore(Store):
@@ -58,6 +69,24 @@ class SqlStore(Store):
     async def run_migrations(self) -> None:
         """Create or upgrade the schema (``open_store`` does this before returning)."""
         await self._write(lambda conn: migrate(conn, self._target), "migrate")
+
+    async def check_secret_key(self) -> None:
+        """Open one stored secret, so that a wrong key stops start-up with a clear
+        message (``Cipher.open`` raises it) instead of failing deliveries later.
+        A database holding no secret yet accepts any key."""
+
+        async def op(conn: AsyncConnection) -> str | None:
+            for table in metadata.sorted_tables:
+                for column in table.columns:
+                    if not column.name.endswith("_enc"):
+                        continue
+                    query = sa.select(column).where(column.is_not(None)).limit(1)
+                    sealed = (await conn.execute(query)).scalar()
+                    if sealed is not None:
+                        return str(sealed)
+            return None
+
+        self._cipher.open(await self._read(op, "check_secret_key"))
 
     async def close(self) -> None:
         await self._writer.dispose()
@@ -110,13 +139,15 @@ class SqlStore(Store):
 
     # -- transactions ---------------------------------------------------------------
     async def _write(self, op: Operation[T], what: str, *, writes_first: bool = False) -> T:
-        """Run ``op`` in a write transaction. ``writes_first``: its first statement is an
-        INSERT/UPDATE/DELETE, which lets SQLite open the transaction in the same call."""
-        options = {IMPLICIT_BEGIN: True} if writes_first else {}
-        return await self._transact(self._writer, op, what, self._write_gate, options)
+        """Run ``op`` in one write transaction (on SQLite: ``BEGIN IMMEDIATE`` first).
+
+        ``writes_first`` is ignored: it once let SQLite's driver open the transaction
+        implicitly, which it does not do for ``WITH ... UPDATE`` (see engines.py)."""
+        del writes_first
+        return await self._transact(self._writer, op, what, self._write_gate)
 
     async def _read(self, op: Operation[T], what: str) -> T:
-        return await self._transact(self._reader, op, what, None, {})
+        return await self._transact(self._reader, op, what, None)
 
     async def _transact(
         self,
@@ -124,16 +155,12 @@ class SqlStore(Store):
         op: Operation[T],
         what: str,
         gate: asyncio.Lock | None,
-        options: dict[str, Any],
     ) -> T:
         failure: Exception | None = None
         for delay in (*RETRY_DELAYS, None):
             try:
-                async with _held(gate), engine.connect() as conn:
-                    if options:
-                        await conn.execution_options(**options)
-                    async with conn.begin():
-                        return await op(conn)
+                async with _held(gate), engine.connect() as conn, conn.begin():
+                    return await op(conn)
             except sa_exc.DBAPIError as exc:
                 if not self._transient(exc):
                     raise
@@ -141,12 +168,31 @@ class SqlStore(Store):
             except sa_exc.TimeoutError as exc:
                 failure = exc
             if delay is not None:
-                log.warning("storage_retry", operation=what, delay=delay, error=_reason(failure))
+                log.warning("storage_retry", operation=what, delay=delay, error=error_summary(failure))
                 await asyncio.sleep(delay)
+        log.error(
+            "storage_unavailable",
+            operation=what,
+            location=self._target.describe(),
+            error=error_summary(failure),
+        )
         raise StorageUnavailable(
-            f"The database ({self._target.describe()}) is unavailable: {_reason(failure)}. "
+            f"The database is unavailable ({self._publicerror_summary(failure)}). "
             "Retry later; nothing of this request was written."
         ) from failure
+
+    def _publicerror_summary(self, exc: Exception | None) -> str:
+        """What went wrong in words fit for a tenant: SQLite's messages name no file
+        ("database is locked", "disk I/O error"); PostgreSQL's name hosts and users,
+        so only their SQLSTATE class is told."""
+        if isinstance(exc, sa_exc.TimeoutError):
+            return "no database connection became free in time"
+        if not isinstance(exc, sa_exc.DBAPIError):
+            return "unknown error"
+        if not self._target.is_postgres:
+            return error_summary(exc)
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        return _PG_REASONS.get(state[:2], "database server unreachable or failing")
 
     def _transient(self, exc: sa_exc.DBAPIError) -> bool:
         if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
@@ -168,7 +214,9 @@ async def _held(gate: asyncio.Lock | None) -> AsyncIterator[None]:
         yield
 
 
-def _reason(exc: Exception | None) -> str:
+def error_summary(exc: Exception | None) -> str:
+    """The first line of a driver's error: PostgreSQL's DETAIL lines that follow may
+    quote the row's values, which are message contents."""
     if isinstance(exc, sa_exc.DBAPIError):
         return (
             str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc).__name__

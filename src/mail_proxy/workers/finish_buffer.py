@@ -4,9 +4,14 @@ Committing each outcome on its own would make the database, not SMTP, the limit
 of delivery speed. Outcomes wait here a few milliseconds (or until a batch is
 full) and go to ``Store.finish_many`` together; leases given back untouched go to
 ``Store.release`` the same way. A message is finished only when that commit
-succeeds: if the database fails, the batch stays here and is tried again, and if
-the process dies first the lease expires and another dispatcher sends the message
-again (the only way a message is sent twice; see docs/delivery.md).
+succeeds: if the database is unavailable, the batch stays here and is tried again,
+and if the process dies first the lease expires and another dispatcher sends the
+message again (the only way a message is sent twice; see docs/delivery.md).
+
+Any other failure is not retried: the store already records an outcome it cannot
+store in a safe form, so what still fails here would fail forever and hold back every
+outcome behind it. Such a batch is dropped with an error in the log; its leases
+expire and the messages are tried again.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 import structlog
 
 from mail_proxy.domain.models import ClaimedMessage, Deferred, Failed, Outcome, Sent
+from mail_proxy.errors import StorageUnavailable
 from mail_proxy.metrics import Metrics
 from mail_proxy.storage.base import Store
 
@@ -90,19 +96,22 @@ class FinishBuffer:
         self._ready.set()
 
     async def flush(self) -> bool:
-        """Commit what is buffered; False (and everything kept) if the store failed."""
+        """Commit what is buffered; False (and everything kept for the next try) if the
+        database was unavailable."""
         self._ready.clear()
         self._full.clear()
         outcomes, self._outcomes = self._outcomes, []
         releases, self._releases = self._releases, []
         try:
             await self._commit(outcomes, releases)
-        except Exception:
+        except StorageUnavailable:
             log.exception("finish_commit_failed", outcomes=len(outcomes), releases=len(releases))
             self._outcomes[:0] = outcomes
             self._releases[:0] = releases
             self._ready.set()
             return False
+        except Exception:
+            log.exception("finish_batch_dropped", outcomes=len(outcomes), releases=len(releases))
         return True
 
     async def _commit(self, outcomes: list[_Pending], releases: list[ClaimedMessage]) -> None:
