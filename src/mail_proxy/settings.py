@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         gt=0,
         description="First back-off after a failed sync call; doubles, capped at sync_interval.",
     )
+    sync_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a process holds a tenant's reporting without renewing it.",
+    )
     client_sync_url: str | None = None
     client_sync_user: str | None = None
     client_sync_password: str | None = None

@@ -4,18 +4,23 @@ The reporter hands over a ready body and a ``SyncTarget`` and gets back either a
 ``SyncAnswer`` (the application acknowledged the batch) or a ``SyncFailure``
 (anything else: the batch stays unreported and is sent again later). How the
 answer body is judged lives here, apart from the transport, so every transport
-applies the same rule: only a 2xx JSON object with ``"ok": true`` acknowledges.
+applies the same rule: a 2xx acknowledges unless its JSON body says ``"ok"`` is
+something other than ``true``. A 2xx without an ``ok`` field (or not JSON at all)
+acknowledges too: applications written for the reference answer
+``{"status": "ok"}``, and refusing those re-sent the same reports forever.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from mail_proxy.domain.models import AuthMethod, ClientAuth, Tenant
+from mail_proxy.domain.text import storable
 from mail_proxy.settings import Settings
 
 
@@ -26,17 +31,23 @@ class SyncTarget:
     url: str
     auth: ClientAuth = field(default_factory=ClientAuth)
     signing_secret: str | None = None
+    #: Chosen by the operator or the admin: may point at private addresses.
+    trusted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class SyncAnswer:
-    """An acknowledged call. ``errors``/``not_found`` are ids the application flagged."""
+    """An acknowledged call. ``errors``/``not_found`` are ids the application flagged.
+
+    ``implied`` marks a 2xx that acknowledged without an ``ok`` field.
+    """
 
     status_code: int
     queued: int = 0
     next_sync_after: float | None = None
     errors: list[str] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
+    implied: bool = False
 
 
 class FailureKind(StrEnum):
@@ -48,6 +59,7 @@ class FailureKind(StrEnum):
     HTTP_STATUS = "http_error"
     INVALID_ANSWER = "invalid_answer"
     NOT_OK = "not_ok"
+    TARGET_REFUSED = "target_refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +79,16 @@ def target_for(tenant: Tenant, settings: Settings) -> SyncTarget | None:
     (``GMP_CLIENT_SYNC_SIGNING_SECRET``), never with one tenant's.
     """
     if tenant.sync_url is not None:
-        return SyncTarget(tenant.sync_url, tenant.client_auth, tenant.signing_secret)
+        return SyncTarget(
+            tenant.sync_url, tenant.client_auth, tenant.signing_secret, tenant.target_trusted
+        )
     if not settings.client_sync_url:
         return None
     return SyncTarget(
-        settings.client_sync_url, _global_auth(settings), settings.client_sync_signing_secret
+        settings.client_sync_url,
+        _global_auth(settings),
+        settings.client_sync_signing_secret,
+        trusted=True,
     )
 
 
@@ -100,16 +117,15 @@ class SyncClient(ABC):
 
 
 def judge_answer(status_code: int, body: bytes) -> SyncResult:
-    """Apply the protocol's rule to a received answer (status and raw body)."""
+    """Apply the protocol's rule to a received answer (status and raw body).
+
+    Only an explicit ``ok`` other than ``true`` refuses a 2xx; without the field
+    the answer acknowledges, flagged ``implied`` so the reporter can warn.
+    """
     if not 200 <= status_code < 300:
         return SyncFailure(FailureKind.HTTP_STATUS, f"HTTP {status_code}", status_code)
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return SyncFailure(FailureKind.INVALID_ANSWER, "answer is not JSON", status_code)
-    if not isinstance(data, dict):
-        return SyncFailure(FailureKind.INVALID_ANSWER, "answer is not an object", status_code)
-    if data.get("ok") is not True:
+    data = _object(body)
+    if "ok" in data and data["ok"] is not True:
         return SyncFailure(FailureKind.NOT_OK, _error_text(data.get("error")), status_code)
     return SyncAnswer(
         status_code=status_code,
@@ -117,7 +133,17 @@ def judge_answer(status_code: int, body: bytes) -> SyncResult:
         next_sync_after=_timestamp(data.get("next_sync_after")),
         errors=_ids(data.get("error")),
         not_found=_ids(data.get("not_found")),
+        implied="ok" not in data,
     )
+
+
+def _object(body: bytes) -> dict[str, Any]:
+    """The answer's JSON object; empty when the body is not JSON or not an object."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _count(value: Any) -> int:
@@ -127,18 +153,22 @@ def _count(value: Any) -> int:
 
 
 def _timestamp(value: Any) -> float | None:
+    """A number as float (an integer too large for one becomes infinity: the
+    reporter refuses it with the other absurd values); anything else None."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
     return None
 
 
 def _ids(value: Any) -> list[str]:
     if not isinstance(value, list):
         return []
-    return [str(item) for item in value]
+    return [storable(str(item), 200) for item in value]
 
 
 def _error_text(value: Any) -> str:
     """A short reason for the log; application text is cut so it cannot flood it."""
-    text = "ok is not true" if value is None else str(value)
-    return text[:200]
+    return storable("ok is not true" if value is None else str(value), 200)

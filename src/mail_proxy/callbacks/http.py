@@ -6,6 +6,15 @@ bounded as a whole by ``sync_timeout`` (not only per read), so an endpoint that
 trickles bytes cannot hold a reporter slot longer than that; the answer is capped
 in size for the same reason. Redirects are not followed: a sync endpoint that
 moved is a configuration error to see in the metrics, not to chase with a body.
+
+Before each call the host is resolved and judged by the operator's target policy
+(``mail_proxy.network``), so a tenant cannot aim the proxy at its own network.
+Plain ``http://`` calls then go to the checked address itself, with the original
+``Host`` header, so a name that resolves elsewhere a moment later (DNS rebinding)
+is never used. ``https://`` calls let httpx resolve again: pinning the address
+would let one pooled TLS connection serve several host names, and a rebound name
+cannot present a valid certificate for itself from inside the network, so the
+TLS handshake fails there before any report is sent.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ from mail_proxy.callbacks.base import (
 )
 from mail_proxy.domain import signature
 from mail_proxy.domain.models import AuthMethod, ClientAuth
+from mail_proxy.errors import TargetRefused
+from mail_proxy.network import resolve_permitted, target_policy
 from mail_proxy.settings import Settings
 
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -36,6 +47,7 @@ class HttpSyncClient(SyncClient):
 
     def __init__(self, settings: Settings) -> None:
         self._timeout = settings.sync_timeout
+        self._policy = target_policy(settings)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.sync_timeout),
             limits=httpx.Limits(
@@ -52,7 +64,9 @@ class HttpSyncClient(SyncClient):
             headers[signature.HEADER] = signature.sign(target.signing_secret, int(now), body)
         try:
             async with asyncio.timeout(self._timeout):
-                return await self._post(target.url, body, headers)
+                return await self._post_checked(target, body, headers)
+        except TargetRefused as exc:
+            return SyncFailure(FailureKind.TARGET_REFUSED, str(exc))
         except (TimeoutError, httpx.TimeoutException):
             return SyncFailure(FailureKind.TIMEOUT, f"no answer within {self._timeout:g} s")
         except httpx.InvalidURL:
@@ -62,7 +76,29 @@ class HttpSyncClient(SyncClient):
         except httpx.HTTPError as exc:
             return SyncFailure(FailureKind.CONNECTION, type(exc).__name__)
 
-    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> SyncResult:
+    async def _post_checked(
+        self, target: SyncTarget, body: bytes, headers: dict[str, str]
+    ) -> SyncResult:
+        """Resolve and check the host, then POST (to each permitted address in turn
+        for ``http``, until one accepts the connection)."""
+        url = httpx.URL(target.url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise httpx.UnsupportedProtocol("not an http(s) URL")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        addresses = await resolve_permitted(url.host, port, self._policy, trusted=target.trusted)
+        if not addresses:
+            raise TargetRefused(f"{url.host} could not be resolved")
+        if url.scheme == "https":
+            return await self._post(url, body, headers)
+        pinned = {**headers, "Host": url.netloc.decode("ascii")}
+        for address in addresses[:-1]:
+            try:
+                return await self._post(url.copy_with(host=address), body, pinned)
+            except httpx.ConnectError:
+                continue
+        return await self._post(url.copy_with(host=addresses[-1]), body, pinned)
+
+    async def _post(self, url: httpx.URL, body: bytes, headers: dict[str, str]) -> SyncResult:
         request = self._client.build_request("POST", url, content=body, headers=headers)
         response = await self._client.send(request, stream=True)
         try:

@@ -11,6 +11,7 @@ Nothing here reads a clock: every decision takes ``now``.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,6 +20,12 @@ from mail_proxy.domain.models import Event, EventType
 
 #: Key of a ``deferred`` event's details holding when the message will be retried.
 RETRY_AT_KEY = "deferred_until"
+#: Longest Do Not Disturb an application may ask for. Further is taken for a unit
+#: mistake (milliseconds for seconds) and ignored rather than silencing a tenant.
+MAX_DND_SECONDS = 30 * 86400.0
+#: Immediate calls in a row for ``queued > 0``; then the tenant waits for its normal
+#: schedule, so an application that always answers ``queued`` cannot spin the reporter.
+MAX_QUEUED_ROUNDS = 10
 
 
 def report_entry(event: Event) -> dict[str, Any]:
@@ -110,6 +117,21 @@ def after_success(s: SyncSchedule, now: float, next_sync_after: float | None) ->
     if dnd is not None and dnd <= now:
         dnd = None
     return SyncSchedule(last_sync_ts=now, dnd_until=dnd, failures=0, retry_at=None)
+
+
+def dnd_refusal(next_sync_after: float, now: float) -> str | None:
+    """Why an application's ``next_sync_after`` is ignored, or None when it is usable.
+
+    Times on the wire are Unix seconds: NaN, infinities, negatives and values more
+    than ``MAX_DND_SECONDS`` ahead cannot be meant.
+    """
+    if not math.isfinite(next_sync_after):
+        return "not a finite number"
+    if next_sync_after < 0:
+        return "negative"
+    if next_sync_after > now + MAX_DND_SECONDS:
+        return f"more than {MAX_DND_SECONDS / 86400:g} days ahead"
+    return None
 
 
 def in_dnd(s: SyncSchedule, now: float) -> bool:

@@ -53,6 +53,8 @@ class TenantSyncState:
     tenant_id: str
     last_sync_ts: float | None
     dnd_until: float | None
+    lease_holder: str | None = None
+    lease_until: float | None = None
 
 
 class Store(ABC):
@@ -249,6 +251,15 @@ class Store(ABC):
     @abstractmethod
     async def upsert_account(self, account: Account, now: float) -> tuple[Account, bool]:
         """Create or replace; returns (account, created)."""
+    @abstractmethod
+    async def take_sync_lease(self, tenant_id: str, holder: str, now: float, until: float) -> bool:
+        """Hold (or renew) the right to report to the tenant until ``until``; False when
+        another holder's lease has not expired. One reporter per tenant across processes."""
+
+    @abstractmethod
+    async def release_sync_lease(self, tenant_id: str, holder: str) -> None:
+        """Give the lease up if ``holder`` still has it."""
+
 
     @abstractmethod
     async def update_account(

@@ -49,6 +49,8 @@ tenants = sa.Table(
     sa.Column("last_sync_ts", sa.Double),
     sa.Column("dnd_until", sa.Double),
     sa.Column("target_trusted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("sync_lease_holder", sa.String(200)),
+    sa.Column("sync_lease_until", sa.Double),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
     sa.Index("ux_tenants_api_key_hash", "api_key_hash", unique=True),

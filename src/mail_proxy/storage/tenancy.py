@@ -175,11 +175,18 @@ class TenantOps(SqlStore):
         return await self._read(op, "suspensions")
 
     async def sync_states(self) -> list[TenantSyncState]:
-        query = sa.select(T.id, T.last_sync_ts, T.dnd_until).order_by(T.id)
+        query = sa.select(
+            T.id, T.last_sync_ts, T.dnd_until, T.sync_lease_holder, T.sync_lease_until
+        ).order_by(T.id)
 
         async def op(conn: AsyncConnection) -> list[TenantSyncState]:
             rows = await conn.execute(query)
-            return [TenantSyncState(r.id, r.last_sync_ts, r.dnd_until) for r in rows]
+            return [
+                TenantSyncState(
+                    r.id, r.last_sync_ts, r.dnd_until, r.sync_lease_holder, r.sync_lease_until
+                )
+                for r in rows
+            ]
 
         return await self._read(op, "sync_states")
 
@@ -201,6 +208,38 @@ class TenantOps(SqlStore):
             values["dnd_until"] = dnd_until
         if values:
             await self._update_tenant_columns(tenant_id, "set_sync_state", **values)
+
+    async def take_sync_lease(self, tenant_id: str, holder: str, now: float, until: float) -> bool:
+        """One conditional UPDATE: free, expired or already ours becomes ours.
+
+        The row lock of the UPDATE (PostgreSQL re-checks the condition on the row it
+        waited for; SQLite has one writer) makes two takers never both succeed.
+        """
+        takeable = sa.or_(
+            T.sync_lease_holder.is_(None), T.sync_lease_holder == holder, T.sync_lease_until < now
+        )
+        statement = (
+            sa.update(tenants)
+            .where(T.id == tenant_id, takeable)
+            .values(sync_lease_holder=holder, sync_lease_until=until)
+        )
+
+        async def op(conn: AsyncConnection) -> bool:
+            return (await conn.execute(statement)).rowcount > 0
+
+        return await self._write(op, "take_sync_lease")
+
+    async def release_sync_lease(self, tenant_id: str, holder: str) -> None:
+        statement = (
+            sa.update(tenants)
+            .where(T.id == tenant_id, T.sync_lease_holder == holder)
+            .values(sync_lease_holder=None, sync_lease_until=None)
+        )
+
+        async def op(conn: AsyncConnection) -> None:
+            await conn.execute(statement)
+
+        await self._write(op, "release_sync_lease")
 
     async def _update_tenant_columns(self, tenant_id: str, what: str, **values: Any) -> bool:
         async def op(conn: AsyncConnection) -> bool:

@@ -60,6 +60,13 @@ class Acknowledgements:
                 del self._ids[tenant_id]
                 del self._tasks[tenant_id]
 
+    async def wait(self, tenant_id: str) -> None:
+        """Until the tenant's acknowledgement in flight (if any) is written: before
+        another process may report to the tenant, what this one sent must be marked."""
+        task = self._tasks.get(tenant_id)
+        if task is not None:
+            await asyncio.wait({task})
+
     async def drain(self) -> None:
         """Wait for every acknowledgement in flight (graceful stop)."""
         tasks = list(self._tasks.values())

@@ -10,8 +10,10 @@ the events of a message reach it in the order they happened. Marking the accepte
 batch reported overlaps the next call (``acknowledgements.py``).
 
 Delivery is at least once: events are acknowledged only after the application
-answered ``ok: true``; a crash between its answer and our acknowledgement sends
-them again. The loop never dies on an error: it logs and tries again later.
+acknowledged the call; a crash between its answer and our acknowledgement sends
+them again. With several processes on one database, a tenant is reported by the
+process holding its lease (``reporting_lease.py``), so each event goes out once.
+The loop never dies on an error: it logs and tries again later.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 import structlog
 
@@ -35,8 +38,9 @@ from mail_proxy.domain.models import Event, Tenant
 from mail_proxy.domain.reports import SyncSchedule
 from mail_proxy.metrics import Metrics
 from mail_proxy.settings import Settings
-from mail_proxy.storage.base import Store
+from mail_proxy.storage.base import Store, TenantSyncState
 from mail_proxy.workers.acknowledgements import Acknowledgements
+from mail_proxy.workers.reporting_lease import TenantLeases
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +51,10 @@ STATS_REFRESH_SECONDS = 1.0
 EVENT_PASS_SPACING = 0.02
 SYNC_STATE_WRITE_SECONDS = 5.0
 OUTCOME_OK = "ok"
+#: A 2xx without an ``ok`` field, taken as acknowledged (see ``callbacks.base``).
+OUTCOME_OK_IMPLIED = "ok_implied"
+#: While another process holds a tenant this one wants, look again this often.
+LEASE_POLL_SECONDS = 1.0
 OUTCOME_EXCEPTION = "exception"
 LOGGED_IDS = 20
 
@@ -69,6 +77,8 @@ class Reporter:
         self._on_queued = on_queued
         self._wakeup = asyncio.Event()
         self._acks = Acknowledgements(store)
+        self._leases = TenantLeases(store, settings.sync_lease_seconds)
+        self._states: dict[str, TenantSyncState] = {}
         self._slots = asyncio.Semaphore(settings.sync_concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._local: dict[str, _LocalState] = {}
@@ -79,6 +89,7 @@ class Reporter:
         self._events_generation = 0
         self._stats_at = 0.0
         self._warned_no_destination: set[str] = set()
+        self._warned_implied: set[str] = set()
 
     # -- signals from the API and the dispatcher ----------------------------
     def wake(self, tenant_id: str | None = None) -> None:
@@ -159,10 +170,16 @@ class Reporter:
                 interval=self._settings.sync_interval,
                 forced=tenant.id in self._forced,
             )
-            if due <= now:
-                self._start(tenant, target)
-            else:
+            held_until = self._leases.held_elsewhere(self._states.get(tenant.id), now)
+            if due > now:
                 next_due = min(next_due, due)
+            elif held_until is not None:
+                next_due = min(next_due, held_until, now + LEASE_POLL_SECONDS)
+            else:
+                heartbeat = reports.next_call_ts(
+                    schedule, has_events=False, interval=self._settings.sync_interval
+                )
+                self._start(tenant, target, must_call=heartbeat <= now)
         return next_due - now
 
     async def _take_nudges(self) -> tuple[set[str], bool]:
@@ -186,6 +203,7 @@ class Reporter:
     async def _schedules(self) -> dict[str, SyncSchedule]:
         """Persisted sync state (shared by every process) merged with this process's."""
         states = await self._store.sync_states()
+        self._states = {state.tenant_id: state for state in states}
         self._dnd = {state.tenant_id: state.dnd_until for state in states}
         return {
             state.tenant_id: self._schedule_of(state.tenant_id, state.last_sync_ts, state.dnd_until)
@@ -234,8 +252,12 @@ class Reporter:
         self._metrics.oldest_unreported_age.set(max(0.0, now - oldest) if oldest else 0.0)
 
     # -- one tenant ----------------------------------------------------------
-    def _start(self, tenant: Tenant, target: SyncTarget) -> None:
-        task = asyncio.create_task(self._sync_tenant(tenant, target), name=f"sync-{tenant.id}")
+    def _start(self, tenant: Tenant, target: SyncTarget, *, must_call: bool) -> None:
+        """Sync the tenant in a task; ``must_call`` when a heartbeat is owed (else the
+        tenant is called only if events not already being acknowledged remain)."""
+        task = asyncio.create_task(
+            self._sync_tenant(tenant.id, target, must_call), name=f"sync-{tenant.id}"
+        )
         self._running[tenant.id] = task
         task.add_done_callback(lambda _t: self._finished(tenant.id))
 
@@ -243,39 +265,68 @@ class Reporter:
         self._running.pop(tenant_id, None)
         self._wakeup.set()
 
-    async def _sync_tenant(self, tenant: Tenant, target: SyncTarget) -> None:
-        """Call the tenant until nothing is left: more batches, ``queued``, new events."""
+    async def _sync_tenant(self, tenant_id: str, target: SyncTarget, must_call: bool) -> None:
+        """If this process gets the tenant's lease, sync it while holding it."""
         try:
-            must_call: bool | None = True
-            while must_call is not None:
-                must_call = await self._one_round(tenant.id, target, must_call=must_call)
+            if await self._leases.take(tenant_id, time.time()):
+                await self._holding(tenant_id, target, must_call)
         except Exception:
-            log.exception("sync_tenant_failed", tenant_id=tenant.id)
-            self._metrics.sync_calls.labels(tenant.id, OUTCOME_EXCEPTION).inc()
-            self._record_failure(tenant.id, time.time())
+            log.exception("sync_tenant_failed", tenant_id=tenant_id)
+            self._metrics.sync_calls.labels(tenant_id, OUTCOME_EXCEPTION).inc()
+            self._record_failure(tenant_id, time.time())
+
+    async def _holding(self, tenant_id: str, target: SyncTarget, must_call: bool) -> None:
+        """Rounds with the lease renewed; it is released only once what was
+        acknowledged is written, so the next holder never reads those events."""
+        lost = asyncio.Event()
+        keeper = asyncio.create_task(self._leases.keep(tenant_id, lost), name=f"lease-{tenant_id}")
+        try:
+            await self._rounds(tenant_id, target, must_call, lost)
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+            await self._acks.wait(tenant_id)
+            await self._leases.release(tenant_id)
+
+    async def _rounds(
+        self, tenant_id: str, target: SyncTarget, must_call: bool, lost: asyncio.Event
+    ) -> None:
+        """Call until nothing is left: more batches, ``queued`` (capped), new events."""
+        queued_rounds = 0
+        while True:
+            step = await self._one_round(tenant_id, target, must_call=must_call, lost=lost)
+            if step is _Next.QUEUED:
+                queued_rounds += 1
+                if queued_rounds > reports.MAX_QUEUED_ROUNDS:
+                    log.warning("sync_queued_rounds_capped", tenant_id=tenant_id)
+                    return
+            elif step is _Next.STOP:
+                return
+            must_call = step is not _Next.IF_EVENTS
 
     async def _one_round(
-        self, tenant_id: str, target: SyncTarget, *, must_call: bool
-    ) -> bool | None:
-        """One call if there is reason for it. Then: None to stop, True to call again
-        at once, False to call again only if events are waiting."""
+        self, tenant_id: str, target: SyncTarget, *, must_call: bool, lost: asyncio.Event
+    ) -> _Next:
+        """One call if there is reason for it (and the lease is still ours); what next."""
         generation = self._events_generation
         forced = tenant_id in self._forced
         self._forced.discard(tenant_id)
         async with self._slots:
+            if lost.is_set():
+                return _Next.STOP
             events = await self._next_batch(tenant_id)
             if not (events or must_call or forced):
-                return None
+                return _Next.STOP
             answer = await self._call(tenant_id, target, events)
         if answer is None:
-            return None
+            return _Next.STOP
         if answer.queued > 0:
             self._on_queued()
-            return True
+            return _Next.QUEUED
         if tenant_id in self._forced:
-            return True
+            return _Next.CALL
         more = len(events) >= self._settings.report_batch_size
-        return False if more or generation != self._events_generation else None
+        return _Next.IF_EVENTS if more or generation != self._events_generation else _Next.STOP
 
     async def _next_batch(self, tenant_id: str) -> list[Event]:
         """The oldest unreported events, minus those whose acknowledgement is in flight."""
@@ -306,9 +357,18 @@ class Reporter:
         if events:
             await self._acks.submit(tenant_id, [e.event_id for e in events], now)
         await self._record_success(tenant_id, result, now)
-        self._metrics.sync_calls.labels(tenant_id, OUTCOME_OK).inc()
+        outcome = OUTCOME_OK_IMPLIED if result.implied else OUTCOME_OK
+        self._metrics.sync_calls.labels(tenant_id, outcome).inc()
+        if result.implied:
+            self._warn_implied(tenant_id)
         self._log_answer(tenant_id, result, len(events))
         return result
+
+    def _warn_implied(self, tenant_id: str) -> None:
+        """Once per tenant: its application acknowledges without the ``ok`` field."""
+        if tenant_id not in self._warned_implied:
+            self._warned_implied.add(tenant_id)
+            log.warning("sync_answer_without_ok", tenant_id=tenant_id)
 
     def _record_failure(self, tenant_id: str, now: float) -> float:
         local = self._local.setdefault(tenant_id, _LocalState())
@@ -331,7 +391,8 @@ class Reporter:
         local = self._local.setdefault(tenant_id, _LocalState())
         local.failures, local.retry_at, local.last_sync_ts = 0, None, now
         before = self._dnd.get(tenant_id)
-        after = reports.after_success(SyncSchedule(dnd_until=before), now, answer.next_sync_after)
+        asked = _usable_dnd(tenant_id, answer.next_sync_after, now)
+        after = reports.after_success(SyncSchedule(dnd_until=before), now, asked)
         self._dnd[tenant_id] = after.dnd_until
         stale = local.written_ts is None or now - local.written_ts >= SYNC_STATE_WRITE_SECONDS
         if after.dnd_until == before and not stale:
@@ -390,6 +451,26 @@ class Reporter:
                 }
             )
         return rows
+
+
+class _Next(Enum):
+    """What a tenant's task does after a round."""
+
+    STOP = "stop"
+    CALL = "call"  # again at once, events or not
+    IF_EVENTS = "if_events"  # again only if events are waiting
+    QUEUED = "queued"  # again at once: the application has more to hand over
+
+
+def _usable_dnd(tenant_id: str, asked: float | None, now: float) -> float | None:
+    """The application's ``next_sync_after``, or None (with a warning) when absurd."""
+    if asked is None:
+        return None
+    reason = reports.dnd_refusal(asked, now)
+    if reason is None:
+        return asked
+    log.warning("sync_next_sync_after_ignored", tenant_id=tenant_id, reason=reason)
+    return None
 
 
 @dataclass

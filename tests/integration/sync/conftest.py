@@ -240,8 +240,13 @@ async def finish_messages(store: Store, tenant_id: str, kinds: list[str]) -> lis
 
 
 def sync_settings(**overrides: Any) -> Settings:
-    """Client sync settings shortened for tests; long heartbeat unless a test wants it."""
+    """Client sync settings shortened for tests; long heartbeat unless a test wants it.
+
+    The application listens on loopback, which the target policy refuses to tenants
+    unless the operator allows it: these tests allow it.
+    """
     values: dict[str, Any] = {
+        "allow_private_targets": True,
         "sync_interval": 60.0,
         "sync_timeout": 2.0,
         "sync_retry_base_delay": 0.05,
