@@ -305,6 +305,10 @@ def _proxy_event(item: dict[str, Any]) -> Report | None:
     return None
 
 
+def _ascii_number(value: str) -> bool:
+    return value.isascii() and value.isdigit() and len(value) <= 12
+
+
 def signature_problem(
     header: str | None, body: bytes, secret: str, now: float, tolerance: float
 ) -> str | None:
@@ -316,8 +320,10 @@ def signature_problem(
     if not header:
         return f"missing {SIGNATURE_HEADER} header"
     pairs = [item.strip().partition("=") for item in header.split(",")]
-    stamps = [value for key, _, value in pairs if key == "t" and value.isdigit()]
-    digests = [value for key, _, value in pairs if key == "v1"]
+    # ASCII digits only ("²".isdigit() is True, int("²") raises); compare_digest
+    # raises on non-ASCII text, so such digests are dropped (they cannot match).
+    stamps = [value for key, _, value in pairs if key == "t" and _ascii_number(value)]
+    digests = [value for key, _, value in pairs if key == "v1" and value.isascii()]
     if not stamps or not digests:
         return f"malformed {SIGNATURE_HEADER} header"
     if abs(now - int(stamps[0])) > tolerance:

@@ -385,6 +385,26 @@ async def test_signature_is_verified_when_a_secret_is_configured(
         assert client.rows()[message_id]["status"] == "delivered"
 
 
+@pytest.mark.parametrize(
+    "template",
+    [
+        "t=²,v1=" + "0" * 64,
+        "t=" + "9" * 5000 + ",v1=" + "0" * 64,
+        "t={now},v1=ü" + "0" * 63,
+        "t={now},v1=zz",
+        "t={now},v1=",
+        "t=,v1=" + "0" * 64,
+        "v1=" + "0" * 64,
+    ],
+    ids=["superscript-ts", "huge-ts", "non-ascii-hex", "bad-hex", "empty-hex", "empty-ts", "no-ts"],
+)
+def test_malformed_signature_is_a_problem_never_an_exception(ec: ModuleType, template: str) -> None:
+    """A header that does not parse is named a problem (a 401), never raises (a 500)."""
+    now = int(time.time())
+    problem = ec.signature_problem(template.format(now=now), b"{}", "whsec", now, 300.0)
+    assert isinstance(problem, str)
+
+
 async def test_bearer_token_is_required_when_configured(
     proxy: Any, make_config: Any, start_client: Any
 ) -> None:

@@ -15,6 +15,9 @@ import hmac
 HEADER = "X-Mail-Proxy-Signature"
 SCHEME = "v1"
 DEFAULT_TOLERANCE = 300.0
+#: Digits a timestamp may have: Unix seconds need 10 until the year 2286, and
+#: ``int()`` of thousands of digits raises instead of answering.
+MAX_TS_DIGITS = 12
 
 
 def digest(secret: str, ts: int, body: bytes) -> str:
@@ -29,7 +32,12 @@ def sign(secret: str, ts: int, body: bytes) -> str:
 
 
 def parse(header: str) -> tuple[int, list[str]] | None:
-    """(timestamp, v1 digests) of a header value, or None when it is malformed."""
+    """(timestamp, v1 digests) of a header value, or None when it is malformed.
+
+    Only ASCII digits make a timestamp (``"²".isdigit()`` is true, ``int("²")``
+    raises) and only ASCII digests are kept (``hmac.compare_digest`` raises on
+    other text), so no header makes verification raise.
+    """
     ts: int | None = None
     digests: list[str] = []
     for item in header.split(","):
@@ -37,10 +45,10 @@ def parse(header: str) -> tuple[int, list[str]] | None:
         if not sep:
             return None
         if key == "t":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit() and len(value) <= MAX_TS_DIGITS):
                 return None
             ts = int(value)
-        elif key == SCHEME:
+        elif key == SCHEME and value.isascii():
             digests.append(value)
     if ts is None or not digests:
         return None

@@ -193,3 +193,39 @@ def test_admin_run_now_respects_dnd(dnd_until: float | None, forced: bool) -> No
     s, got = reports.run_now(SyncSchedule(dnd_until=dnd_until), own_tenant=False, now=100.0)
     assert got is forced and s.dnd_until == dnd_until
     assert reports.in_dnd(s, 100.0) is (not forced)
+
+
+NOW = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("asked", "refused"),
+    [
+        (NOW + 600, None),
+        (NOW - 600, None),
+        (0.0, None),
+        (NOW + reports.MAX_DND_SECONDS, None),
+        (NOW + reports.MAX_DND_SECONDS + 1, "more than 30 days ahead"),
+        (NOW * 1000, "more than 30 days ahead"),
+        (float("nan"), "not a finite number"),
+        (float("inf"), "not a finite number"),
+        (float("-inf"), "not a finite number"),
+        (-1.0, "negative"),
+    ],
+    ids=[
+        "ten-minutes",
+        "past-ends-dnd",
+        "zero",
+        "at-the-limit",
+        "past-the-limit",
+        "milliseconds",
+        "nan",
+        "inf",
+        "minus-inf",
+        "negative",
+    ],
+)
+def test_dnd_refusal(asked: float, refused: str | None) -> None:
+    """next_sync_after is Unix seconds: NaN, infinities, negatives and years ahead are
+    not meant and are ignored; a past value is usable (it ends DND)."""
+    assert reports.dnd_refusal(asked, NOW) == refused

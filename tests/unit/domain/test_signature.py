@@ -93,3 +93,82 @@ def test_documented_snippet_accepts_proxy_signatures_and_refuses_forgeries() -> 
     assert not verify(SECRET, header, BODY + b"x")
     assert not verify(SECRET, signature.sign(SECRET, now - 3600, BODY), BODY)
     assert not verify(SECRET, "garbage", BODY)
+
+
+#: Headers an attacker or a broken peer may send: every verifier returns False for
+#: them and none raises ("²".isdigit() is true but int("²") raises; compare_digest
+#: raises on non-ASCII text; int() of 5,000 digits raises).
+MALFORMED = [
+    "",
+    "garbage",
+    "t=,v1=00",
+    "t=²,v1=" + "0" * 64,
+    "t=١٧٠٠٠٠٠٠٠٠,v1=" + "0" * 64,
+    "t=" + "9" * 5000 + ",v1=" + "0" * 64,
+    "t=-5,v1=" + "0" * 64,
+    "t=1.5,v1=" + "0" * 64,
+    "t={now},v1=zz",
+    "t={now},v1=ü" + "0" * 63,
+    "t={now},v1=",
+    "t={now}",
+    "v1=" + "0" * 64,
+    "t={now};v1=00",
+    "t={now},v1",
+]
+
+
+@pytest.mark.parametrize("template", MALFORMED)
+def test_domain_verify_refuses_malformed_headers_without_raising(template: str) -> None:
+    header = template.format(now=TS)
+    assert not signature.verify(SECRET, header, BODY, now=TS)
+
+
+def _function_in(doc: str, name: str) -> list[str]:
+    """Every Python ``def <name>(`` block of a doc, as source text."""
+    text = (Path(__file__).parents[3] / "docs" / doc).read_text()
+    blocks = []
+    for chunk in text.split(f"\ndef {name}(")[1:]:
+        lines = [f"def {name}(" + chunk.splitlines()[0]]
+        for line in chunk.splitlines()[1:]:
+            if line and not line.startswith(" "):
+                break
+            lines.append(line)
+        blocks.append("\n".join(lines))
+    return blocks
+
+
+def _documented_verifiers() -> list[Any]:
+    """(header, body) -> bool for each verifier the docs and the example client show."""
+
+    class _DjangoSettings:
+        MAIL_PROXY_SIGNING_SECRET = SECRET
+
+    namespace_base = {
+        "hashlib": hashlib,
+        "hmac": hmac,
+        "time": time,
+        "SECRET": SECRET.encode(),
+        "settings": _DjangoSettings,
+    }
+    verifiers: list[Any] = [lambda h, b: _documented_verifier()(SECRET, h, b)]
+    for name in ("verify", "signature_ok"):
+        for source in _function_in("integrations.md", name):
+            namespace = dict(namespace_base)
+            exec(source, namespace)
+            verifiers.append(namespace[name])
+    assert len(verifiers) == 4, "client-sync.md and the three Python snippets of integrations.md"
+    return verifiers
+
+
+def test_every_documented_verifier_accepts_a_proxy_signature() -> None:
+    header = signature.sign(SECRET, int(time.time()), BODY)
+    for verify in _documented_verifiers():
+        assert verify(header, BODY) is True
+        assert verify(header, BODY + b"x") is False
+
+
+@pytest.mark.parametrize("template", MALFORMED)
+def test_every_documented_verifier_refuses_malformed_headers(template: str) -> None:
+    header = template.format(now=int(time.time()))
+    for verify in _documented_verifiers():
+        assert verify(header, BODY) is False
