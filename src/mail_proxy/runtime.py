@@ -77,6 +77,9 @@ class Runtime:
                 removed = await self.store.cleanup_messages(cutoff)
                 if removed:
                     log.info("messages_cleaned_up", removed=removed)
+                await self.store.purge_command_log(
+                    time.time() - self.settings.command_log_retention_seconds
+                )
             except Exception:
                 log.exception("cleanup_failed")
             with contextlib.suppress(TimeoutError):

@@ -98,6 +98,17 @@ class Settings(BaseSettings):
     # API limits
     max_body_bytes: int = 10 * 1024 * 1024
     max_batch_messages: int = 1000
+    max_batch_recipients: int = Field(
+        default=20_000,
+        ge=1,
+        description="Addresses (to + cc + bcc) one add-messages request may name in all.",
+    )
+    command_log_max_body_bytes: int = Field(
+        default=16 * 1024, ge=256, description="Request body bytes a command-log entry keeps."
+    )
+    command_log_retention_seconds: int = Field(
+        default=30 * 86400, ge=1, description="Command-log entries older than this are pruned."
+    )
     metrics_require_token: bool = False
 
     # attachments and PEC (later issues read these)

@@ -19,7 +19,7 @@ from mail_proxy.api.middleware import CommandLogMiddleware, RequestGuardMiddlewa
 from mail_proxy.api.routes import accounts, command_log, commands, dev, messages, service, tenants
 from mail_proxy.api.routes import instance as instance_routes
 from mail_proxy.runtime import Runtime
-from mail_proxy.schemas import MessageIn
+from mail_proxy.schemas import CommandReplayItem, MessageIn
 from mail_proxy.settings import Settings
 
 DESCRIPTION = """\
@@ -63,30 +63,31 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         app.include_router(dev.router)
     install_error_handlers(app)
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(CommandLogMiddleware)
+    app.add_middleware(CommandLogMiddleware, max_body_bytes=settings.command_log_max_body_bytes)
     app.add_middleware(RequestGuardMiddleware, max_bytes=settings.max_body_bytes)
-    _describe_messages(app)
+    _describe_referenced(app)
     return app
 
 
-def _describe_messages(app: FastAPI) -> None:
-    """Put ``MessageIn`` in the OpenAPI components.
+def _describe_referenced(app: FastAPI) -> None:
+    """Put ``MessageIn`` and ``CommandReplayItem`` in the OpenAPI components.
 
     ``add-messages`` validates each message itself (so one bad message never
-    rejects the batch) and only refers to this schema, which FastAPI would not
-    otherwise include.
+    rejects the batch) and the command-log export streams its list, so both only
+    refer to these schemas, which FastAPI would not otherwise include.
     """
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = default_openapi()
-            message = MessageIn.model_json_schema(
-                by_alias=True, ref_template="#/components/schemas/{model}"
-            )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(message.pop("$defs", {}))
-            components["MessageIn"] = message
+            for model in (MessageIn, CommandReplayItem):
+                described = model.model_json_schema(
+                    by_alias=True, ref_template="#/components/schemas/{model}"
+                )
+                components.update(described.pop("$defs", {}))
+                components[model.__name__] = described
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -3,7 +3,9 @@
 The ``X-API-Token`` header carries either the admin token (``GMP_API_TOKEN``,
 compared in constant time) or a tenant's API key, looked up by its SHA-256 digest
 with its expiry honoured. A tenant token acts only on its own tenant: ``tenant_id``
-may be omitted and is taken from the token, naming another tenant is refused.
+may be omitted and is taken from the token, naming another tenant is refused. The
+key of an inactive tenant (``active: false``) still reads but changes nothing: an
+admin switched the tenant off, and its application must not keep queueing mail.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from mail_proxy.errors import Forbidden, InvalidInput, Unauthorized, WrongTenant
 from mail_proxy.runtime import Runtime
 
 TOKEN_HEADER = "X-API-Token"
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _token_header = APIKeyHeader(
     name=TOKEN_HEADER,
     auto_error=False,
@@ -77,13 +80,13 @@ async def authenticate(
     token: Annotated[str | None, Security(_token_header)],
 ) -> Caller:
     """Any valid token; records the caller for the command log."""
-    caller = await _identify(runtime, token)
+    caller = await _identify(runtime, token, changes=request.method in STATE_CHANGING)
     request.state.actor = caller.actor
     request.state.tenant_id = caller.tenant_id
     return caller
 
 
-async def _identify(runtime: Runtime, token: str | None) -> Caller:
+async def _identify(runtime: Runtime, token: str | None, *, changes: bool) -> Caller:
     if not token:
         raise Unauthorized(f"Missing {TOKEN_HEADER} header")
     admin = runtime.settings.api_token
@@ -95,6 +98,8 @@ async def _identify(runtime: Runtime, token: str | None) -> Caller:
     expires = tenant.api_key_expires_at
     if expires is not None and expires <= time.time():
         raise Unauthorized("API token expired")
+    if changes and not tenant.active:
+        raise Forbidden(f"Tenant {tenant.id!r} is inactive: its token may read but not change")
     return Caller(tenant_id=tenant.id)
 
 

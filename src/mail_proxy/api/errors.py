@@ -1,7 +1,8 @@
 """The one place where failures become HTTP answers.
 
-Every error body is ``{"ok": false, "error": "..."}`` (validation errors add
-``fields``). ``MailProxyError`` subclasses carry their status code; request
+Every error body is ``{"ok": false, "error": "...", "detail": "..."}``, ``detail``
+repeating ``error`` for clients that read FastAPI's usual key (validation errors
+add ``fields``). ``MailProxyError`` subclasses carry their status code; request
 validation is 422 with the failing field locations (never their values, which may
 hold secrets); anything unexpected is a 500 ``internal error`` with the traceback
 in the server log only.
@@ -40,7 +41,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def error_response(status_code: int, error: str, **extra: Any) -> JSONResponse:
-    body = ErrorResponse(error=error, **extra).model_dump(exclude_none=True)
+    body = ErrorResponse(error=error, detail=error, **extra).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status_code)
 
 

@@ -1,11 +1,14 @@
-"""ASGI middleware: request guards (size, NUL) and the command (audit) log.
+"""ASGI middleware: request guards (size, NUL, nesting, text) and the command (audit) log.
 
 Both are plain ASGI rather than ``BaseHTTPMiddleware`` to keep the hot path of
 ``add-messages`` cheap. The guard reads the whole body up front (bounded by
 ``max_body_bytes``), so an oversized request gets 413 whatever its Content-Length
-claims. The command log records every state-changing call after the app decided
-its status and before the answer leaves, so a client that saw the answer can find
-its audit entry.
+claims. JSON nested deeper than ``MAX_JSON_DEPTH`` is refused before anything
+parses it: Python's recursive parsers would otherwise stop with ``RecursionError``
+far from any handler. The command log records every authenticated state-changing
+call after the app decided its status and before the answer leaves, so a client
+that saw the answer can find its audit entry; anonymous calls are not recorded, so
+nobody without a token can grow the table.
 """
 
 from __future__ import annotations
@@ -19,15 +22,24 @@ from urllib.parse import parse_qs
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mail_proxy.api.deps import STATE_CHANGING
 from mail_proxy.api.errors import error_response
 from mail_proxy.api.redact import mask_secrets
+from mail_proxy.domain.text import storable
+from mail_proxy.domain.validation import unstorable_field
 
 log = structlog.get_logger(__name__)
 
-STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 NUL_ERROR = "NUL characters are not allowed in requests"
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-MAX_LOGGED_BODY = 1024 * 1024
+MAX_JSON_DEPTH = 32
+DEPTH_ERROR = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+PER_MESSAGE_TEXT = frozenset({"/commands/add-messages"})
+"""Paths whose items judge their own text (one bad message is rejected, not the batch)."""
 
 
 class RequestGuardMiddleware:
@@ -69,22 +81,68 @@ class RequestGuardMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if b"\\u0000" in body and _JSON_NUL.search(body):
-            await _refuse(scope, receive, send, 400, NUL_ERROR)
+        refusal = _body_refusal(body, scope["path"])
+        if refusal is not None:
+            await _refuse(scope, receive, send, 400, refusal)
             return
         await self.app(scope, _replay(body, receive), send)
 
     @staticmethod
     def _declared_length(scope: Scope) -> int:
+        """The Content-Length claimed, 0 when absent or not ASCII digits (the body decides)."""
         for name, value in scope["headers"]:
             if name == b"content-length":
-                return int(value) if value.isdigit() else 0
+                return int(value) if value.isascii() and value.isdigit() else 0
         return 0
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         log.info("request_too_large", path=scope.get("path"), limit=self.max_bytes)
         error = f"Request body larger than the limit of {self.max_bytes} bytes"
         await _refuse(scope, receive, send, 413, error)
+
+
+def _body_refusal(body: bytes, path: str) -> str | None:
+    """Why a JSON body is refused before parsing, or None.
+
+    Each check costs a byte search unless the body holds what it looks for.
+    """
+    if b"\\u0000" in body and _JSON_NUL.search(body):
+        return NUL_ERROR
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and too_deep(body, MAX_JSON_DEPTH):
+        return DEPTH_ERROR
+    if path not in PER_MESSAGE_TEXT and _SURROGATE_ESCAPE.search(body):
+        return _unstorable_text(body)
+    return None
+
+
+def too_deep(body: bytes, limit: int) -> bool:
+    """Whether JSON ``body`` nests arrays/objects deeper than ``limit``.
+
+    Strings are blanked first (they may hold brackets), then innermost ``[]``/``{}``
+    pairs are removed once per level: whatever is left after ``limit`` rounds was
+    deeper. Every step is a C-level regex pass, and only the brackets survive the
+    first one, so even a 10 MiB batch costs a few milliseconds.
+    """
+    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets, removed = _INNERMOST.subn(b"", brackets)
+        if not removed:
+            return False  # unbalanced: the JSON parser will say what is wrong
+    return bool(brackets)
+
+
+def _unstorable_text(body: bytes) -> str | None:
+    """A lone UTF-16 surrogate (``"\\ud800"``) cannot be stored as UTF-8: name where."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None  # the route's own parsing reports malformed JSON
+    field = unstorable_field(parsed)
+    if field is None:
+        return None
+    return f"Invalid text in {field or 'the body'}: not valid Unicode (lone surrogate)"
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, error: str) -> None:
@@ -105,10 +163,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 class CommandLogMiddleware:
-    """Writes one command-log entry per state-changing request."""
+    """Writes one command-log entry per authenticated state-changing request.
 
-    def __init__(self, app: ASGIApp) -> None:
+    The body kept is masked (``redact.mask_secrets``), made storable and cut at
+    ``max_body_bytes`` with ``"truncated": true``, so one entry stays small
+    whatever the request held.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in STATE_CHANGING:
@@ -124,16 +188,16 @@ class CommandLogMiddleware:
             return message
 
         async def logging_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                await _record(scope, b"".join(chunks), message["status"])
+            if message["type"] == "http.response.start" and "actor" in scope["state"]:
+                body = logged_body(b"".join(chunks), self.max_body_bytes)
+                await _record(scope, body, message["status"])
             await send(message)
 
         await self.app(scope, teeing_receive, logging_send)
 
 
-async def _record(scope: Scope, raw: bytes, status: int) -> None:
+async def _record(scope: Scope, body: dict[str, Any] | None, status: int) -> None:
     runtime = scope["app"].state.runtime
-    body = _logged_body(raw)
     state: dict[str, Any] = scope["state"]
     path = scope["path"]
     query = scope.get("query_string", b"").decode("latin-1")
@@ -141,8 +205,8 @@ async def _record(scope: Scope, raw: bytes, status: int) -> None:
         await runtime.store.log_command(
             ts=time.time(),
             method=scope["method"],
-            path=f"{path}?{query}" if query else path,
-            actor=state.get("actor", "anonymous"),
+            path=storable(f"{path}?{query}" if query else path),
+            actor=state["actor"],
             tenant_id=_tenant_of(scope, query, body, state),
             status_code=status,
             body=body,
@@ -151,17 +215,36 @@ async def _record(scope: Scope, raw: bytes, status: int) -> None:
         log.exception("command_log_failed", path=path, method=scope["method"])
 
 
-def _logged_body(raw: bytes) -> dict[str, Any] | None:
+def logged_body(raw: bytes, limit: int) -> dict[str, Any] | None:
+    """What the command log keeps of a request body: masked, storable, at most ``limit``.
+
+    A body that does not fit is kept as its first ``limit`` bytes of masked JSON text
+    under ``head``, with ``truncated`` and the full ``bytes`` count.
+    """
     if not raw:
         return None
-    if len(raw) > MAX_LOGGED_BODY:
-        return {"omitted": f"{len(raw)} bytes"}
     try:
         parsed = json.loads(raw)
     except ValueError:
         return {"omitted": f"{len(raw)} bytes, not JSON"}
-    masked = mask_secrets(parsed)
-    return masked if isinstance(masked, dict) else {"value": masked}
+    masked = _storable_json(mask_secrets(parsed))
+    body = masked if isinstance(masked, dict) else {"value": masked}
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    if len(text.encode()) <= limit:
+        return body
+    head = text.encode()[:limit].decode(errors="ignore")
+    return {"truncated": True, "bytes": len(raw), "head": head}
+
+
+def _storable_json(value: Any) -> Any:
+    """``value`` with every string (and key) made storable: no lone surrogates, no NUL."""
+    if isinstance(value, str):
+        return storable(value, limit=len(value) + 1)
+    if isinstance(value, dict):
+        return {_storable_json(str(key)): _storable_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable_json(item) for item in value]
+    return value
 
 
 def _tenant_of(
@@ -175,4 +258,5 @@ def _tenant_of(
         if scope["path"] == "/tenant":
             candidates.append(body.get("id"))
     candidates.append(state.get("tenant_id"))
-    return next((c for c in candidates if isinstance(c, str) and c), None)
+    found = next((c for c in candidates if isinstance(c, str) and c), None)
+    return None if found is None else storable(found, limit=255)

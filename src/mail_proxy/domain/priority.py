@@ -27,7 +27,7 @@ def parse_priority(value: object) -> Priority:
         text = value.strip().lower()
         if text in LABELS:
             return LABELS[text]
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # "²".isdigit() is True, int("²") fails
             return _from_int(int(text))
     raise InvalidPriority(f"invalid priority: {value!r} (use 0-3 or {', '.join(LABELS)})")
 

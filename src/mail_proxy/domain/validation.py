@@ -39,6 +39,7 @@ from mail_proxy.domain.addresses import (
 from mail_proxy.domain.attachment_spec import InvalidAttachment, attachment_specs
 from mail_proxy.domain.models import Account, NewMessage, Priority, Tenant
 from mail_proxy.domain.priority import InvalidPriority, resolve_priority
+from mail_proxy.domain.text import is_storable
 
 MAX_ID_LENGTH = 255
 MAX_BATCH_CODE_LENGTH = 64
@@ -70,11 +71,40 @@ class _Reject(Exception):
         self.reason = reason
 
 
+def unstorable_field(value: object, path: str = "") -> str | None:
+    """Dotted path of the first string (or key) in a JSON value that cannot be stored.
+
+    JSON may escape lone UTF-16 surrogates (``"\\ud800"``); Python decodes them
+    into a ``str`` that no UTF-8 database, MIME part or log line can hold. ``""``
+    names the value itself; None means every string is storable.
+    """
+    if isinstance(value, str):
+        return None if is_storable(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if not is_storable(str(key)):
+                return path or "a field name"
+            found = unstorable_field(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = unstorable_field(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 def validate_message(raw: object, ctx: ValidationContext) -> NewMessage | Rejection:
     """Normalise one submitted message or say, in a sentence, why it is refused."""
     if not isinstance(raw, dict):
         return Rejection(None, "message must be a JSON object")
     message_id = raw.get("id")
+    bad_text = unstorable_field(raw)
+    if bad_text is not None:
+        shown = message_id if isinstance(message_id, str) and is_storable(message_id) else None
+        return Rejection(shown, f"invalid text in {bad_text}: not valid Unicode (lone surrogate)")
     try:
         return _build(raw, ctx)
     except _Reject as rejected:

@@ -35,15 +35,23 @@ class ErrorResponse(BaseModel):
 
     ok: Literal[False] = False
     error: str
+    detail: str = Field(
+        description="The same text as `error`, for clients written for FastAPI's `detail`."
+    )
     fields: list[FieldError] | None = Field(
         default=None, description="Present on validation errors: the failing fields."
     )
 
     model_config = examples(
-        {"ok": False, "error": "Token not authorized for this tenant"},
+        {
+            "ok": False,
+            "error": "Token not authorized for this tenant",
+            "detail": "Token not authorized for this tenant",
+        },
         {
             "ok": False,
             "error": "Invalid request: query.limit",
+            "detail": "Invalid request: query.limit",
             "fields": [{"field": "query.limit", "message": "Input should be >= 1"}],
         },
     )

@@ -91,14 +91,24 @@ class ReloadBounceResponse(BaseModel):
 
 
 class CommandLogEntryOut(BaseModel):
+    """One audited call. ``command_ts``, ``endpoint``, ``payload`` and ``response_status``
+    repeat ``ts``, ``method path``, ``body`` and ``status_code`` under the names
+    genro-mail-proxy clients read."""
+
     id: int
     ts: int
     method: str
     path: str
-    actor: str = Field(description="`admin`, `tenant:<id>` or `anonymous`.")
+    actor: str = Field(description="`admin` or `tenant:<id>`.")
     tenant_id: str | None
     status_code: int
-    body: dict[str, Any] | None = Field(description="Request body, secrets masked.")
+    body: dict[str, Any] | None = Field(
+        description="Request body, secrets masked; a long one is cut and marked `truncated`."
+    )
+    command_ts: int
+    endpoint: str = Field(description="`METHOD /path?query`.")
+    payload: dict[str, Any] | None
+    response_status: int
 
     model_config = examples(
         {
@@ -110,6 +120,28 @@ class CommandLogEntryOut(BaseModel):
             "tenant_id": "acme",
             "status_code": 200,
             "body": {"id": "smtp-main", "host": "smtp.acme.example", "password": "********"},
+            "command_ts": 1717000000,
+            "endpoint": "POST /account",
+            "payload": {"id": "smtp-main", "host": "smtp.acme.example", "password": "********"},
+            "response_status": 200,
+        }
+    )
+
+
+class CommandReplayItem(BaseModel):
+    """One call of the replay export: what to send again, in order."""
+
+    endpoint: str = Field(description="`METHOD /path?query`.")
+    tenant_id: str | None
+    payload: dict[str, Any] | None
+    command_ts: int
+
+    model_config = examples(
+        {
+            "endpoint": "POST /tenant",
+            "tenant_id": "acme",
+            "payload": {"id": "acme", "name": "ACME"},
+            "command_ts": 1717000000,
         }
     )
 

@@ -1,6 +1,8 @@
 """The audit trail: who changed what through the API, and when.
 
 Entries are written by ``CommandLogMiddleware`` and read back by ``/command-log``.
+The table only grows through authenticated calls and is pruned by the runtime's
+clean-up loop (``GMP_COMMAND_LOG_RETENTION_SECONDS``), so it cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -51,18 +53,37 @@ class AuditOps(SqlStore):
         self,
         *,
         since: float | None = None,
+        until: float | None = None,
         tenant_id: str | None = None,
+        endpoint: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[CommandLogEntry]:
-        """Oldest first (the order things happened), from ``since`` inclusive."""
+        """Oldest first (the order things happened), ``since``/``until`` inclusive.
+
+        ``endpoint`` matches part of ``"METHOD /path?query"``, ignoring case.
+        """
         query = sa.select(command_log).order_by(C.id).limit(limit).offset(offset)
         if since is not None:
             query = query.where(C.ts >= since)
+        if until is not None:
+            query = query.where(C.ts <= until)
         if tenant_id is not None:
             query = query.where(C.tenant_id == tenant_id)
+        if endpoint:
+            called = sa.func.lower(C.method + " " + C.path)
+            query = query.where(called.contains(endpoint.lower(), autoescape=True))
 
         async def op(conn: AsyncConnection) -> list[CommandLogEntry]:
             return [records.command_log_entry(row) for row in await conn.execute(query)]
 
         return await self._read(op, "command_log")
+
+    async def purge_command_log(self, before: float) -> int:
+        """Remove entries older than ``before``; the number removed."""
+        statement = sa.delete(command_log).where(C.ts < before)
+
+        async def op(conn: AsyncConnection) -> int:
+            return (await conn.execute(statement)).rowcount or 0
+
+        return await self._write(op, "purge_command_log")

@@ -1,7 +1,11 @@
 """The audit trail of state-changing calls (admin only), as JSON or exported.
 
-Entries are written by ``CommandLogMiddleware`` with secrets masked and message
-bodies omitted; the export streams every matching entry as CSV or JSON lines.
+Entries are written by ``CommandLogMiddleware`` for authenticated calls, with
+secrets masked, message bodies omitted and long bodies cut. Filters and field
+names follow genro-mail-proxy (``since_ts``, ``until_ts``, ``endpoint_filter``,
+``tenant_id``; ``command_ts``, ``endpoint``, ``payload``). The export streams every
+matching entry: ``json`` is the replay list (``endpoint, tenant_id, payload,
+command_ts`` in call order), ``jsonl`` and ``csv`` carry whole entries.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -19,16 +24,45 @@ from mail_proxy.api.deps import AdminCaller, RuntimeDep
 from mail_proxy.api.errors import ERROR_RESPONSES
 from mail_proxy.domain.models import CommandLogEntry
 from mail_proxy.runtime import Runtime
-from mail_proxy.schemas import MAX_COUNT, MAX_TS, CommandLogEntryOut, CommandLogResponse
+from mail_proxy.schemas import (
+    MAX_COUNT,
+    MAX_TS,
+    CommandLogEntryOut,
+    CommandLogResponse,
+    CommandReplayItem,
+)
 
 router = APIRouter(tags=["command log"], responses=ERROR_RESPONSES)
 
 EXPORT_PAGE = 500
 CSV_COLUMNS = ("id", "ts", "method", "path", "actor", "tenant_id", "status_code", "body")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""Cells a spreadsheet would run as a formula (CSV injection, OWASP)."""
+
 SinceQuery = Annotated[
     float | None, Query(ge=0, le=MAX_TS, description="Only entries at or after (Unix s).")
 ]
-TenantQuery = Annotated[str | None, Query(description="Only calls acting on this tenant.")]
+UntilQuery = Annotated[
+    float | None, Query(ge=0, le=MAX_TS, description="Only entries at or before (Unix s).")
+]
+TenantQuery = Annotated[
+    str | None, Query(max_length=255, description="Only calls acting on this tenant.")
+]
+EndpointQuery = Annotated[
+    str | None,
+    Query(max_length=255, description="Only calls whose `METHOD /path` contains this text."),
+]
+OldSinceQuery = Annotated[
+    float | None, Query(ge=0, le=MAX_TS, description="Former name of `since_ts`.")
+]
+
+
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    since: float | None
+    until: float | None
+    tenant_id: str | None
+    endpoint: str | None
 
 
 def entry_out(entry: CommandLogEntry) -> CommandLogEntryOut:
@@ -41,6 +75,10 @@ def entry_out(entry: CommandLogEntry) -> CommandLogEntryOut:
         tenant_id=entry.tenant_id,
         status_code=entry.status_code,
         body=entry.body,
+        command_ts=entry.ts,
+        endpoint=f"{entry.method} {entry.path}",
+        payload=entry.body,
+        response_status=entry.status_code,
     )
 
 
@@ -48,26 +86,40 @@ def entry_out(entry: CommandLogEntry) -> CommandLogEntryOut:
 async def command_log(
     _: AdminCaller,
     runtime: RuntimeDep,
-    since: SinceQuery = None,
+    since_ts: SinceQuery = None,
+    until_ts: UntilQuery = None,
     tenant_id: TenantQuery = None,
+    endpoint_filter: EndpointQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
+    since: OldSinceQuery = None,
 ) -> CommandLogResponse:
     entries = await runtime.store.command_log(
-        since=since, tenant_id=tenant_id, limit=limit, offset=offset
+        since=since_ts if since_ts is not None else since,
+        until=until_ts,
+        tenant_id=tenant_id,
+        endpoint=endpoint_filter,
+        limit=limit,
+        offset=offset,
     )
     return CommandLogResponse(entries=[entry_out(e) for e in entries])
 
 
 @router.get(
     "/command-log/export",
-    summary="Export the audit trail as CSV or JSON lines",
+    summary="Export the audit trail for replay (JSON), as JSON lines or as CSV",
     response_class=StreamingResponse,
     responses={
         200: {
             "content": {
-                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/CommandReplayItem"},
+                    }
+                },
                 "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
             }
         }
     },
@@ -75,27 +127,36 @@ async def command_log(
 async def export_command_log(
     _: AdminCaller,
     runtime: RuntimeDep,
-    format: Literal["csv", "jsonl"] = "jsonl",
-    since: SinceQuery = None,
+    format: Literal["json", "jsonl", "csv"] = "json",
+    since_ts: SinceQuery = None,
+    until_ts: UntilQuery = None,
     tenant_id: TenantQuery = None,
+    endpoint_filter: EndpointQuery = None,
+    since: OldSinceQuery = None,
 ) -> StreamingResponse:
-    lines = _entries(runtime, since, tenant_id)
+    flt = _Filter(since_ts if since_ts is not None else since, until_ts, tenant_id, endpoint_filter)
+    entries = _entries(runtime, flt)
     if format == "csv":
         return StreamingResponse(
-            _as_csv(lines),
+            _as_csv(entries),
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="command-log.csv"'},
         )
-    return StreamingResponse(_as_jsonl(lines), media_type="application/x-ndjson")
+    if format == "jsonl":
+        return StreamingResponse(_as_jsonl(entries), media_type="application/x-ndjson")
+    return StreamingResponse(_as_replay(entries), media_type="application/json")
 
 
-async def _entries(
-    runtime: Runtime, since: float | None, tenant_id: str | None
-) -> AsyncIterator[CommandLogEntryOut]:
+async def _entries(runtime: Runtime, flt: _Filter) -> AsyncIterator[CommandLogEntryOut]:
     offset = 0
     while True:
         page = await runtime.store.command_log(
-            since=since, tenant_id=tenant_id, limit=EXPORT_PAGE, offset=offset
+            since=flt.since,
+            until=flt.until,
+            tenant_id=flt.tenant_id,
+            endpoint=flt.endpoint,
+            limit=EXPORT_PAGE,
+            offset=offset,
         )
         for entry in page:
             yield entry_out(entry)
@@ -104,9 +165,29 @@ async def _entries(
         offset += EXPORT_PAGE
 
 
+async def _as_replay(entries: AsyncIterator[CommandLogEntryOut]) -> AsyncIterator[str]:
+    separator = "["
+    async for entry in entries:
+        item = CommandReplayItem(
+            endpoint=entry.endpoint,
+            tenant_id=entry.tenant_id,
+            payload=entry.payload,
+            command_ts=entry.command_ts,
+        )
+        yield separator + item.model_dump_json()
+        separator = ","
+    yield "[]" if separator == "[" else "]"
+
+
 async def _as_jsonl(entries: AsyncIterator[CommandLogEntryOut]) -> AsyncIterator[str]:
     async for entry in entries:
         yield entry.model_dump_json() + "\n"
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell no spreadsheet runs: text starting like a formula gets a ``'`` first."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 async def _as_csv(entries: AsyncIterator[CommandLogEntryOut]) -> AsyncIterator[str]:
@@ -115,8 +196,8 @@ async def _as_csv(entries: AsyncIterator[CommandLogEntryOut]) -> AsyncIterator[s
     writer.writerow(CSV_COLUMNS)
     async for entry in entries:
         row = entry.model_dump()
-        row["body"] = json.dumps(row["body"]) if row["body"] is not None else ""
-        writer.writerow([row[column] for column in CSV_COLUMNS])
+        row["body"] = "" if row["body"] is None else json.dumps(row["body"], ensure_ascii=False)
+        writer.writerow([safe_cell(row[column]) for column in CSV_COLUMNS])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
