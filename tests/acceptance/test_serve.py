@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from mail_proxy.testing import RecordingSink, ServedProxy, free_port
 
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
 pytestmark = pytest.mark.slow
 
 
-def _setup(proxy: ServedProxy, smtp_port: int) -> None:
+def _setup(proxy: ServedProxy, smtp_port: int, sync_url: str | None = None) -> None:
+    tenant: dict[str, Any] = {"id": "acme", "name": "Acme"}
+    if sync_url is not None:
+        tenant |= {"client_base_url": sync_url, "client_sync_path": "/sync"}
     with proxy.client(timeout=10) as client:
-        client.post("/tenant", json={"id": "acme", "name": "Acme"}).raise_for_status()
+        client.post("/tenant", json=tenant).raise_for_status()
         client.post(
             "/account",
             json={
@@ -74,17 +83,88 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     assert "--dev-sink" in out and "--port" in out
 
 
-def test_kill_9_loses_nothing(tmp_path: Path) -> None:
+class SyncEndpoint:
+    """The tenant's application: a real HTTP server in a thread that acknowledges
+    every delivery report and remembers which ids it was told were sent."""
+
+    def __init__(self) -> None:
+        self.sent: set[str] = set()
+        self.lock = threading.Lock()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                entries = json.loads(body).get("delivery_report") or []
+                with endpoint.lock:
+                    endpoint.sent.update(e["id"] for e in entries if e.get("sent_ts"))
+                answer = b'{"ok": true}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def reported(self) -> set[str]:
+        with self.lock:
+            return set(self.sent)
+
+    def __enter__(self) -> SyncEndpoint:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def query(db: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows straight from the proxy's database (SQLite file or PostgreSQL schema URL)."""
+    if not db.startswith("postgresql://"):
+        with sqlite3.connect(db) as conn:
+            return list(conn.execute(sql))
+    url, _, schema = db.partition("?schema=")
+    with psycopg.connect(url, options=f"-csearch_path={schema}") as conn:
+        return list(conn.execute(sql))
+
+
+SENT_WITHOUT_EVENT = (
+    "SELECT count(*) FROM messages m WHERE m.status = 'sent' AND NOT EXISTS"
+    " (SELECT 1 FROM message_events e WHERE e.message_pk = m.pk AND e.type = 'sent')"
+)
+
+
+@pytest.fixture(params=BACKENDS)
+def crash_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_dsn"))
+    return str(tmp_path / "crash.db")
+
+
+def test_kill_9_loses_nothing(tmp_path: Path, crash_db: str) -> None:
     """kill -9 during a busy dispatch, restart on the same database: every message is
-    delivered, and a message arrives twice only if the SMTP server had accepted it
-    before the kill while its outcome was not yet committed."""
-    db = tmp_path / "crash.db"
+    delivered and reported to the tenant; at the moment of the kill no message was
+    ``sent`` without its event (both are one transaction); a message arrives twice
+    only if the SMTP server had accepted it before the kill while its outcome was not
+    yet committed."""
     total = 1500
-    env = {"GMP_LEASE_SECONDS": "10", "GMP_SMTP_TIMEOUT": "3", "GMP_LOG_LEVEL": "WARNING"}
-    with RecordingSink() as sink:
-        proxy = ServedProxy(db, env=env).start()
+    env = {
+        "GMP_LEASE_SECONDS": "10",
+        "GMP_SMTP_TIMEOUT": "3",
+        "GMP_LOG_LEVEL": "WARNING",
+        "GMP_ALLOW_PRIVATE_TARGETS": "true",
+        "GMP_INSTANCE_DIR": str(tmp_path / "instance"),
+    }
+    with RecordingSink() as sink, SyncEndpoint() as app:
+        proxy = ServedProxy(crash_db, env=env).start()
         try:
-            _setup(proxy, sink.port)
+            _setup(proxy, sink.port, app.url)
             messages = _messages(total)
             with proxy.client(timeout=30) as client:
                 for start in range(0, total, 100):
@@ -95,31 +175,34 @@ def test_kill_9_loses_nothing(tmp_path: Path) -> None:
             proxy.stop(signal.SIGKILL)
         time.sleep(0.5)  # a DATA that completed as the process died is recorded by now
         arrived_before_kill = {a.mail_id for a in list(sink.arrivals)}
-        with sqlite3.connect(db) as conn:
-            sent_in_db = {
-                row[0] for row in conn.execute("SELECT id FROM messages WHERE status = 'sent'")
-            }
+        sent_in_db = {
+            row[0] for row in query(crash_db, "SELECT id FROM messages WHERE status = 'sent'")
+        }
+        assert query(crash_db, SENT_WITHOUT_EVENT) == [(0,)]
         assert len(arrived_before_kill) < total, "the kill came too late to prove anything"
 
         wanted = {f"m-{i}" for i in range(total)}
-        with ServedProxy(db, env=env) as restarted:
+        with ServedProxy(crash_db, env=env) as restarted:
             # count distinct ids: duplicates must not end the wait early
-            deadline = time.monotonic() + 60
-            while {a.mail_id for a in list(sink.arrivals)} != wanted:
-                assert time.monotonic() < deadline, "a message was lost"
+            deadline = time.monotonic() + 90
+            while {a.mail_id for a in list(sink.arrivals)} != wanted or app.reported() != wanted:
+                assert time.monotonic() < deadline, "a message was lost or never reported"
                 time.sleep(0.1)
             assert restarted.stop() == 0
 
     ids = [a.mail_id for a in sink.arrivals]
     duplicates = {mid for mid in ids if ids.count(mid) > 1}
     assert duplicates <= arrived_before_kill - sent_in_db
+    backend = "postgres" if crash_db.startswith("postgresql") else "sqlite"
     print(
-        f"kill -9: {len(duplicates)} duplicate(s) out of {total} "
-        f"({len(arrived_before_kill)} had arrived before the kill)"
+        f"kill -9 ({backend}): {len(duplicates)} duplicate(s) out of {total}, "
+        f"{len(arrived_before_kill)} had arrived before the kill, {len(sent_in_db)} were "
+        "committed as sent, 0 sent without event"
     )
-    with sqlite3.connect(db) as conn:
-        statuses = dict(conn.execute("SELECT status, count(*) FROM messages GROUP BY status"))
-    assert statuses == {"sent": total}
+    assert dict(query(crash_db, "SELECT status, count(*) FROM messages GROUP BY status")) == {
+        "sent": total
+    }
+    assert query(crash_db, SENT_WITHOUT_EVENT) == [(0,)]
 
 
 def test_dev_sink_newcomer_path(tmp_path: Path) -> None:
