@@ -278,6 +278,15 @@ class Store(ABC):
 
     # -- instance settings and audit -------------------------------------------
     @abstractmethod
+    async def set_instance_active(self, active: bool) -> None:
+        """Suspend (False) or resume the whole instance, for every process on the
+        database and across restarts."""
+
+    @abstractmethod
+    async def instance_active(self) -> bool:
+        """False while the instance is suspended; True if it never was."""
+
+    @abstractmethod
     async def get_instance_settings(self) -> dict[str, Any]: ...
 
     @abstractmethod
@@ -301,13 +310,7 @@ class Store(ABC):
         self,
         *,
         since: float | None = None,
-        until: float | None = None,
         tenant_id: str | None = None,
-        endpoint: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[CommandLogEntry]: ...
-
-    @abstractmethod
-    async def purge_command_log(self, before: float) -> int:
-        """Remove command-log entries older than ``before`` (Unix s); how many."""

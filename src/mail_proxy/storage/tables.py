@@ -168,6 +168,15 @@ send_log = sa.Table(
     sa.Column("ts", sa.Double, nullable=False),
     sa.Index("ix_send_log_account_ts", "tenant_id", "account_id", "ts"),
     sa.Index("ix_send_log_ts", "ts"),
+    sa.Index("ix_send_log_tenant_ts", "tenant_id", "ts"),
+)
+
+#: One row (id 1) once the instance was suspended or activated; absent means active.
+instance_state = sa.Table(
+    "instance_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("active", sa.Boolean, nullable=False),
 )
 
 instance_settings = sa.Table(

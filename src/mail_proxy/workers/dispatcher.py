@@ -6,9 +6,12 @@ its account. A lane runs at most ``GMP_MAX_CONCURRENT_PER_ACCOUNT`` sends at
 once, every send also holds one of ``GMP_MAX_CONCURRENT_SENDS`` global slots, and
 a lane never holds more than its account's batch of waiting messages, so a slow
 or rate-limited account cannot starve the others. The loop claims again at once
-while claims bring work and there is room; otherwise it sleeps until ``wake()``
-(run-now, new messages), a lane running dry, or the ``GMP_SEND_LOOP_INTERVAL``
-timer (not in test mode).
+while claims bring work and there is room; otherwise it sleeps until ``run_now()``
+(POST /commands/run-now), ``wake()`` (new messages; ignored in test mode, where
+nothing leaves before run-now), a lane running dry, or the
+``GMP_SEND_LOOP_INTERVAL`` timer (not in test mode). An instance-wide suspension
+is state in the store, so every process on the database honours it within that
+interval and it survives restarts.
 
 Per message: build the MIME bytes (a bad payload fails at once), check the
 account's rate limit in the shared send log (over the limit: deferred to when the
@@ -88,7 +91,8 @@ class Dispatcher:
         self._retry = RetryPolicy(settings.retry_delays)
         self._lease_margin = min(LEASE_MARGIN, settings.lease_seconds / 4)
         self.on_outcome: Callable[[], None] | None = None
-        self._active = settings.scheduler_active
+        self._active = True
+        self._active_checked = -float("inf")
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_concurrent_sends)
         self._lanes: dict[AccountKey, _Lane] = {}
@@ -104,17 +108,30 @@ class Dispatcher:
 
     @property
     def active(self) -> bool:
-        """False while the whole instance is suspended: nothing new is claimed."""
+        """False while the whole instance is suspended: nothing new is claimed.
+
+        The state is the store's (``Store.instance_active``), shared by every process
+        on the database; this is this process's copy, re-read at least every
+        ``GMP_SEND_LOOP_INTERVAL`` and whenever the dispatcher is woken.
+        """
         return self._active
 
     @active.setter
     def active(self, value: bool) -> None:
+        """Apply a suspend/activate already stored, here at once rather than at the
+        next re-read."""
         self._active = value
         if value:
-            self.wake()
+            self.run_now()
 
     def wake(self) -> None:
-        """Look for due messages now (run-now, or new messages were enqueued)."""
+        """New messages were enqueued: look for due messages now. Ignored in test
+        mode, where nothing is sent until ``run_now``."""
+        if not self._settings.test_mode:
+            self.run_now()
+
+    def run_now(self) -> None:
+        """Make a dispatch pass now (POST /commands/run-now), in test mode too."""
         self._explore = True
         self._wakeup.set()
 
@@ -127,6 +144,10 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until ``stop`` is set, then drain (see module docstring)."""
         self._stopping = False
+        if not self._settings.scheduler_active:
+            await self._store.set_instance_active(False)  # GMP_SCHEDULER_ACTIVE=false
+            self._active = False
+            self._active_checked = time.monotonic()
         watcher = asyncio.create_task(self._wake_on(stop))
         flusher = asyncio.create_task(self._finished.run())
         again = not self._settings.test_mode
@@ -157,15 +178,23 @@ class Dispatcher:
 
     async def _iteration(self, explore: bool) -> bool:
         """One claim round; True to go again at once. Never raises."""
-        if not self._active:
-            return False
         try:
+            if not await self._instance_active(explore):
+                return False
             return await self._claim_round(explore)
         except Exception:
             log.exception("dispatch_round_failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), ERROR_BACKOFF)
             return False
+
+    async def _instance_active(self, explore: bool) -> bool:
+        """The stored suspend state, re-read when woken or once per loop interval."""
+        now = time.monotonic()
+        if explore or now - self._active_checked >= self._settings.send_loop_interval:
+            self._active = await self._store.instance_active()
+            self._active_checked = now
+        return self._active
 
     async def _sleep(self) -> None:
         timeout = None if self._settings.test_mode else self._settings.send_loop_interval

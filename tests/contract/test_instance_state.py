@@ -1,0 +1,29 @@
+"""Instance-wide suspension is stored state: shared by stores, kept across reopen."""
+
+from __future__ import annotations
+
+from mail_proxy.settings import Settings
+from mail_proxy.storage import open_store
+
+
+async def test_instance_is_active_until_suspended_and_every_store_sees_it(
+    db_settings: Settings,
+) -> None:
+    """Two stores on one database (two processes): one suspends, the other reads it;
+    a store opened afterwards (a restart) still reads it, until it is activated."""
+    first, second = await open_store(db_settings), await open_store(db_settings)
+    try:
+        assert await first.instance_active() is True
+        await first.set_instance_active(False)
+        await first.set_instance_active(False)  # twice: an upsert, not a second row
+        assert await second.instance_active() is False
+    finally:
+        await first.close()
+        await second.close()
+    reopened = await open_store(db_settings)
+    try:
+        assert await reopened.instance_active() is False
+        await reopened.set_instance_active(True)
+        assert await reopened.instance_active() is True
+    finally:
+        await reopened.close()
