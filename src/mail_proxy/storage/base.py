@@ -310,7 +310,13 @@ class Store(ABC):
         self,
         *,
         since: float | None = None,
+        until: float | None = None,
         tenant_id: str | None = None,
+        endpoint: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[CommandLogEntry]: ...
+
+    @abstractmethod
+    async def purge_command_log(self, before: float) -> int:
+        """Remove command-log entries older than ``before`` (Unix s); how many."""
