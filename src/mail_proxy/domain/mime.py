@@ -16,8 +16,15 @@ Rules applied:
 - RFC 2046 §5.1.4: html with a text alternative is multipart/alternative, plain
   text first; attachments wrap the body in multipart/mixed.
 - RFC 2231: non-ASCII attachment file names.
-- RFC 5321 §4.5.3.1.6: no line longer than 998 octets; headers fold near 78.
+- RFC 5321 §4.5.3.1.6 / RFC 5322 §2.1.1: no line longer than 998 octets; headers
+  fold near 78, and an unstructured value with no place to fold (a 1500-character
+  word) becomes RFC 2047 encoded words, which may be split anywhere.
 - RFC 5890: internationalised domains are sent as their ASCII (punycode) form.
+- RFC 6531/6532: a non-ASCII local part cannot be written in ASCII; such an
+  envelope is marked ``utf8`` (the mailer then needs the server's SMTPUTF8) and
+  the address is written in the headers as raw UTF-8.
+- The ``{MD5:hex}`` cache marker of an attachment file name (protocol: "removed
+  from the sent filename") is stripped, with the underscore before it.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ _FOLD_AT = 78
 _MAX_LINE = 998
 _ANGLE_ADDR = re.compile(r"^(.*)<([^<>]+)>$", re.DOTALL)
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+_MD5_MARKER = re.compile(r"_?\{MD5:[0-9a-fA-F]*\}")
 _MIME_TYPE = re.compile(r"^[\w!#$&^.+-]+/[\w!#$&^.+-]+$")
 _RESERVED_HEADERS = frozenset(
     [
@@ -79,6 +87,11 @@ class Envelope:
     sender: str
     recipients: tuple[str, ...]
 
+    @property
+    def utf8(self) -> bool:
+        """An address has a non-ASCII local part: only SMTPUTF8 can carry it."""
+        return not all(address.isascii() for address in (self.sender, *self.recipients))
+
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
@@ -91,14 +104,14 @@ class Attachment:
 
 
 def _mailboxes(value: object) -> list[tuple[str, str]]:
-    """(display name, ASCII address) pairs from a string or a list of strings."""
+    """(display name, wire address) pairs from a string or a list of strings."""
     if not value:
         return []
     if isinstance(value, list | tuple):
         pairs = [_parse_mailbox(str(item)) for item in value]
     else:
         pairs = getaddresses([str(value)])
-    return [(name, _ascii_address(addr, raw=str(value))) for name, addr in pairs]
+    return [(name, _wire_address(addr, raw=str(value))) for name, addr in pairs]
 
 
 def _parse_mailbox(item: str) -> tuple[str, str]:
@@ -112,12 +125,12 @@ def _parse_mailbox(item: str) -> tuple[str, str]:
     return name, angle.group(2).strip()
 
 
-def _ascii_address(addr: str, *, raw: str) -> str:
+def _wire_address(addr: str, *, raw: str) -> str:
+    """The address as sent: the domain in ASCII; a non-ASCII local part is kept
+    (it needs SMTPUTF8, RFC 6531 §3.3)."""
     local, at, domain = addr.rpartition("@")
     if not at or not local or not domain:
         raise MimeError(f"invalid address: {raw}")
-    if not local.isascii():
-        raise MimeError(f"non-ASCII local part needs SMTPUTF8: {addr}")
     if not domain.isascii():
         try:
             domain = domain.encode("idna").decode("ascii")
@@ -164,14 +177,29 @@ def _text_header(name: str, value: str) -> str:
         return f"{name}: {value}"
     charset = None if value.isascii() else "utf-8"
     encoded = Header(value, charset, header_name=name).encode(linesep=CRLF)
+    if any(len(line) > _MAX_LINE for line in encoded.split(CRLF)):
+        # No whitespace to fold at (RFC 5322 §2.1.1): encoded words split anywhere.
+        encoded = Header(value, "utf-8", header_name=name).encode(linesep=CRLF)
     return f"{name}: {encoded}"
+
+
+def _mailbox(box: tuple[str, str]) -> str:
+    """One mailbox; an SMTPUTF8 address is written raw (RFC 6532 §3.2), which
+    ``formataddr`` refuses, with its display name quoted."""
+    name, address = box
+    if address.isascii():
+        return formataddr(box, charset="utf-8")
+    if not name:
+        return address
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}" <{address}>'
 
 
 def _address_header(name: str, boxes: Sequence[tuple[str, str]]) -> str:
     """An address-list header, folded after commas."""
     lines = [f"{name}: "]
     for index, box in enumerate(boxes):
-        item = formataddr(box, charset="utf-8")
+        item = _mailbox(box)
         if index:
             if len(lines[-1]) + len(item) + 2 > _FOLD_AT:
                 lines[-1] += ","
@@ -309,7 +337,7 @@ def inline_attachments(payload: Mapping[str, Any]) -> list[Attachment]:
     for spec in payload.get("attachments") or []:
         path = str(spec.get("storage_path") or "")
         mode = spec.get("fetch_mode") or infer_fetch_mode(path)
-        filename = str(spec.get("filename") or "attachment")
+        filename = _MD5_MARKER.sub("", str(spec.get("filename") or "")) or "attachment"
         if mode != "base64":
             raise UnsupportedAttachment(f"attachment {filename}: fetch mode {mode!r} unsupported")
         data = "".join(path.removeprefix("base64:").split())
@@ -332,7 +360,8 @@ def build_message(
     message_key: str,
     html_text_alternative: bool = True,
 ) -> bytes:
-    """The complete message (headers and body, CRLF line ends) as ASCII bytes.
+    """The complete message (headers and body, CRLF line ends) as bytes: ASCII
+    unless an address needs SMTPUTF8 (then UTF-8 in those headers only).
 
     ``message_key`` identifies this queued message uniquely (tenant, id, queue
     position): it seeds the generated Message-ID and the MIME boundaries, so
@@ -344,4 +373,4 @@ def build_message(
         parts = [part, *(_attachment_part(a) for a in attachments)]
         part = _multipart("mixed", parts, message_key + "/m")
     text = CRLF.join(headers + part.headers) + CRLF + CRLF + part.body
-    return text.encode("ascii")
+    return text.encode("utf-8")

@@ -281,11 +281,9 @@ def test_envelope_sender_defaults_to_from_address() -> None:
     assert envelope_of(payload()).sender == "sender@example.org"
 
 
-@pytest.mark.parametrize(
-    "overrides", [{"to": []}, {"from": None}, {"to": ["not-an-address"]}, {"to": ["ü@x.org"]}]
-)
+@pytest.mark.parametrize("overrides", [{"to": []}, {"from": None}, {"to": ["not-an-address"]}])
 def test_unsendable_payloads(overrides: dict[str, Any]) -> None:
-    """No recipients, no sender, or an address SMTP cannot carry is a MimeError."""
+    """No recipients, no sender, or something that is not an address is a MimeError."""
     with pytest.raises(MimeError):
         envelope_of(payload(**overrides))
 
@@ -298,3 +296,63 @@ def test_html_to_text_rendering() -> None:
         "<ul><li>one</li><li>two</li></ul><script>alert(1)</script></body></html>"
     )
     assert html_to_text(html) == "Title\n\nGo here (https://x.example/)& now\n\n- one\n\n- two\n"
+
+
+@pytest.mark.parametrize(
+    ("to", "utf8"),
+    [
+        (["to@example.com"], False),
+        (["to@bücher.example"], False),  # the domain goes as punycode
+        (["Jörg <jörg@example.com>"], True),
+        (["to@example.com", "用户@example.com"], True),
+    ],
+)
+def test_non_ascii_local_part_marks_the_envelope_utf8(to: list[str], utf8: bool) -> None:
+    """RFC 6531: only a non-ASCII local part needs SMTPUTF8; it is kept as it is in
+    the envelope and written raw in the headers (RFC 6532 §3.2)."""
+    p = payload(to=to)
+    envelope = envelope_of(p)
+    assert envelope.utf8 is utf8
+    raw, _ = build(p)
+    assert raw.isascii() is not utf8
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8")
+    assert all(rcpt in head for rcpt in envelope.recipients if not rcpt.isascii())
+
+
+@pytest.mark.parametrize(
+    ("subject", "custom"),
+    [
+        ("x" * 1500, None),  # one word: no whitespace to fold at
+        ("word " * 400, None),
+        ("ü" * 1200, None),
+        ("Hello", "y" * 2000),  # custom headers too
+    ],
+)
+def test_no_header_line_is_longer_than_998(subject: str, custom: str | None) -> None:
+    """RFC 5322 §2.1.1: lines of at most 998 characters, however long the value;
+    the value reads back unchanged."""
+    headers = {"X-Long": custom} if custom else {}
+    raw, msg = build(payload(subject=subject, headers=headers))
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    assert msg["Subject"] == subject.strip() or msg["Subject"] == subject
+    if custom:
+        assert msg["X-Long"] == custom
+
+
+@pytest.mark.parametrize(
+    ("filename", "sent"),
+    [
+        ("report_{MD5:d41d8cd98f00b204e9800998ecf8427e}.pdf", "report.pdf"),
+        ("{MD5:D41D8CD98F00B204E9800998ECF8427E}invoice.txt", "invoice.txt"),
+        ("plain.txt", "plain.txt"),
+        ("{MD5:abc}", "attachment"),
+    ],
+)
+def test_md5_marker_is_stripped_from_the_sent_filename(filename: str, sent: str) -> None:
+    """Protocol: the cache marker is removed from the sent filename."""
+    p = payload(attachments=[{"filename": filename, "storage_path": "base64:aGk="}])
+    raw, msg = build(p)
+    _, part = list(msg.iter_parts())
+    assert part.get_filename() == sent
+    assert b"MD5" not in raw
