@@ -110,6 +110,14 @@ class Settings(BaseSettings):
         default=30 * 86400, ge=1, description="Command-log entries older than this are pruned."
     )
     metrics_require_token: bool = False
+    list_body_chars: int = Field(
+        default=2000, ge=0, description="Body characters a GET /messages record shows."
+    )
+    list_max_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="Size a GET /messages answer stops growing at (next_offset pages on).",
+    )
 
     # attachments and PEC (later issues read these)
     cache_memory_max_mb: int = 50

@@ -2,14 +2,25 @@
 
 The command log keeps request bodies for audit, but never a password, token, API
 key or signing secret (masked) and never message content (omitted). Queue records
-shown by ``GET /messages`` lose attachment credentials.
+shown by ``GET /messages`` lose attachment credentials, and in a listing their
+content too: an 8 MB attachment listed 100 times would make a 800 MB answer, so a
+listing shows what each attachment is (name, size, SHA-256, fetch mode) and a
+bounded part of the body. Stored text passes :func:`storable` on the way out, so
+no stored value (a lone surrogate, a NUL) can make an answer fail to encode.
 """
 
 from __future__ import annotations
 
+import binascii
+import hashlib
+from base64 import b64decode
 from typing import Any
 
+from mail_proxy.domain.attachment_spec import infer_fetch_mode
+from mail_proxy.domain.text import storable
 from mail_proxy.schemas import MASK
+
+CONTENT_FIELDS = ("body", "attachments")
 
 SECRET_KEYS = frozenset(
     {"password", "token", "api_key", "api_token", "secret", "signing_secret",
@@ -35,7 +46,19 @@ def _masked_item(key: str, item: Any) -> Any:
         return "[omitted]"
     if lowered == "messages" and isinstance(item, list):
         return {"count": len(item), "ids": [_message_id(m) for m in item]}
+    if lowered.endswith("_url") and isinstance(item, str):
+        return _without_userinfo(item)
     return mask_secrets(item)
+
+
+def _without_userinfo(url: str) -> str:
+    """A URL with any ``user:password@`` masked (such URLs are refused, but the
+    refused request is still recorded)."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not sep or "@" not in authority:
+        return url
+    return f"{scheme}://{MASK}@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _message_id(message: Any) -> Any:
@@ -53,3 +76,57 @@ def public_payload(payload: dict[str, Any]) -> dict[str, Any]:
         for spec in attachments
     ]  # fmt: skip
     return payload | {"attachments": cleaned}
+
+
+def shown_text(value: Any, limit: int | None = None) -> Any:
+    """A JSON value with every string made storable (and cut at ``limit``, if given)."""
+    if isinstance(value, str):
+        return storable(value, limit=len(value) if limit is None else limit)
+    if isinstance(value, dict):
+        return {storable(str(key)): shown_text(item, limit) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shown_text(item, limit) for item in value]
+    return value
+
+
+def listing_payload(payload: dict[str, Any], body_chars: int) -> tuple[dict[str, Any], bool]:
+    """A queued message summarised for a listing, and whether its body was cut."""
+    shown = shown_text({k: v for k, v in payload.items() if k not in CONTENT_FIELDS})
+    truncated = False
+    body = payload.get("body")
+    if isinstance(body, str):
+        truncated = len(body) > body_chars
+        shown["body"] = storable(body[:body_chars], limit=body_chars)
+    elif "body" in payload:
+        shown["body"] = shown_text(body)
+    attachments = payload.get("attachments")
+    if isinstance(attachments, list):
+        shown["attachments"] = [attachment_summary(spec) for spec in attachments]
+    return shown, truncated
+
+
+def attachment_summary(spec: Any) -> dict[str, Any]:
+    """What an attachment is, without its content or its ``auth``."""
+    if not isinstance(spec, dict):
+        return {}
+    source = spec.get("storage_path")
+    source = source if isinstance(source, str) else ""
+    mode = spec.get("fetch_mode") or infer_fetch_mode(source)
+    summary: dict[str, Any] = {"filename": shown_text(spec.get("filename")), "fetch_mode": mode}
+    for key in ("mime_type", "content_md5"):
+        if spec.get(key) is not None:
+            summary[key] = shown_text(spec[key])
+    if mode == "base64":
+        summary.update(_inline_facts(source.removeprefix("base64:")))
+    else:
+        summary["storage_path"] = storable(source)
+    return summary
+
+
+def _inline_facts(data: str) -> dict[str, Any]:
+    """Size and SHA-256 of inline base64 content (unknown when it does not decode)."""
+    try:
+        content = b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return {"size": None, "sha256": None}
+    return {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}

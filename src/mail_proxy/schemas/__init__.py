@@ -25,6 +25,7 @@ from mail_proxy.schemas.instance import (
     CommandReplayItem,
     InstanceOut,
     InstanceResponse,
+    InstanceStatusResponse,
     InstanceUpdate,
     ReloadBounceResponse,
 )
@@ -41,6 +42,7 @@ from mail_proxy.schemas.messages import (
     MessageIn,
     MessageListResponse,
     MessageOut,
+    MessageResponse,
     RejectedMessage,
     RunNowResponse,
     SuspensionResponse,
@@ -61,6 +63,7 @@ from mail_proxy.schemas.tenants import (
     TenantResponse,
     TenantSaveResponse,
     TenantUpdate,
+    canonical_rate_limits,
 )
 
 __all__ = [
@@ -91,11 +94,13 @@ __all__ = [
     "FieldError",
     "InstanceOut",
     "InstanceResponse",
+    "InstanceStatusResponse",
     "InstanceUpdate",
     "MessageEventsResponse",
     "MessageIn",
     "MessageListResponse",
     "MessageOut",
+    "MessageResponse",
     "OkResponse",
     "RejectedMessage",
     "ReloadBounceResponse",
@@ -113,4 +118,5 @@ __all__ = [
     "TenantResponse",
     "TenantSaveResponse",
     "TenantUpdate",
+    "canonical_rate_limits",
 ]

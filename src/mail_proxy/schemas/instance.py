@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mail_proxy.schemas.common import MAX_COUNT, examples
+from mail_proxy.schemas.common import MAX_COUNT, StatusResponse, examples
 
 
 class BounceSettings(BaseModel):
@@ -33,43 +33,91 @@ class BounceSettings(BaseModel):
     )
 
 
+BOUNCE_FLAT_FIELDS = {
+    "bounce_enabled": "enabled",
+    "bounce_imap_host": "imap_host",
+    "bounce_imap_port": "imap_port",
+    "bounce_imap_user": "imap_user",
+    "bounce_imap_password": "imap_password",
+    "bounce_imap_ssl": "imap_ssl",
+    "bounce_imap_folder": "imap_folder",
+    "bounce_poll_interval": "poll_interval_seconds",
+}
+"""The reference's flat ``bounce_*`` instance fields → keys of :class:`BounceSettings`."""
+
+
 class InstanceUpdate(BaseModel):
-    """``PUT /instance``: the fields sent are changed, the others kept."""
+    """``PUT /instance``: the fields sent are changed, the others kept.
+
+    Bounce settings come nested (``bounce``: replaced whole) or as the flat
+    ``bounce_*`` fields (each changes one setting; applied after ``bounce``).
+    """
 
     name: str | None = Field(default=None, max_length=200)
     bounce: BounceSettings | None = None
+    bounce_enabled: bool | None = None
+    bounce_imap_host: str | None = Field(default=None, pattern=r"^[^\s/]+$")
+    bounce_imap_port: int | None = Field(default=None, ge=1, le=65535)
+    bounce_imap_user: str | None = None
+    bounce_imap_password: str | None = Field(default=None, description="Write-only.")
+    bounce_imap_ssl: bool | None = None
+    bounce_imap_folder: str | None = None
+    bounce_poll_interval: int | None = Field(default=None, ge=5, le=MAX_COUNT)
 
-    model_config = examples({"name": "mail-proxy eu-1", "bounce": {"enabled": False}})
+    model_config = examples(
+        {"name": "mail-proxy eu-1", "bounce_enabled": True, "bounce_imap_host": "imap.example"},
+        {"name": "mail-proxy eu-1", "bounce": {"enabled": False}},
+    )
 
 
 class InstanceOut(BaseModel):
     name: str | None
     bounce: dict[str, Any] | None = Field(description="Bounce settings, password masked.")
-    active: bool = Field(description="Dispatcher running (not suspended).")
+    bounce_enabled: bool
+    bounce_imap_host: str | None
+    bounce_imap_port: int | None
+    bounce_imap_user: str | None
+    bounce_imap_ssl: bool
+    bounce_imap_folder: str | None
+    bounce_poll_interval: int
+    active: bool = Field(description="Sending (the instance is not suspended).")
     test_mode: bool
     default_priority: int
     sync_interval_seconds: int
     version: str
 
 
-class InstanceResponse(BaseModel):
+class InstanceResponse(InstanceOut):
+    """``GET``/``PUT /instance``: the settings at top level, beside ``ok``."""
+
     ok: Literal[True] = True
-    instance: InstanceOut
 
     model_config = examples(
         {
             "ok": True,
-            "instance": {
-                "name": "eu-1",
-                "bounce": None,
-                "active": True,
-                "test_mode": False,
-                "default_priority": 2,
-                "sync_interval_seconds": 300,
-                "version": "0.1.0",
-            },
+            "name": "eu-1",
+            "bounce": None,
+            "bounce_enabled": False,
+            "bounce_imap_host": None,
+            "bounce_imap_port": None,
+            "bounce_imap_user": None,
+            "bounce_imap_ssl": True,
+            "bounce_imap_folder": "INBOX",
+            "bounce_poll_interval": 60,
+            "active": True,
+            "test_mode": False,
+            "default_priority": 2,
+            "sync_interval_seconds": 300,
+            "version": "0.1.0",
         }
     )
+
+
+class InstanceStatusResponse(StatusResponse):
+    """``GET /status`` with the reference's names beside ours."""
+
+    scheduler_active: bool = Field(description="Same as active.")
+    pending_messages: int = Field(description="Same as pending.")
 
 
 class ReloadBounceResponse(BaseModel):

@@ -122,9 +122,40 @@ class AddMessagesResponse(BaseModel):
     )
 
 
+class EventOut(BaseModel):
+    event_id: int
+    type: str = Field(description="sent, deferred, error, bounce or pec_*.")
+    ts: int
+    description: str | None
+    details: dict[str, Any] | None
+    reported_ts: int | None
+    event_type: str = Field(description="Same as type (the reference's name).")
+    event_ts: int = Field(description="Same as ts (the reference's name).")
+
+    model_config = examples(
+        {
+            "event_id": 7,
+            "type": "sent",
+            "ts": 1717000000,
+            "description": None,
+            "details": None,
+            "reported_ts": None,
+            "event_type": "sent",
+            "event_ts": 1717000000,
+        }
+    )
+
+
 class MessageOut(BaseModel):
     """A queue record. ``sent_ts`` repeats ``smtp_ts`` and ``message`` repeats ``payload``
-    so that clients written for either name work."""
+    so that clients written for either name work.
+
+    ``error``/``error_ts`` are set only once the message failed for good; the reason
+    of the last temporary failure of a message still being retried is
+    ``last_error``/``last_error_ts``. In a listing the payload is a summary: the
+    body is cut to ``GMP_LIST_BODY_CHARS`` (``body_truncated``) and attachments
+    show name, size, hash and fetch mode, never their content.
+    """
 
     pk: int
     id: str
@@ -139,11 +170,17 @@ class MessageOut(BaseModel):
     sent_ts: int | None
     error_ts: int | None
     error: str | None
+    last_error_ts: int | None = Field(description="Last failure, temporary or final.")
+    last_error: str | None
     reported_ts: int | None
     created_at: int
     updated_at: int
+    body_truncated: bool = Field(description="The payload's body was cut for the listing.")
     payload: dict[str, Any] = Field(description="The message as queued, secrets removed.")
     message: dict[str, Any] = Field(description="Same as payload.")
+    history: list[EventOut] | None = Field(
+        default=None, description="The message's events, with include_history=true."
+    )
 
     model_config = examples(
         {
@@ -160,11 +197,15 @@ class MessageOut(BaseModel):
             "sent_ts": 1717000000,
             "error_ts": None,
             "error": None,
+            "last_error_ts": None,
+            "last_error": None,
             "reported_ts": 1717000005,
             "created_at": 1716999990,
             "updated_at": 1717000000,
+            "body_truncated": False,
             "payload": {"id": "m-1", "to": ["ann@client.example"], "subject": "Hi"},
             "message": {"id": "m-1", "to": ["ann@client.example"], "subject": "Hi"},
+            "history": None,
         }
     )
 
@@ -174,29 +215,21 @@ class MessageListResponse(BaseModel):
     total: int = Field(description="Records matching the filter (all pages).")
     limit: int
     offset: int
+    next_offset: int | None = Field(
+        description="Offset of the next page; null on the last one. A page may hold "
+        "fewer than `limit` records when GMP_LIST_MAX_BYTES was reached."
+    )
     messages: list[MessageOut]
 
-    model_config = examples({"ok": True, "total": 0, "limit": 100, "offset": 0, "messages": []})
-
-
-class EventOut(BaseModel):
-    event_id: int
-    type: str = Field(description="sent, deferred, error, bounce or pec_*.")
-    ts: int
-    description: str | None
-    details: dict[str, Any] | None
-    reported_ts: int | None
-
     model_config = examples(
-        {
-            "event_id": 7,
-            "type": "sent",
-            "ts": 1717000000,
-            "description": None,
-            "details": None,
-            "reported_ts": None,
-        }
+        {"ok": True, "total": 0, "limit": 100, "offset": 0, "next_offset": None, "messages": []}
     )
+
+
+class MessageResponse(MessageOut):
+    """``GET /messages/{id}``: one record with its whole payload (secrets removed)."""
+
+    ok: Literal[True] = True
 
 
 class MessageEventsResponse(BaseModel):
@@ -216,12 +249,19 @@ class DeleteMessagesRequest(BaseModel):
 
 class DeleteMessagesResponse(BaseModel):
     ok: Literal[True] = True
-    removed: list[str]
+    removed: int = Field(description="How many messages were removed.")
+    removed_ids: list[str] = Field(description="Their ids.")
     not_found: list[str]
     unauthorized: list[str] = Field(description="Ids that exist only under another tenant.")
 
     model_config = examples(
-        {"ok": True, "removed": ["m-1"], "not_found": ["m-2"], "unauthorized": []}
+        {
+            "ok": True,
+            "removed": 1,
+            "removed_ids": ["m-1"],
+            "not_found": ["m-2"],
+            "unauthorized": [],
+        }
     )
 
 
@@ -242,21 +282,40 @@ class CleanupResponse(BaseModel):
 
 class RunNowResponse(BaseModel):
     ok: Literal[True] = True
+    triggered: Literal[True] = True
     tenant_id: str | None = Field(description="The tenant woken, or null for all of them.")
 
-    model_config = examples({"ok": True, "tenant_id": "acme"})
+    model_config = examples({"ok": True, "triggered": True, "tenant_id": "acme"})
 
 
 class SuspensionResponse(BaseModel):
-    """After suspend/activate: the tenant's suspended batch codes (``*`` = all), or,
-    for the whole instance (admin, no tenant_id), whether the dispatcher is active."""
+    """After suspend/activate of a tenant, one of its batches, or (admin without
+    tenant_id) the whole instance."""
 
     ok: Literal[True] = True
-    tenant_id: str | None
-    suspended_batches: list[str] | None = None
-    active: bool | None = None
+    tenant_id: str | None = Field(description="Null: the whole instance.")
+    batch_code: str | None = Field(description="The batch acted on; null: the whole scope.")
+    suspended_batches: list[str] = Field(description="The tenant's suspended batches; `*` = all.")
+    pending_messages: int = Field(
+        description="Pending messages of the scope, now held (suspend) or released (activate)."
+    )
+    active: bool = Field(description="Whether the scope acted on is sending now.")
 
     model_config = examples(
-        {"ok": True, "tenant_id": "acme", "suspended_batches": ["*"], "active": None},
-        {"ok": True, "tenant_id": None, "suspended_batches": None, "active": False},
+        {
+            "ok": True,
+            "tenant_id": "acme",
+            "batch_code": None,
+            "suspended_batches": ["*"],
+            "pending_messages": 12,
+            "active": False,
+        },
+        {
+            "ok": True,
+            "tenant_id": None,
+            "batch_code": None,
+            "suspended_batches": [],
+            "pending_messages": 40,
+            "active": False,
+        },
     )

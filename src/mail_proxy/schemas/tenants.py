@@ -48,12 +48,42 @@ class ClientAuthOut(BaseModel):
     )
 
 
-class TenantRateLimits(BaseModel):
-    per_minute: int | None = Field(default=None, ge=1, le=MAX_COUNT)
-    per_hour: int | None = Field(default=None, ge=1, le=MAX_COUNT)
-    per_day: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+RATE_LIMIT_KEYS = {
+    "per_minute": "per_minute",
+    "per_hour": "per_hour",
+    "per_day": "per_day",
+    "limit_per_minute": "per_minute",
+    "limit_per_hour": "per_hour",
+    "limit_per_day": "per_day",
+    "hourly": "per_hour",
+    "daily": "per_day",
+}
+"""Accepted ``rate_limits`` keys → the canonical key stored. ``hourly`` and ``daily``
+are the reference's documented names; ``limit_per_*`` are its account field names."""
 
-    model_config = examples({"per_minute": 60, "per_hour": 1000, "per_day": None})
+
+def canonical_rate_limits(given: dict[str, object] | None) -> dict[str, int | None] | None:
+    """``rate_limits`` under the canonical keys; ``ValueError`` names what is wrong.
+
+    Two names of one window with different values, an unknown key, or a value that
+    is not a positive whole number are refused rather than guessed at.
+    """
+    if given is None:
+        return None
+    limits: dict[str, int | None] = {}
+    for key, value in given.items():
+        canonical = RATE_LIMIT_KEYS.get(key)
+        if canonical is None:
+            known = ", ".join(sorted(RATE_LIMIT_KEYS))
+            raise ValueError(f"unknown rate_limits key {key!r} (known: {known})")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT
+        ):
+            raise ValueError(f"rate_limits {key!r} must be a whole number from 1 or null")
+        if limits.get(canonical, value) != value:
+            raise ValueError(f"rate_limits gives {canonical} twice with different values")
+        limits[canonical] = value
+    return limits
 
 
 class LargeFileConfig(BaseModel):
@@ -84,7 +114,12 @@ class TenantUpdate(BaseModel):
     client_sync_path: str | None = Field(default=None, pattern=PATH_PATTERN)
     client_attachment_path: str | None = Field(default=None, pattern=PATH_PATTERN)
     client_auth: ClientAuthIn | None = None
-    rate_limits: TenantRateLimits | None = None
+    rate_limits: dict[str, int | None] | None = Field(
+        default=None,
+        description="Sends per window: `per_minute`, `per_hour`, `per_day` "
+        "(also `hourly`, `daily`, `limit_per_*`); stored under the `per_*` names.",
+        examples=[{"hourly": 1000, "daily": 10000}],
+    )
     large_file_config: LargeFileConfig | None = None
     active: bool | None = Field(default=None, description="Admin only.")
     api_key_expires_at: int | None = Field(default=None, ge=0, le=MAX_TS, description="Admin only.")
@@ -151,9 +186,10 @@ class TenantDetail(TenantOut):
     suspended_batches: list[str] = Field(description="Suspended batch codes; `*` = all.")
 
 
-class TenantResponse(BaseModel):
+class TenantResponse(TenantDetail):
+    """``GET``/``PUT /tenant/{id}``: the tenant's fields at top level, beside ``ok``."""
+
     ok: Literal[True] = True
-    tenant: TenantDetail
 
 
 class TenantSaveResponse(BaseModel):
@@ -205,10 +241,16 @@ class RemovedResponse(BaseModel):
 
 
 class SyncStatusEntry(BaseModel):
-    tenant_id: str
+    id: str
+    name: str | None
+    active: bool
+    client_base_url: str | None
     last_sync_ts: int | None
-    next_sync_due: int | None
-    in_dnd: bool = Field(description="The tenant asked not to be called before next_sync_due.")
+    next_sync_due: bool = Field(description="A client-sync call is due now.")
+    next_sync_ts: int | None = Field(
+        description="When the next call is due (Unix s); null without a callback URL."
+    )
+    in_dnd: bool = Field(description="The tenant asked not to be called before next_sync_ts.")
 
 
 class SyncStatusResponse(BaseModel):
@@ -222,9 +264,13 @@ class SyncStatusResponse(BaseModel):
             "sync_interval_seconds": 300,
             "tenants": [
                 {
-                    "tenant_id": "acme",
+                    "id": "acme",
+                    "name": "ACME Corp.",
+                    "active": True,
+                    "client_base_url": "https://app.acme.example",
                     "last_sync_ts": 1717000000,
-                    "next_sync_due": 1717000300,
+                    "next_sync_due": False,
+                    "next_sync_ts": 1717000300,
                     "in_dnd": False,
                 }
             ],

@@ -161,6 +161,10 @@ class Store(ABC):
     async def message_events(self, tenant_id: str, message_id: str) -> list[Event]: ...
 
     @abstractmethod
+    async def events_of_messages(self, message_pks: Sequence[int]) -> list[Event]:
+        """Events of the messages with these pks, oldest first."""
+
+    @abstractmethod
     async def unreported_events(self, tenant_id: str | None, limit: int) -> list[Event]:
         """Oldest first (event_id order). ``tenant_id=None``: every tenant."""
 

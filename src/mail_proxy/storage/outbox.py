@@ -145,3 +145,12 @@ class EventOps(SqlStore):
             return [records.event(row) for row in await conn.execute(query)]
 
         return await self._read(op, what)
+
+    async def events_of_messages(self, message_pks: Sequence[int]) -> list[Event]:
+        """The events of many messages in one query (``GET /messages?include_history``),
+        in the order they happened."""
+        pks = sorted(set(message_pks))
+        if not pks:
+            return []
+        query = sa.select(message_events).where(self._in(E.message_pk, pks)).order_by(E.event_id)
+        return await self._events(query, "events_of_messages")

@@ -26,7 +26,9 @@ TenantClient = Callable[[str], httpx.AsyncClient]
 
 @pytest.fixture
 def api_settings(settings_factory: Callable[..., Settings]) -> Settings:
-    return settings_factory(api_token=ADMIN_TOKEN, test_mode=True)
+    """Tenant keys may point at loopback here (test servers live there); the
+    target policy itself is tested with its own settings in test_targets.py."""
+    return settings_factory(api_token=ADMIN_TOKEN, test_mode=True, allow_private_targets=True)
 
 
 @pytest.fixture

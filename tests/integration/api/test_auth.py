@@ -80,7 +80,7 @@ async def test_tenant_token_cannot_touch_another_tenant(
 
 
 async def _snapshot(client: httpx.AsyncClient, tenant_id: str) -> dict[str, Any]:
-    tenant = (await client.get(f"/tenant/{tenant_id}")).json()["tenant"]
+    tenant = (await client.get(f"/tenant/{tenant_id}")).json()
     accounts = (await client.get("/accounts", params={"tenant_id": tenant_id})).json()
     messages = (await client.get("/messages", params={"tenant_id": tenant_id})).json()
     return {"tenant": tenant, "accounts": accounts, "messages": messages}
@@ -108,7 +108,7 @@ async def test_tenant_token_sees_only_its_own_data(
     assert [m["id"] for m in (await own.get("/messages")).json()["messages"]] == ["a"]
     assert [a["tenant_id"] for a in (await own.get("/accounts")).json()["accounts"]] == ["acme"]
     assert (await own.get("/messages", params={"tenant_id": "acme"})).status_code == 200
-    assert (await own.get("/tenant/acme")).json()["tenant"]["id"] == "acme"
+    assert (await own.get("/tenant/acme")).json()["id"] == "acme"
     status = (await own.get("/status")).json()
     assert status["pending"] == 1
 
@@ -157,7 +157,7 @@ async def test_tenant_cannot_change_admin_fields_of_itself(
     """A tenant token may edit its own record but not reactivate itself or its key's expiry."""
     own = tenant_client(two_tenants["acme"])
     renamed = await own.put("/tenant/acme", json={"name": "ACME"})
-    assert renamed.json()["tenant"]["name"] == "ACME"
+    assert renamed.json()["name"] == "ACME"
     refused = await own.put("/tenant/acme", json={"active": True})
     assert refused.status_code == 403
 

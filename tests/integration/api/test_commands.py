@@ -3,39 +3,73 @@
 from __future__ import annotations
 
 import httpx
-from tests.integration.api.conftest import MakeTenant, TenantClient
+from tests.integration.api.conftest import MakeAccount, MakeTenant, TenantClient, message
 
 from mail_proxy.runtime import Runtime
+from mail_proxy.settings import Settings
+
+
+async def _queue(client: httpx.AsyncClient, *batches: str | None) -> None:
+    """One pending message of acme per batch code given (None: no batch)."""
+    messages = [
+        message(f"m{index}", tenant_id="acme", **({"batch_code": code} if code else {}))
+        for index, code in enumerate(batches)
+    ]
+    answer = await client.post("/commands/add-messages", json={"messages": messages})
+    assert answer.json()["queued"] == len(batches), answer.text
 
 
 async def test_suspend_and_activate_batches(
-    make_tenant: MakeTenant, tenant_client: TenantClient
+    client: httpx.AsyncClient,
+    make_tenant: MakeTenant,
+    make_account: MakeAccount,
+    tenant_client: TenantClient,
 ) -> None:
-    """Batches suspend one by one; one cannot be activated while '*' is set."""
+    """Batches suspend one by one; answers name the batch and count what it holds;
+    one batch cannot be activated while '*' is set."""
     own = tenant_client(await make_tenant("acme"))
+    await make_account("acme")
+    await _queue(client, "spring", "spring", "autumn", None)
     first = await own.post("/commands/suspend", params={"batch_code": "spring"})
-    assert first.json() == {"ok": True, "tenant_id": "acme", "suspended_batches": ["spring"],
-                            "active": None}  # fmt: skip
+    assert first.json() == {"ok": True, "tenant_id": "acme", "batch_code": "spring",
+                            "suspended_batches": ["spring"], "pending_messages": 2,
+                            "active": False}  # fmt: skip
     whole = await own.post("/commands/suspend")
     assert whole.json()["suspended_batches"] == ["*", "spring"]
+    assert whole.json()["batch_code"] is None and whole.json()["pending_messages"] == 4
     refused = await own.post("/commands/activate", params={"batch_code": "spring"})
     assert refused.status_code == 409
     assert "'*'" in refused.json()["error"]
     cleared = await own.post("/commands/activate")
-    assert cleared.json()["suspended_batches"] == []
-    await own.post("/commands/suspend", params={"batch_code": "b"})
-    one = await own.post("/commands/activate", params={"batch_code": "b"})
+    assert cleared.json() == {"ok": True, "tenant_id": "acme", "batch_code": None,
+                              "suspended_batches": [], "pending_messages": 4,
+                              "active": True}  # fmt: skip
+    await own.post("/commands/suspend", params={"batch_code": "autumn"})
+    one = await own.post("/commands/activate", params={"batch_code": "autumn"})
     assert one.json()["suspended_batches"] == []
+    assert one.json()["pending_messages"] == 1 and one.json()["active"] is True
 
 
-async def test_admin_suspends_whole_instance(client: httpx.AsyncClient, runtime: Runtime) -> None:
-    """Admin without tenant_id stops and restarts the dispatcher; /status shows it."""
+async def test_admin_suspends_whole_instance(
+    client: httpx.AsyncClient, runtime: Runtime, api_settings: Settings
+) -> None:
+    """Admin without tenant_id stores the instance flag, which another process on the
+    same database reads too; /status and /instance show it."""
     stopped = await client.post("/commands/suspend")
-    assert stopped.json()["active"] is False
+    assert stopped.json() == {"ok": True, "tenant_id": None, "batch_code": None,
+                              "suspended_batches": [], "pending_messages": 0,
+                              "active": False}  # fmt: skip
     assert runtime.dispatcher.active is False
-    assert (await client.get("/status")).json()["active"] is False
-    started = await client.post("/commands/activate")
-    assert started.json()["active"] is True and runtime.dispatcher.active is True
+    other = await Runtime.open(api_settings)
+    try:
+        assert await other.store.instance_active() is False
+        assert (await client.get("/status")).json()["active"] is False
+        assert (await client.get("/instance")).json()["active"] is False
+        started = await client.post("/commands/activate")
+        assert started.json()["active"] is True and runtime.dispatcher.active is True
+        assert await other.store.instance_active() is True
+    finally:
+        await other.close()
 
 
 async def test_run_now_scopes(
@@ -43,8 +77,10 @@ async def test_run_now_scopes(
 ) -> None:
     """run-now answers which tenant it woke; unknown tenants are 404."""
     own = tenant_client(await make_tenant("acme"))
-    assert (await own.post("/commands/run-now")).json() == {"ok": True, "tenant_id": "acme"}
-    assert (await client.post("/commands/run-now")).json() == {"ok": True, "tenant_id": None}
+    woken = (await own.post("/commands/run-now")).json()
+    assert woken == {"ok": True, "triggered": True, "tenant_id": "acme"}
+    everyone = (await client.post("/commands/run-now")).json()
+    assert everyone == {"ok": True, "triggered": True, "tenant_id": None}
     ghost = await client.post("/commands/run-now", params={"tenant_id": "ghost"})
     assert ghost.status_code == 404
     assert (

@@ -28,6 +28,7 @@ async def test_status_reports_scheduler_and_queue(
     await client.post("/commands/add-messages", json={"messages": [message("1", tenant_id="acme")]})
     body = (await client.get("/status")).json()
     assert body == {"ok": True, "active": True, "pending": 1,
+                    "scheduler_active": True, "pending_messages": 1,
                     "uptime_seconds": body["uptime_seconds"], "version": __version__}  # fmt: skip
     assert body["uptime_seconds"] >= 0
 

@@ -1,5 +1,8 @@
 """SMTP accounts of a tenant. Passwords are write-only: answers say ``has_password``.
 
+A tenant key's hosts (SMTP and IMAP) are judged by the target policy when saved;
+the admin's are trusted (``target_trusted``), see :mod:`mail_proxy.api.targets`.
+
 ``POST /account`` creates or replaces; on replace, a password left out (or sent
 back as the mask) keeps the stored one, so a client can edit an account it read.
 """
@@ -13,6 +16,7 @@ from fastapi import APIRouter, Query
 
 from mail_proxy.api.deps import AnyCaller, RuntimeDep
 from mail_proxy.api.errors import ERROR_RESPONSES
+from mail_proxy.api.targets import check_host
 from mail_proxy.domain.addresses import InvalidAddress, normalise_sender
 from mail_proxy.domain.models import Account, LimitBehavior
 from mail_proxy.errors import InvalidInput, NotFound
@@ -79,6 +83,9 @@ async def save_account(
             default_from = normalise_sender(body.default_from)
         except InvalidAddress as exc:
             raise InvalidInput(str(exc), field="default_from") from None
+    await check_host(caller, runtime.settings, body.host, body.port, "host")
+    imap_port = body.imap_port or (993 if body.imap_ssl else 143)
+    await check_host(caller, runtime.settings, body.imap_host, imap_port, "imap_host")
     current = await runtime.store.get_account(tenant_id, body.id)
     fields = body.model_dump(exclude={"tenant_id", "default_from", "limit_behavior"})
     fields["password"] = _kept(body.password, current.password if current else None)
@@ -87,6 +94,7 @@ async def save_account(
         tenant_id=tenant_id,
         default_from=default_from,
         limit_behavior=LimitBehavior(body.limit_behavior),
+        target_trusted=caller.is_admin,
         **fields,
     )
     saved, created = await runtime.store.upsert_account(account, time.time())

@@ -1,8 +1,10 @@
 """Commands that steer sending: run-now, suspend and activate.
 
 Suspension is per tenant, either whole (batch code ``*``) or per batch code. An
-admin token without ``tenant_id`` suspends or activates the whole instance (the
-dispatcher stops or resumes claiming).
+admin token without ``tenant_id`` suspends or activates the whole instance: the
+flag is stored, so every process on the database (and a restart) honours it.
+Answers say which batch was acted on, how many of the scope's pending messages
+are now held or released (``pending_messages``), and whether sending is on.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from mail_proxy.api.errors import ERROR_RESPONSES
 from mail_proxy.errors import Conflict, NotFound
 from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import RunNowResponse, SuspensionResponse
+from mail_proxy.storage.base import MessageFilter
 
 router = APIRouter(tags=["commands"], responses=ERROR_RESPONSES)
 
@@ -43,9 +46,41 @@ async def run_now(
     scope = caller.scope(tenant_id)
     if scope is not None:
         await _known(runtime, scope)
-    runtime.dispatcher.wake()
+    runtime.dispatcher.run_now()
     runtime.reporter.wake(scope)
     return RunNowResponse(tenant_id=scope)
+
+
+async def _pending(runtime: Runtime, tenant_id: str | None, batch_code: str | None) -> int:
+    """Pending (and deferred) messages of the scope: those a suspension holds."""
+    batch = None if batch_code == WHOLE_TENANT else batch_code
+    flt = MessageFilter(tenant_id=tenant_id, active_only=True, batch_code=batch)
+    return await runtime.store.count_messages(flt)
+
+
+async def _instance_switched(runtime: Runtime, active: bool) -> SuspensionResponse:
+    await runtime.store.set_instance_active(active)
+    runtime.dispatcher.active = active
+    return SuspensionResponse(
+        tenant_id=None,
+        batch_code=None,
+        suspended_batches=[],
+        pending_messages=await _pending(runtime, None, None),
+        active=active,
+    )
+
+
+async def _tenant_answer(
+    runtime: Runtime, tenant_id: str, batch_code: str | None, active: bool
+) -> SuspensionResponse:
+    acted_on = None if batch_code in (None, WHOLE_TENANT) else batch_code
+    return SuspensionResponse(
+        tenant_id=tenant_id,
+        batch_code=acted_on,
+        suspended_batches=await runtime.store.suspensions(tenant_id),
+        pending_messages=await _pending(runtime, tenant_id, acted_on),
+        active=active,
+    )
 
 
 @router.post("/commands/suspend", response_model=SuspensionResponse, summary="Stop sending")
@@ -59,13 +94,10 @@ async def suspend(
     without ``tenant_id``: the whole instance."""
     scope = caller.scope(tenant_id)
     if scope is None:
-        runtime.dispatcher.active = False
-        return SuspensionResponse(tenant_id=None, active=False)
+        return await _instance_switched(runtime, False)
     await _known(runtime, scope)
     await runtime.store.suspend(scope, batch_code or WHOLE_TENANT)
-    return SuspensionResponse(
-        tenant_id=scope, suspended_batches=await runtime.store.suspensions(scope)
-    )
+    return await _tenant_answer(runtime, scope, batch_code, active=False)
 
 
 @router.post("/commands/activate", response_model=SuspensionResponse, summary="Resume sending")
@@ -79,9 +111,7 @@ async def activate(
     cannot be activated while the whole tenant (``*``) is suspended."""
     scope = caller.scope(tenant_id)
     if scope is None:
-        runtime.dispatcher.active = True
-        runtime.dispatcher.wake()
-        return SuspensionResponse(tenant_id=None, active=True)
+        return await _instance_switched(runtime, True)
     await _known(runtime, scope)
     current = await runtime.store.suspensions(scope)
     if batch_code not in (None, WHOLE_TENANT) and WHOLE_TENANT in current:
@@ -91,6 +121,4 @@ async def activate(
         )
     await runtime.store.activate(scope, None if batch_code == WHOLE_TENANT else batch_code)
     runtime.dispatcher.wake()
-    return SuspensionResponse(
-        tenant_id=scope, suspended_batches=await runtime.store.suspensions(scope)
-    )
+    return await _tenant_answer(runtime, scope, batch_code, active=True)

@@ -1,5 +1,9 @@
 """Instance-wide settings (admin only), including the bounce mailbox.
 
+Answers carry the settings at top level, the bounce mailbox both nested
+(``bounce``) and as the reference's flat ``bounce_*`` fields; both forms are
+accepted by ``PUT /instance``. The IMAP password is never shown back.
+
 Bounce polling (IMAP, RFC 3464 DSNs) is not part of this version: the bounce
 settings are checked and stored, and ``/instance/reload-bounce`` says plainly that
 no poller runs yet, so nobody mistakes stored settings for active polling.
@@ -18,11 +22,11 @@ from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import (
     MASK,
     BounceSettings,
-    InstanceOut,
     InstanceResponse,
     InstanceUpdate,
     ReloadBounceResponse,
 )
+from mail_proxy.schemas.instance import BOUNCE_FLAT_FIELDS
 
 router = APIRouter(tags=["instance"], responses=ERROR_RESPONSES)
 
@@ -40,13 +44,21 @@ def _masked_bounce(bounce: Any) -> dict[str, Any] | None:
     return dict(bounce)
 
 
-async def _instance_out(runtime: Runtime) -> InstanceOut:
+async def _instance_out(runtime: Runtime) -> InstanceResponse:
     stored = await runtime.store.get_instance_settings()
     settings = runtime.settings
-    return InstanceOut(
+    bounce = _masked_bounce(stored.get("bounce"))
+    defaults = BounceSettings().model_dump()
+    flat = {
+        name: (bounce or {}).get(key, defaults[key])
+        for name, key in BOUNCE_FLAT_FIELDS.items()
+        if key != "imap_password"
+    }
+    return InstanceResponse(
         name=stored.get("name"),
-        bounce=_masked_bounce(stored.get("bounce")),
-        active=runtime.dispatcher.active,
+        bounce=bounce,
+        **flat,
+        active=await runtime.store.instance_active(),
         test_mode=settings.test_mode,
         default_priority=settings.default_priority,
         sync_interval_seconds=int(settings.sync_interval),
@@ -65,21 +77,42 @@ async def _bounce_changes(runtime: Runtime, bounce: BounceSettings) -> dict[str,
     return values
 
 
+async def _flat_bounce(
+    runtime: Runtime, body: InstanceUpdate, base: dict[str, Any] | None
+) -> BounceSettings | None:
+    """The flat ``bounce_*`` fields sent, applied over ``base`` (or what is stored)."""
+    sent = {
+        BOUNCE_FLAT_FIELDS[name]: getattr(body, name)
+        for name in body.model_fields_set & set(BOUNCE_FLAT_FIELDS)
+    }
+    if not sent:
+        return None
+    if base is None:
+        stored = (await runtime.store.get_instance_settings()).get("bounce")
+        base = dict(stored) if isinstance(stored, dict) else {}
+    return BounceSettings.model_validate(base | sent)
+
+
 @router.get("/instance", response_model=InstanceResponse, summary="Instance settings")
 async def get_instance(_: AdminCaller, runtime: RuntimeDep) -> InstanceResponse:
-    return InstanceResponse(instance=await _instance_out(runtime))
+    return await _instance_out(runtime)
 
 
 @router.put("/instance", response_model=InstanceResponse, summary="Change instance settings")
 async def update_instance(
     body: InstanceUpdate, _: AdminCaller, runtime: RuntimeDep
 ) -> InstanceResponse:
-    changes = body.model_dump(exclude_unset=True, exclude={"bounce"})
-    if body.bounce is not None:
-        changes["bounce"] = await _bounce_changes(runtime, body.bounce)
+    changes: dict[str, Any] = {}
+    if "name" in body.model_fields_set:
+        changes["name"] = body.name
+    bounce = body.bounce.model_dump() if body.bounce is not None else None
+    merged = await _flat_bounce(runtime, body, bounce)
+    chosen = merged if merged is not None else body.bounce
+    if chosen is not None:
+        changes["bounce"] = await _bounce_changes(runtime, chosen)
     if changes:
         await runtime.store.update_instance_settings(changes)
-    return InstanceResponse(instance=await _instance_out(runtime))
+    return await _instance_out(runtime)
 
 
 @router.post(

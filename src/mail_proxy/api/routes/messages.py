@@ -10,9 +10,17 @@ from fastapi import APIRouter, Query
 
 from mail_proxy.api.deps import AnyCaller, Caller, RuntimeDep
 from mail_proxy.api.errors import ERROR_RESPONSES
-from mail_proxy.api.redact import public_payload
-from mail_proxy.domain.models import EnqueueOutcome, MessageRecord, NewMessage, Priority, Status
+from mail_proxy.api.redact import listing_payload, public_payload, shown_text
+from mail_proxy.domain.models import (
+    EnqueueOutcome,
+    Event,
+    MessageRecord,
+    NewMessage,
+    Priority,
+    Status,
+)
 from mail_proxy.domain.priority import InvalidPriority, parse_priority
+from mail_proxy.domain.text import storable
 from mail_proxy.domain.validation import Rejection, ValidationContext, validate_message
 from mail_proxy.errors import InvalidInput, NotFound, TooLarge, WrongTenant
 from mail_proxy.runtime import Runtime
@@ -28,6 +36,7 @@ from mail_proxy.schemas import (
     MessageEventsResponse,
     MessageListResponse,
     MessageOut,
+    MessageResponse,
     RejectedMessage,
 )
 from mail_proxy.storage.base import MessageFilter
@@ -124,31 +133,64 @@ async def _enqueue(
     return queued
 
 
-def message_out(record: MessageRecord) -> MessageOut:
-    payload = public_payload(record.payload)
+def event_out(event: Event) -> EventOut:
+    ts = int(event.ts)
+    return EventOut(
+        event_id=event.event_id,
+        type=str(event.type),
+        ts=ts,
+        description=storable(event.description) if event.description is not None else None,
+        details=shown_text(event.details),
+        reported_ts=event.reported_ts,
+        event_type=str(event.type),
+        event_ts=ts,
+    )
+
+
+def message_out(
+    record: MessageRecord,
+    payload: dict[str, Any],
+    *,
+    body_truncated: bool = False,
+    history: list[EventOut] | None = None,
+) -> MessageOut:
+    """A record as answered; ``error`` only once the message failed for good."""
+    failed = record.status is Status.ERROR
+    reason = storable(record.error) if record.error is not None else None
     return MessageOut(
         pk=record.pk,
-        id=record.id,
+        id=storable(record.id),
         tenant_id=record.tenant_id,
-        account_id=record.account_id,
+        account_id=storable(record.account_id),
         priority=record.priority,
         status=record.status.value,
-        batch_code=record.batch_code,
+        batch_code=storable(record.batch_code) if record.batch_code is not None else None,
         attempts=record.attempts,
         deferred_ts=record.deferred_ts,
         smtp_ts=record.smtp_ts,
         sent_ts=record.smtp_ts,
-        error_ts=record.error_ts,
-        error=record.error,
+        error_ts=record.error_ts if failed else None,
+        error=reason if failed else None,
+        last_error_ts=record.error_ts,
+        last_error=reason,
         reported_ts=record.reported_ts,
         created_at=record.created_at,
         updated_at=record.updated_at,
+        body_truncated=body_truncated,
         payload=payload,
         message=payload,
+        history=history,
     )
 
 
-@router.get("/messages", response_model=MessageListResponse, summary="List queue records")
+@router.get(
+    "/messages",
+    response_model=MessageListResponse,
+    summary="List queue records",
+    description="Payloads are summaries (body cut, attachments described, not included); "
+    "`GET /messages/{id}` shows one whole. A page stops at GMP_LIST_MAX_BYTES: "
+    "`next_offset` fetches the rest.",
+)
 async def list_messages(
     caller: AnyCaller,
     runtime: RuntimeDep,
@@ -157,6 +199,7 @@ async def list_messages(
     status: Status | None = None,
     batch_code: str | None = None,
     account_id: str | None = None,
+    include_history: Annotated[bool, Query(description="Each record with its events.")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
 ) -> MessageListResponse:
@@ -170,9 +213,59 @@ async def list_messages(
     )
     records = await runtime.store.list_messages(flt, limit=limit, offset=offset)
     total = await runtime.store.count_messages(flt)
+    histories = await _histories(runtime, records) if include_history else None
+    shown = _within_size(runtime, records, histories)
+    following = offset + len(shown)
     return MessageListResponse(
-        total=total, limit=limit, offset=offset, messages=[message_out(r) for r in records]
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_offset=following if following < total else None,
+        messages=shown,
     )
+
+
+def _within_size(
+    runtime: Runtime, records: list[MessageRecord], histories: dict[int, list[EventOut]] | None
+) -> list[MessageOut]:
+    """Records summarised, as many as fit in GMP_LIST_MAX_BYTES (at least one)."""
+    settings = runtime.settings
+    shown: list[MessageOut] = []
+    size = 0
+    for record in records:
+        payload, cut = listing_payload(public_payload(record.payload), settings.list_body_chars)
+        history = None if histories is None else histories.get(record.pk, [])
+        out = message_out(record, payload, body_truncated=cut, history=history)
+        size += len(out.model_dump_json())
+        if shown and size > settings.list_max_bytes:
+            break
+        shown.append(out)
+    return shown
+
+
+async def _histories(runtime: Runtime, records: list[MessageRecord]) -> dict[int, list[EventOut]]:
+    histories: dict[int, list[EventOut]] = {}
+    for event in await runtime.store.events_of_messages([r.pk for r in records]):
+        histories.setdefault(event.message_pk, []).append(event_out(event))
+    return histories
+
+
+@router.get(
+    "/messages/{message_id}",
+    response_model=MessageResponse,
+    summary="One queue record, whole",
+    description="The payload as queued (attachments included, credentials removed).",
+)
+async def get_message(
+    message_id: str, caller: AnyCaller, runtime: RuntimeDep, tenant_id: TenantQuery = None
+) -> MessageResponse:
+    tenant = caller.tenant(tenant_id)
+    record = await runtime.store.get_message(tenant, message_id)
+    if record is None:
+        raise NotFound(f"No message {message_id!r} for tenant {tenant!r}")
+    history = [event_out(e) for e in await runtime.store.message_events(tenant, message_id)]
+    shown = message_out(record, shown_text(public_payload(record.payload)), history=history)
+    return MessageResponse(**shown.model_dump())
 
 
 @router.get(
@@ -188,19 +281,7 @@ async def message_events(
         raise NotFound(f"No message {message_id!r} for tenant {tenant!r}")
     events = await runtime.store.message_events(tenant, message_id)
     return MessageEventsResponse(
-        tenant_id=tenant,
-        id=message_id,
-        events=[
-            EventOut(
-                event_id=e.event_id,
-                type=str(e.type),
-                ts=e.ts,
-                description=e.description,
-                details=e.details,
-                reported_ts=e.reported_ts,
-            )
-            for e in events
-        ],
+        tenant_id=tenant, id=message_id, events=[event_out(e) for e in events]
     )
 
 
@@ -218,7 +299,10 @@ async def delete_messages(
     tenant = caller.tenant(tenant_id)
     result = await runtime.store.delete_messages(tenant, body.ids)
     return DeleteMessagesResponse(
-        removed=result.removed, not_found=result.not_found, unauthorized=result.unauthorized
+        removed=len(result.removed),
+        removed_ids=result.removed,
+        not_found=result.not_found,
+        unauthorized=result.unauthorized,
     )
 
 

@@ -13,7 +13,7 @@ from mail_proxy.api.errors import ERROR_RESPONSES
 from mail_proxy.domain.models import Status
 from mail_proxy.errors import Forbidden
 from mail_proxy.runtime import Runtime
-from mail_proxy.schemas import OkResponse, StatusResponse
+from mail_proxy.schemas import InstanceStatusResponse, OkResponse
 
 router = APIRouter(tags=["service"], responses=ERROR_RESPONSES)
 
@@ -25,13 +25,19 @@ async def health() -> OkResponse:
     return OkResponse()
 
 
-@router.get("/status", response_model=StatusResponse, summary="Scheduler state and queue size")
-async def status(caller: AnyCaller, runtime: RuntimeDep) -> StatusResponse:
+@router.get(
+    "/status", response_model=InstanceStatusResponse, summary="Scheduler state and queue size"
+)
+async def status(caller: AnyCaller, runtime: RuntimeDep) -> InstanceStatusResponse:
+    """``active`` is the stored instance flag, the same in every process."""
     counts = await runtime.store.count_by_status(caller.tenant_id)
     pending = sum(n for state, n in counts.items() if Status(state).active)
-    return StatusResponse(
-        active=runtime.dispatcher.active,
+    active = await runtime.store.instance_active()
+    return InstanceStatusResponse(
+        active=active,
+        scheduler_active=active,
         pending=pending,
+        pending_messages=pending,
         uptime_seconds=int(time.time() - runtime.started_at),
         version=__version__,
     )

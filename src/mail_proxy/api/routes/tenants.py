@@ -15,10 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from mail_proxy.api.deps import AdminCaller, AnyCaller, RuntimeDep, hash_api_key
+from mail_proxy.api.deps import AdminCaller, AnyCaller, Caller, RuntimeDep, hash_api_key
 from mail_proxy.api.errors import ERROR_RESPONSES
+from mail_proxy.api.targets import check_callback_url
 from mail_proxy.domain.models import AuthMethod, ClientAuth, Tenant
-from mail_proxy.errors import Forbidden, NotFound
+from mail_proxy.errors import Forbidden, InvalidInput, NotFound
 from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import (
     MASK,
@@ -37,6 +38,7 @@ from mail_proxy.schemas import (
     TenantResponse,
     TenantSaveResponse,
     TenantUpdate,
+    canonical_rate_limits,
 )
 
 router = APIRouter(tags=["tenants"], responses=ERROR_RESPONSES)
@@ -86,6 +88,10 @@ async def tenant_detail(runtime: Runtime, tenant: Tenant) -> TenantDetail:
     )
 
 
+async def tenant_response(runtime: Runtime, tenant: Tenant) -> TenantResponse:
+    return TenantResponse(**(await tenant_detail(runtime, tenant)).model_dump())
+
+
 def _client_auth(given: ClientAuthIn | None, current: ClientAuth | None) -> ClientAuth:
     """The auth to store; a masked token or password keeps the current one."""
     if given is None:
@@ -102,10 +108,34 @@ def _changes(body: TenantUpdate, current: Tenant | None) -> dict[str, Any]:
     for name in NOT_NULLABLE:
         if changes.get(name, ...) is None:
             del changes[name]
+    if "rate_limits" in changes:
+        try:
+            changes["rate_limits"] = canonical_rate_limits(changes["rate_limits"])
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="rate_limits") from None
     if "client_auth" in body.model_fields_set:
         changes["client_auth"] = _client_auth(
             body.client_auth, current.client_auth if current else None
         )
+    return changes
+
+
+async def _checked_changes(
+    runtime: Runtime, caller: Caller, body: TenantUpdate, current: Tenant | None
+) -> dict[str, Any]:
+    """The changes to store, the callback URL judged by the target policy.
+
+    The admin's save marks the tenant trusted; a tenant's own save of its URL
+    clears the mark, so the URL is judged again when it is called.
+    """
+    changes = _changes(body, current)
+    url = changes.get("client_base_url")
+    if url:
+        await check_callback_url(caller, runtime.settings, url, "client_base_url")
+    if caller.is_admin:
+        changes["target_trusted"] = True
+    elif "client_base_url" in changes:
+        changes["target_trusted"] = False
     return changes
 
 
@@ -121,20 +151,22 @@ async def _existing(runtime: Runtime, tenant_id: str) -> Tenant:
     response_model=TenantSaveResponse,
     summary="Create a tenant (API key shown once) or update the fields sent",
 )
-async def save_tenant(body: TenantIn, _: AdminCaller, runtime: RuntimeDep) -> TenantSaveResponse:
+async def save_tenant(
+    body: TenantIn, caller: AdminCaller, runtime: RuntimeDep
+) -> TenantSaveResponse:
     now = time.time()
     current = await runtime.store.get_tenant(body.id)
+    changes = await _checked_changes(runtime, caller, body, current)
     if current is not None:
-        updated = await runtime.store.update_tenant(body.id, _changes(body, current), now)
+        updated = await runtime.store.update_tenant(body.id, changes, now)
         if current.signing_secret is None:
             await runtime.store.set_signing_secret(body.id, new_secret())
             updated = await runtime.store.get_tenant(body.id)
         tenant = await _existing(runtime, body.id) if updated is None else updated
         return TenantSaveResponse(created=False, tenant=await tenant_detail(runtime, tenant))
     api_key = new_secret()
-    fields = _changes(body, None)
-    fields.setdefault("client_auth", ClientAuth())
-    tenant = Tenant(id=body.id, signing_secret=new_secret(), **fields)
+    changes.setdefault("client_auth", ClientAuth())
+    tenant = Tenant(id=body.id, signing_secret=new_secret(), **changes)
     created = await runtime.store.create_tenant(tenant, hash_api_key(api_key), now)
     return TenantSaveResponse(
         created=True, tenant=await tenant_detail(runtime, created), api_key=api_key
@@ -155,17 +187,34 @@ async def list_tenants(
     summary="Client-sync schedule of every active tenant",
 )
 async def sync_status(_: AdminCaller, runtime: RuntimeDep) -> SyncStatusResponse:
-    rows = await runtime.reporter.sync_status(time.time())
+    """``next_sync_due`` is the documented boolean; the time is ``next_sync_ts``."""
+    now = time.time()
+    rows = await runtime.reporter.sync_status(now)
+    tenants = {t.id: t for t in await runtime.store.list_tenants(active_only=True)}
     return SyncStatusResponse(
         sync_interval_seconds=int(runtime.settings.sync_interval),
-        tenants=[SyncStatusEntry.model_validate(row) for row in rows],
+        tenants=[_sync_entry(row, tenants.get(str(row["tenant_id"])), now) for row in rows],
+    )
+
+
+def _sync_entry(row: dict[str, Any], tenant: Tenant | None, now: float) -> SyncStatusEntry:
+    next_ts = row["next_sync_due"]
+    return SyncStatusEntry(
+        id=row["tenant_id"],
+        name=tenant.name if tenant else None,
+        active=tenant.active if tenant else False,
+        client_base_url=tenant.client_base_url if tenant else None,
+        last_sync_ts=row["last_sync_ts"],
+        next_sync_due=next_ts is not None and next_ts <= now,
+        next_sync_ts=next_ts,
+        in_dnd=row["in_dnd"],
     )
 
 
 @router.get("/tenant/{tenant_id}", response_model=TenantResponse, summary="Read a tenant")
 async def get_tenant(tenant_id: str, caller: AnyCaller, runtime: RuntimeDep) -> TenantResponse:
     tenant = await _existing(runtime, caller.tenant(tenant_id))
-    return TenantResponse(tenant=await tenant_detail(runtime, tenant))
+    return await tenant_response(runtime, tenant)
 
 
 @router.put("/tenant/{tenant_id}", response_model=TenantResponse, summary="Update the fields sent")
@@ -176,10 +225,11 @@ async def update_tenant(
     current = await _existing(runtime, caller.tenant(tenant_id))
     if not caller.is_admin and body.model_fields_set & set(ADMIN_ONLY_FIELDS):
         raise Forbidden("Only the admin token may change active or api_key_expires_at")
-    updated = await runtime.store.update_tenant(tenant_id, _changes(body, current), time.time())
+    changes = await _checked_changes(runtime, caller, body, current)
+    updated = await runtime.store.update_tenant(tenant_id, changes, time.time())
     if updated is None:
         raise NotFound(f"Unknown tenant {tenant_id!r}")
-    return TenantResponse(tenant=await tenant_detail(runtime, updated))
+    return await tenant_response(runtime, updated)
 
 
 @router.delete(
@@ -214,7 +264,7 @@ async def rotate_api_key(
 async def revoke_api_key(tenant_id: str, _: AdminCaller, runtime: RuntimeDep) -> TenantResponse:
     if not await runtime.store.set_api_key(tenant_id, None, None):
         raise NotFound(f"Unknown tenant {tenant_id!r}")
-    return TenantResponse(tenant=await tenant_detail(runtime, await _existing(runtime, tenant_id)))
+    return await tenant_response(runtime, await _existing(runtime, tenant_id))
 
 
 @router.post(
