@@ -154,9 +154,14 @@ def message_out(
     body_truncated: bool = False,
     history: list[EventOut] | None = None,
 ) -> MessageOut:
-    """A record as answered; ``error`` only once the message failed for good."""
+    """A record as answered; ``error`` only once the message failed for good.
+
+    A temporary failure stores its reason without a time: the record's
+    ``updated_at`` is when it was written, so that is ``last_error_ts``.
+    """
     failed = record.status is Status.ERROR
     reason = storable(record.error) if record.error is not None else None
+    reason_ts = record.error_ts or (record.updated_at if reason is not None else None)
     return MessageOut(
         pk=record.pk,
         id=storable(record.id),
@@ -171,7 +176,7 @@ def message_out(
         sent_ts=record.smtp_ts,
         error_ts=record.error_ts if failed else None,
         error=reason if failed else None,
-        last_error_ts=record.error_ts,
+        last_error_ts=reason_ts,
         last_error=reason,
         reported_ts=record.reported_ts,
         created_at=record.created_at,
