@@ -142,7 +142,8 @@ async def test_too_many_messages_is_413(
         "/commands/add-messages", json={"messages": [message(str(i)) for i in range(6)]}
     )
     assert response.status_code == 413
-    assert response.json() == {"ok": False, "error": "Too many messages in one request: 6 > 5"}
+    error = "Too many messages in one request: 6 > 5"
+    assert response.json() == {"ok": False, "error": error, "detail": error}
 
 
 async def test_body_over_limit_is_413_by_length_and_by_stream(
