@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from enum import Enum
 
 import structlog
@@ -41,6 +40,7 @@ from mail_proxy.settings import Settings
 from mail_proxy.storage.base import Store, TenantSyncState
 from mail_proxy.workers.acknowledgements import Acknowledgements
 from mail_proxy.workers.reporting_lease import TenantLeases
+from mail_proxy.workers.sync_ledger import SyncLedger
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +49,6 @@ STATS_REFRESH_SECONDS = 1.0
 #: outcomes every few milliseconds under load; one pass per commit would spend more
 #: on looking for work than a report's latency gains from it. Run-now is not spaced.
 EVENT_PASS_SPACING = 0.02
-SYNC_STATE_WRITE_SECONDS = 5.0
 OUTCOME_OK = "ok"
 #: A 2xx without an ``ok`` field, taken as acknowledged (see ``callbacks.base``).
 OUTCOME_OK_IMPLIED = "ok_implied"
@@ -81,8 +80,7 @@ class Reporter:
         self._states: dict[str, TenantSyncState] = {}
         self._slots = asyncio.Semaphore(settings.sync_concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._local: dict[str, _LocalState] = {}
-        self._dnd: dict[str, float | None] = {}
+        self._ledger = SyncLedger(store, settings)
         self._forced: set[str] = set()
         self._tenant_nudges: set[str] = set()
         self._admin_nudge = False
@@ -160,7 +158,7 @@ class Reporter:
         pending = set(await self._store.tenants_with_unreported())
         next_due = now + self._settings.sync_interval
         for tenant, target in await self._candidates(pending):
-            schedule = schedules.get(tenant.id, self._schedule_of(tenant.id))
+            schedule = schedules.get(tenant.id, self._ledger.schedule_of(tenant.id))
             self._apply_nudge(tenant.id, schedule, nudged, admin, now)
             if tenant.id in self._running:
                 continue
@@ -186,8 +184,7 @@ class Reporter:
         nudged, self._tenant_nudges = self._tenant_nudges, set()
         admin, self._admin_nudge = self._admin_nudge, False
         for tenant_id in nudged:
-            await self._store.set_sync_state(tenant_id, clear_dnd=True)
-            self._dnd[tenant_id] = None
+            await self._ledger.clear_dnd(tenant_id)
         return nudged, admin
 
     def _apply_nudge(
@@ -204,23 +201,7 @@ class Reporter:
         """Persisted sync state (shared by every process) merged with this process's."""
         states = await self._store.sync_states()
         self._states = {state.tenant_id: state for state in states}
-        self._dnd = {state.tenant_id: state.dnd_until for state in states}
-        return {
-            state.tenant_id: self._schedule_of(state.tenant_id, state.last_sync_ts, state.dnd_until)
-            for state in states
-        }
-
-    def _schedule_of(
-        self, tenant_id: str, stored_sync_ts: float | None = None, dnd_until: float | None = None
-    ) -> SyncSchedule:
-        local = self._local.get(tenant_id, _LocalState())
-        synced = [ts for ts in (stored_sync_ts, local.last_sync_ts) if ts is not None]
-        return SyncSchedule(
-            last_sync_ts=max(synced) if synced else None,
-            dnd_until=dnd_until,
-            failures=local.failures,
-            retry_at=local.retry_at,
-        )
+        return self._ledger.load(states)
 
     async def _candidates(self, pending: set[str]) -> list[tuple[Tenant, SyncTarget]]:
         """Active tenants (heartbeats) and tenants with events, that have a destination."""
@@ -273,7 +254,7 @@ class Reporter:
         except Exception:
             log.exception("sync_tenant_failed", tenant_id=tenant_id)
             self._metrics.sync_calls.labels(tenant_id, OUTCOME_EXCEPTION).inc()
-            self._record_failure(tenant_id, time.time())
+            self._ledger.failed(tenant_id, time.time())
 
     async def _holding(self, tenant_id: str, target: SyncTarget, must_call: bool) -> None:
         """Rounds with the lease renewed; it is released only once what was
@@ -343,7 +324,7 @@ class Reporter:
         now = time.time()
         if isinstance(result, SyncFailure):
             self._metrics.sync_calls.labels(tenant_id, str(result.kind)).inc()
-            retry_in = self._record_failure(tenant_id, now)
+            retry_in = self._ledger.failed(tenant_id, now)
             log.warning(
                 "sync_call_failed",
                 tenant_id=tenant_id,
@@ -356,7 +337,7 @@ class Reporter:
             return None
         if events:
             await self._acks.submit(tenant_id, [e.event_id for e in events], now)
-        await self._record_success(tenant_id, result, now)
+        await self._ledger.succeeded(tenant_id, result.next_sync_after, now)
         outcome = OUTCOME_OK_IMPLIED if result.implied else OUTCOME_OK
         self._metrics.sync_calls.labels(tenant_id, outcome).inc()
         if result.implied:
@@ -369,41 +350,6 @@ class Reporter:
         if tenant_id not in self._warned_implied:
             self._warned_implied.add(tenant_id)
             log.warning("sync_answer_without_ok", tenant_id=tenant_id)
-
-    def _record_failure(self, tenant_id: str, now: float) -> float:
-        local = self._local.setdefault(tenant_id, _LocalState())
-        after = reports.after_failure(
-            SyncSchedule(failures=local.failures),
-            now,
-            self._settings.sync_retry_base_delay,
-            self._settings.sync_interval,
-        )
-        local.failures, local.retry_at = after.failures, after.retry_at
-        return (after.retry_at or now) - now
-
-    async def _record_success(self, tenant_id: str, answer: SyncAnswer, now: float) -> None:
-        """Reset the back-off and store the sync time and DND.
-
-        The time alone is written at most every ``SYNC_STATE_WRITE_SECONDS``: each write
-        waits for the database's writer, which delays the next report, and a slightly
-        old ``last_sync_ts`` only makes a heartbeat after a restart come a bit early.
-        """
-        local = self._local.setdefault(tenant_id, _LocalState())
-        local.failures, local.retry_at, local.last_sync_ts = 0, None, now
-        before = self._dnd.get(tenant_id)
-        asked = _usable_dnd(tenant_id, answer.next_sync_after, now)
-        after = reports.after_success(SyncSchedule(dnd_until=before), now, asked)
-        self._dnd[tenant_id] = after.dnd_until
-        stale = local.written_ts is None or now - local.written_ts >= SYNC_STATE_WRITE_SECONDS
-        if after.dnd_until == before and not stale:
-            return
-        await self._store.set_sync_state(
-            tenant_id,
-            last_sync_ts=now,
-            dnd_until=after.dnd_until,
-            clear_dnd=after.dnd_until is None,
-        )
-        local.written_ts = now
 
     @staticmethod
     def _log_answer(tenant_id: str, answer: SyncAnswer, reported: int) -> None:
@@ -431,7 +377,7 @@ class Reporter:
         pending = set(await self._store.tenants_with_unreported())
         rows: list[dict[str, object]] = []
         for tenant in await self._store.list_tenants(active_only=True):
-            schedule = schedules.get(tenant.id, self._schedule_of(tenant.id))
+            schedule = schedules.get(tenant.id, self._ledger.schedule_of(tenant.id))
             due: float | None = None
             if target_for(tenant, self._settings) is not None:
                 due = max(
@@ -460,27 +406,6 @@ class _Next(Enum):
     CALL = "call"  # again at once, events or not
     IF_EVENTS = "if_events"  # again only if events are waiting
     QUEUED = "queued"  # again at once: the application has more to hand over
-
-
-def _usable_dnd(tenant_id: str, asked: float | None, now: float) -> float | None:
-    """The application's ``next_sync_after``, or None (with a warning) when absurd."""
-    if asked is None:
-        return None
-    reason = reports.dnd_refusal(asked, now)
-    if reason is None:
-        return asked
-    log.warning("sync_next_sync_after_ignored", tenant_id=tenant_id, reason=reason)
-    return None
-
-
-@dataclass
-class _LocalState:
-    """What this process alone knows of a tenant: its back-off and its own last sync."""
-
-    failures: int = 0
-    retry_at: float | None = None
-    last_sync_ts: float | None = None
-    written_ts: float | None = None
 
 
 def _wire(ts: float | None) -> int | None:
