@@ -65,6 +65,17 @@ class Permanent:
 Classification = Transient | Permanent
 
 
+def without_banner(code: int, text: str) -> Reply:
+    """A greeting or EHLO refusal as its code and enhanced status code only.
+
+    The text at those stages is the server's banner: host names, software versions,
+    whatever the far side chose to say. It is not shown to tenants; the enhanced
+    code (RFC 3463) is kept because it decides the class and says what went wrong.
+    """
+    enhanced = _ENHANCED.match(text.strip())
+    return Reply(code, enhanced.group(0) if enhanced else "")
+
+
 def classify_reply(reply: Reply, stage: Stage) -> Classification:
     """Transient or permanent for a negative reply received at ``stage``."""
     reason = str(reply)

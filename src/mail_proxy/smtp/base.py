@@ -6,9 +6,12 @@ one of two errors:
 
     MailerError
     ├── SmtpRejected     the server answered with a negative reply (4yz/5yz)
-    └── SmtpUnavailable  no usable answer: refused, reset, timeout, TLS failure
+    ├── SmtpUnavailable  no usable answer: refused, reset, timeout, TLS failure
+    └── SmtpNotPossible  the proxy will not send this way: a target the network
+                         policy refuses, AUTH over clear text, SMTPUTF8 missing
 
-``classify`` turns either into the domain's Transient or Permanent.
+``classify`` turns each into the domain's Transient or Permanent. Every text in
+these errors went through ``storable()``: it may become a stored reason.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from mail_proxy.domain.mime import Envelope
 from mail_proxy.domain.models import Account
 from mail_proxy.domain.smtp_replies import (
     Classification,
+    Permanent,
     Reply,
     Stage,
     classify_refusals,
@@ -60,6 +64,14 @@ class SmtpUnavailable(MailerError):
         self.detail = detail
 
 
+class SmtpNotPossible(MailerError):
+    """Waiting will not help: the account or the message must change."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def classify(error: MailerError) -> Classification:
     """Transient or permanent, from the reply (RFC 5321 §4.2.1) or its absence."""
     if isinstance(error, SmtpRejected):
@@ -68,6 +80,8 @@ def classify(error: MailerError) -> Classification:
         return classify_reply(error.reply, error.stage)
     if isinstance(error, SmtpUnavailable):
         return connection_failure(error.kind, error.detail)
+    if isinstance(error, SmtpNotPossible):
+        return Permanent(error.reason)
     return connection_failure("smtp error", str(error))
 
 

@@ -22,6 +22,23 @@ stays in clear text. Certificates are verified against the system trust store
 unless an ``ssl_context`` is given. The timeout of connect and of each command is
 the account's ``timeout`` capped by ``GMP_SMTP_TIMEOUT``.
 
+Where it connects: the account's host is resolved when a connection opens and
+every address is judged by the operator's target policy (``GMP_ALLOW_PRIVATE_TARGETS``;
+an account saved by the admin is trusted); the socket goes to an address that was
+checked, while TLS still verifies the certificate against the account's host name.
+A refused target fails the message with the policy's reason.
+
+Credentials never travel in clear text by default: AUTH over a connection that is
+not encrypted (no STARTTLS offered) is refused unless the account says
+``use_tls: false`` explicitly (RFC 8314 §3 prefers TLS for submission).
+
+Server text is outside input: every reply and error text passes through
+``storable()`` before it can become a reason, and a greeting or EHLO refusal is
+reported by its code (and enhanced status) only, not by its banner.
+
+A message whose envelope needs SMTPUTF8 (RFC 6531) is sent with that MAIL
+parameter when the server offers it, and fails with a clear reason when not.
+
 The pool does not limit how many connections an account opens: the dispatcher
 bounds concurrent sends per account, and the pool never holds more connections
 than there were concurrent sends.
@@ -42,15 +59,26 @@ import structlog
 
 from mail_proxy.domain.mime import Envelope
 from mail_proxy.domain.models import Account
-from mail_proxy.domain.smtp_replies import Reply, Stage
+from mail_proxy.domain.smtp_replies import Reply, Stage, without_banner
+from mail_proxy.domain.text import storable
+from mail_proxy.errors import TargetRefused
+from mail_proxy.network import resolve_permitted, target_policy
 from mail_proxy.settings import Settings
-from mail_proxy.smtp.base import Mailer, MailerError, SendResult, SmtpRejected, SmtpUnavailable
+from mail_proxy.smtp.base import (
+    Mailer,
+    MailerError,
+    SendResult,
+    SmtpNotPossible,
+    SmtpRejected,
+    SmtpUnavailable,
+)
 
 log = structlog.get_logger(__name__)
 
 _QUIT_TIMEOUT = 2.0
 _CLOSING = 421  # RFC 5321 §3.8: the server is closing the transmission channel
 _CREDENTIALS_INVALID = 535  # RFC 4954 §6
+_DETAIL_LIMIT = 300
 
 
 @dataclass(eq=False)
@@ -76,6 +104,7 @@ def _config_of(account: Account) -> tuple[object, ...]:
         account.password,
         account.use_tls,
         account.timeout,
+        account.target_trusted,
     )
 
 
@@ -93,6 +122,7 @@ class SmtpPool(Mailer):
         self._settings = settings
         self._ssl_context = ssl_context
         self._implicit_tls_ports = frozenset(implicit_tls_ports)
+        self._policy = target_policy(settings)
         self._clock = clock
         self._pools: dict[tuple[str, str], _AccountPool] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -181,11 +211,13 @@ class SmtpPool(Mailer):
 
     async def _open(self, account: Account, config: tuple[object, ...]) -> _Connection:
         implicit = account.port in self._implicit_tls_ports and account.use_tls is not False
+        timeout = min(account.timeout, self._settings.smtp_timeout)
+        sock = await self._socket(account, timeout)
         client = aiosmtplib.SMTP(
-            hostname=account.host,
-            port=account.port,
+            hostname=account.host.strip("[]"),  # what TLS verifies, not where we connect
+            sock=sock,
             local_hostname=await self._hostname(),
-            timeout=min(account.timeout, self._settings.smtp_timeout),
+            timeout=timeout,
             use_tls=implicit,
             start_tls=None if implicit else account.use_tls,
             tls_context=self._tls_context(),
@@ -193,12 +225,36 @@ class SmtpPool(Mailer):
         try:
             await client.connect()
             if account.user:
+                _refuse_clear_text_auth(client, account)
                 await _authenticate(client, account.user, account.password or "")
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             client.close()
             raise _translate(exc, Stage.CONNECT) from exc
+        except BaseException:
+            client.close()
+            raise
         log.debug("smtp_connected", account_id=account.id, host=account.host, port=account.port)
         return _Connection(client, config, self._clock())
+
+    async def _socket(self, account: Account, seconds: float) -> socket.socket:
+        """A TCP connection to an address of the account's host that the target
+        policy permits (resolved now, so what was checked is what is used)."""
+        try:
+            addresses = await resolve_permitted(
+                account.host, account.port, self._policy, trusted=account.target_trusted
+            )
+        except TargetRefused as refused:
+            reason = storable(str(refused), _DETAIL_LIMIT)
+            if isinstance(refused.__cause__, OSError):  # the name did not resolve now
+                raise SmtpUnavailable("dns", reason) from refused
+            raise SmtpNotPossible(f"target refused: {reason}") from refused
+        failure: OSError | None = None
+        for address in addresses:
+            try:
+                return await _connect(address.strip("[]"), account.port, seconds)
+            except OSError as exc:
+                failure = exc
+        raise _translate(failure or OSError("no address"), Stage.CONNECT)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
@@ -234,26 +290,67 @@ async def _mail_transaction(
     client: aiosmtplib.SMTP, envelope: Envelope, message: bytes
 ) -> SendResult:
     """MAIL, one RCPT per recipient, DATA (RFC 5321 §3.3)."""
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()  # the extensions (SIZE, SMTPUTF8) are known only after it
     options = [f"SIZE={len(message)}"] if client.supports_extension("size") else []
+    encoding = "ascii"
+    if envelope.utf8:
+        if not client.supports_extension("smtputf8"):
+            raise SmtpNotPossible(
+                "an address has a non-ASCII local part and the server does not offer "
+                "SMTPUTF8 (RFC 6531)"
+            )
+        options.append("SMTPUTF8")
+        encoding = "utf-8"
     try:
-        await client.mail(envelope.sender, options=options)
+        await client.mail(envelope.sender, options=options, encoding=encoding)
     except aiosmtplib.SMTPSenderRefused as exc:
-        raise SmtpRejected(Reply(exc.code, exc.message), Stage.MAIL) from exc
+        raise SmtpRejected(_reply(exc.code, exc.message), Stage.MAIL) from exc
     accepted: list[str] = []
     refused: dict[str, Reply] = {}
     for recipient in envelope.recipients:
         try:
-            await client.rcpt(recipient)
+            await client.rcpt(recipient, encoding=encoding)
             accepted.append(recipient)
         except aiosmtplib.SMTPRecipientRefused as exc:
-            refused[recipient] = Reply(exc.code, exc.message)
+            refused[recipient] = _reply(exc.code, exc.message)
     if not accepted:
         raise SmtpRejected(next(iter(refused.values())), Stage.RCPT, refused)
     try:
         response = await client.data(message)
     except aiosmtplib.SMTPDataError as exc:
-        raise SmtpRejected(Reply(exc.code, exc.message), Stage.DATA) from exc
-    return SendResult(tuple(accepted), Reply(response.code, response.message), refused)
+        raise SmtpRejected(_reply(exc.code, exc.message), Stage.DATA) from exc
+    return SendResult(tuple(accepted), _reply(response.code, response.message), refused)
+
+
+def _reply(code: int, text: str) -> Reply:
+    """A server reply made storable: its text may hold any bytes, any length."""
+    return Reply(code, storable(text, _DETAIL_LIMIT))
+
+
+async def _connect(address: str, port: int, seconds: float) -> socket.socket:
+    """A connected non-blocking TCP socket to ``address`` (a checked IP literal)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        async with asyncio.timeout(seconds):
+            await asyncio.get_running_loop().sock_connect(sock, (address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _refuse_clear_text_auth(client: aiosmtplib.SMTP, account: Account) -> None:
+    """No credentials over an unencrypted link unless the account asked for it."""
+    if account.use_tls is False or client.get_transport_info("sslcontext") is not None:
+        return
+    raise SmtpNotPossible(
+        f"AUTH refused: the connection to {account.host} is not encrypted (the server "
+        "offers no STARTTLS); set use_tls to false on the account to allow sending "
+        "credentials in clear text"
+    )
 
 
 async def _reset_after(client: aiosmtplib.SMTP, rejected: SmtpRejected) -> None:
@@ -302,23 +399,26 @@ def _stale(error: MailerError) -> bool:
 
 def _translate(exc: BaseException, stage: Stage) -> MailerError:
     """aiosmtplib's and the socket's exceptions in the port's terms."""
+    detail = storable(str(exc), _DETAIL_LIMIT)
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return SmtpRejected(Reply(exc.code, exc.message), Stage.AUTH)
+        return SmtpRejected(_reply(exc.code, exc.message), Stage.AUTH)
     if isinstance(exc, aiosmtplib.SMTPHeloError):
-        return SmtpRejected(Reply(exc.code, exc.message), Stage.HELO)
+        return SmtpRejected(without_banner(exc.code, exc.message), Stage.HELO)
+    if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+        return SmtpRejected(without_banner(exc.code, exc.message), Stage.CONNECT)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return SmtpRejected(Reply(exc.code, exc.message), stage)
+        return SmtpRejected(_reply(exc.code, exc.message), stage)
     if isinstance(exc, ssl.SSLError | ssl.CertificateError) or isinstance(
         exc.__cause__, ssl.SSLError
     ):
-        return SmtpUnavailable("tls", str(exc))
+        return SmtpUnavailable("tls", detail)
     if isinstance(exc, TimeoutError):
-        return SmtpUnavailable("timeout", str(exc) or "no answer in time")
+        return SmtpUnavailable("timeout", detail or "no answer in time")
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
-        return SmtpUnavailable("disconnected", str(exc))
+        return SmtpUnavailable("disconnected", detail)
     if isinstance(exc, aiosmtplib.SMTPConnectError | OSError):
-        return SmtpUnavailable("connection", str(exc))
-    return SmtpUnavailable("smtp error", str(exc))
+        return SmtpUnavailable("connection", detail)
+    return SmtpUnavailable("smtp error", detail)
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:

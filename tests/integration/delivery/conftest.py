@@ -39,6 +39,7 @@ class Received:
     rcpt_tos: list[str]
     raw: bytes
     at: float
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> EmailMessage:
@@ -56,7 +57,7 @@ class Script:
     """How the server misbehaves; the defaults accept everything."""
 
     refuse: dict[str, str] = field(default_factory=dict)
-    data_reply: str | None = None
+    data_reply: str | bytes | None = None  # bytes go on the wire as they are
     drop_in_data: bool = False
     stall: bool = False
     delay: float = 0.0
@@ -76,6 +77,7 @@ class _Handler:
             smtp.transport.close()
             return "421 4.4.2 closing idle session"
         envelope.mail_from = address
+        envelope.mail_options.extend(options)
         return "250 OK"
 
     async def handle_RCPT(
@@ -87,8 +89,18 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str | bytes:
         script = self.server.script
+        self.server.data_commands += 1
+        self.server.in_data += 1
+        try:
+            return await self._data(smtp, session, envelope, script)
+        finally:
+            self.server.in_data -= 1
+
+    async def _data(
+        self, smtp: SMTP, session: Session, envelope: Envelope, script: Script
+    ) -> str | bytes:
         if script.stall:
             await asyncio.sleep(3600)
         await asyncio.sleep(script.delay)
@@ -99,7 +111,13 @@ class _Handler:
             return script.data_reply
         raw = envelope.original_content or b""
         self.server.received.append(
-            Received(str(envelope.mail_from), list(envelope.rcpt_tos), raw, time.time())
+            Received(
+                str(envelope.mail_from),
+                list(envelope.rcpt_tos),
+                raw,
+                time.time(),
+                list(envelope.mail_options),
+            )
         )
         self.server.per_session[id(session)] = self.server.per_session.get(id(session), 0) + 1
         self.server.arrived.set()
@@ -124,6 +142,8 @@ class SmtpServer:
         self.received: list[Received] = []
         self.per_session: dict[int, int] = {}
         self.connections = 0
+        self.data_commands = 0  # DATA commands received, whatever the answer
+        self.in_data = 0  # DATA commands being answered right now
         self.arrived = asyncio.Event()
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -135,6 +155,7 @@ class SmtpServer:
         implicit_tls: ssl.SSLContext | None = None,
         starttls: ssl.SSLContext | None = None,
         auth: bool = False,
+        smtputf8: bool = False,
     ) -> None:
         def factory() -> SMTP:
             self.connections += 1
@@ -146,6 +167,7 @@ class SmtpServer:
                 authenticator=_authenticator if auth else None,
                 auth_require_tls=starttls is not None,
                 auth_required=auth,
+                enable_SMTPUTF8=smtputf8,
             )
             self._sessions.append(session)
             return session
@@ -173,6 +195,17 @@ class SmtpServer:
 
 
 ServerFactory = Callable[..., Awaitable[SmtpServer]]
+
+
+@pytest.fixture
+def settings_factory(settings_factory: Callable[..., Settings]) -> Callable[..., Settings]:
+    """The root factory, with loopback SMTP servers permitted by the target policy
+    (every server here listens on 127.0.0.1); a test may still say otherwise."""
+
+    def make(**overrides: Any) -> Settings:
+        return settings_factory(**({"allow_private_targets": True} | overrides))
+
+    return make
 
 
 @pytest.fixture(scope="session")
@@ -211,9 +244,14 @@ async def smtp_server() -> AsyncIterator[ServerFactory]:
 
 
 def account_for(server: SmtpServer, account_id: str = "acc", **fields: Any) -> Account:
-    values: dict[str, Any] = {"host": "127.0.0.1", "port": server.port, "use_tls": False}
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": server.port,
+        "use_tls": False,
+        "tenant_id": "t1",
+    }
     values.update(fields)
-    return Account(id=account_id, tenant_id="t1", **values)
+    return Account(id=account_id, **values)
 
 
 def payload(message_id: str, **fields: Any) -> dict[str, Any]:
@@ -247,10 +285,12 @@ class Queue:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def setup(self, *accounts: Account) -> None:
+    async def setup(self, *accounts: Account, **tenant_fields: Any) -> None:
+        """Tenants of the accounts (``t1`` at least) and the accounts."""
         now = time.time()
-        if await self.store.get_tenant("t1") is None:
-            await self.store.create_tenant(Tenant(id="t1"), None, now)
+        for tenant_id in {"t1", *(a.tenant_id for a in accounts)}:
+            if await self.store.get_tenant(tenant_id) is None:
+                await self.store.create_tenant(Tenant(id=tenant_id, **tenant_fields), None, now)
         for account in accounts:
             await self.store.upsert_account(account, now)
 
@@ -261,10 +301,11 @@ class Queue:
         priority: int = 2,
         deferred_ts: int | None = None,
         batch_code: str | None = None,
+        tenant: str = "t1",
         **fields: Any,
     ) -> None:
         message = NewMessage(
-            tenant_id="t1",
+            tenant_id=tenant,
             id=message_id,
             account_id=account_id,
             priority=priority,
@@ -279,11 +320,13 @@ class Queue:
         assert record is not None
         return str(record.status)
 
-    async def wait_status(self, message_id: str, *wanted: str, timeout: float = 5.0) -> Any:
+    async def wait_status(
+        self, message_id: str, *wanted: str, timeout: float = 5.0, tenant: str = "t1"
+    ) -> Any:
         """Poll until the message reaches one of ``wanted``; returns the record."""
         async with asyncio.timeout(timeout):
             while True:
-                record = await self.store.get_message("t1", message_id)
+                record = await self.store.get_message(tenant, message_id)
                 if record is not None and record.status in wanted:
                     return record
                 await asyncio.sleep(0.02)

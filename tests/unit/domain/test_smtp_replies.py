@@ -12,6 +12,7 @@ from mail_proxy.domain.smtp_replies import (
     classify_refusals,
     classify_reply,
     connection_failure,
+    without_banner,
 )
 
 
@@ -63,3 +64,19 @@ def test_connection_failure_is_transient() -> None:
         "timeout: no answer in 5 s"
     )
     assert connection_failure("connection refused", "").reason == "connection refused"
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "expected"),
+    [
+        (554, "mx.internal.example ESMTP Postfix 3.4.1 go away", "554"),
+        (421, "4.7.0 mx1.corp.local too busy, try later", "421 4.7.0"),
+        (550, "", "550"),
+        (554, "5.7.1", "554 5.7.1"),
+    ],
+)
+def test_greeting_refusal_keeps_code_and_enhanced_status_only(
+    code: int, text: str, expected: str
+) -> None:
+    """No banner text (host names, versions) reaches a tenant; the class survives."""
+    assert str(without_banner(code, text)) == expected
