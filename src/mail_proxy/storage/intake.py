@@ -109,7 +109,8 @@ class IntakeOps(SqlStore):
         self, conn: AsyncConnection, batch: Sequence[NewMessage]
     ) -> dict[tuple[str, str], Any]:
         """Rows already stored under the batch's (tenant_id, id) keys, locked until the
-        transaction ends (in pk order, so two overlapping batches cannot deadlock)."""
+        transaction ends; in pk order, so overlapping batches of one tenant take their
+        locks in the same order (a deadlock would still only cost a retry)."""
         by_tenant: dict[str, set[str]] = {}
         for message in batch:
             by_tenant.setdefault(message.tenant_id, set()).add(message.id)
