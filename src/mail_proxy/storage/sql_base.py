@@ -168,7 +168,9 @@ class SqlStore(Store):
             except sa_exc.TimeoutError as exc:
                 failure = exc
             if delay is not None:
-                log.warning("storage_retry", operation=what, delay=delay, error=error_summary(failure))
+                log.warning(
+                    "storage_retry", operation=what, delay=delay, error=error_summary(failure)
+                )
                 await asyncio.sleep(delay)
         log.error(
             "storage_unavailable",
