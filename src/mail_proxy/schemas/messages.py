@@ -160,6 +160,7 @@ class MessageOut(BaseModel):
     pk: int
     id: str
     tenant_id: str
+    tenant_name: str | None = Field(default=None, description="The tenant's display name.")
     account_id: str
     priority: int
     status: Literal["pending", "deferred", "sent", "error"]
@@ -187,6 +188,7 @@ class MessageOut(BaseModel):
             "pk": 1,
             "id": "m-1",
             "tenant_id": "acme",
+            "tenant_name": "ACME Corp.",
             "account_id": "smtp-main",
             "priority": 2,
             "status": "sent",

@@ -153,6 +153,7 @@ def message_out(
     *,
     body_truncated: bool = False,
     history: list[EventOut] | None = None,
+    tenant_name: str | None = None,
 ) -> MessageOut:
     """A record as answered; ``error`` only once the message failed for good.
 
@@ -166,6 +167,7 @@ def message_out(
         pk=record.pk,
         id=storable(record.id),
         tenant_id=record.tenant_id,
+        tenant_name=tenant_name,
         account_id=storable(record.account_id),
         priority=record.priority,
         status=record.status.value,
@@ -219,7 +221,8 @@ async def list_messages(
     records = await runtime.store.list_messages(flt, limit=limit, offset=offset)
     total = await runtime.store.count_messages(flt)
     histories = await _histories(runtime, records) if include_history else None
-    shown = _within_size(runtime, records, histories)
+    names = {t.id: t.name for t in await runtime.store.list_tenants()}
+    shown = _within_size(runtime, records, histories, names)
     following = offset + len(shown)
     return MessageListResponse(
         total=total,
@@ -231,7 +234,10 @@ async def list_messages(
 
 
 def _within_size(
-    runtime: Runtime, records: list[MessageRecord], histories: dict[int, list[EventOut]] | None
+    runtime: Runtime,
+    records: list[MessageRecord],
+    histories: dict[int, list[EventOut]] | None,
+    names: dict[str, str | None],
 ) -> list[MessageOut]:
     """Records summarised, as many as fit in GMP_LIST_MAX_BYTES (at least one)."""
     settings = runtime.settings
@@ -240,7 +246,13 @@ def _within_size(
     for record in records:
         payload, cut = listing_payload(public_payload(record.payload), settings.list_body_chars)
         history = None if histories is None else histories.get(record.pk, [])
-        out = message_out(record, payload, body_truncated=cut, history=history)
+        out = message_out(
+            record,
+            payload,
+            body_truncated=cut,
+            history=history,
+            tenant_name=names.get(record.tenant_id),
+        )
         size += len(out.model_dump_json())
         if shown and size > settings.list_max_bytes:
             break
@@ -269,7 +281,13 @@ async def get_message(
     if record is None:
         raise NotFound(f"No message {message_id!r} for tenant {tenant!r}")
     history = [event_out(e) for e in await runtime.store.message_events(tenant, message_id)]
-    shown = message_out(record, shown_text(public_payload(record.payload)), history=history)
+    owner = await runtime.store.get_tenant(tenant)
+    shown = message_out(
+        record,
+        shown_text(public_payload(record.payload)),
+        history=history,
+        tenant_name=owner.name if owner else None,
+    )
     return MessageResponse(**shown.model_dump())
 
 
