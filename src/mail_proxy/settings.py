@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=120.0, ge=1)
     max_concurrent_sends: int = Field(default=32, ge=1)
     max_concurrent_per_account: int = Field(default=8, ge=1)
+    max_concurrent_per_tenant: int = Field(default=16, ge=1)
     smtp_timeout: float = Field(default=30.0, gt=0)
     retry_delays: Annotated[list[int], NoDecode] = Field(
         default_factory=lambda: [60, 300, 900, 3600, 7200]

@@ -1,12 +1,17 @@
-"""Sliding-window rate limits per SMTP account.
+"""Sliding-window rate limits per SMTP account and per tenant.
 
-The store keeps the send log and hands over a ``SendWindow``; this module only
-decides. A full window opens again when its oldest send leaves it.
+The store keeps the send log and hands over a ``SendWindow`` (one account's sends,
+or all of a tenant's); this module only decides. A full window opens again when
+its oldest send leaves it. A tenant's limits are its ``rate_limits`` setting with
+the canonical keys ``per_minute``, ``per_hour`` and ``per_day`` (the API maps
+other spellings to these).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mail_proxy.domain.models import RateLimits, SendWindow
 
@@ -28,6 +33,27 @@ class WaitUntil:
 
 
 RateDecision = Allowed | WaitUntil
+
+
+def tenant_limits(config: Mapping[str, Any] | None) -> RateLimits:
+    """A tenant's ``rate_limits`` setting as limits; a missing or null key is unlimited."""
+    if not config:
+        return RateLimits()
+    return RateLimits(
+        per_minute=_count(config.get("per_minute")),
+        per_hour=_count(config.get("per_hour")),
+        per_day=_count(config.get("per_day")),
+    )
+
+
+def _count(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def stricter(first: RateDecision, second: RateDecision) -> RateDecision:
+    """Both must allow; when either waits, the later reopening wins."""
+    waits = [d.ts for d in (first, second) if isinstance(d, WaitUntil)]
+    return WaitUntil(max(waits)) if waits else Allowed()
 
 
 def check(window: SendWindow, limits: RateLimits, now: float) -> RateDecision:

@@ -1,8 +1,9 @@
 """Shared send log for rate limits and instance-wide settings.
 
 The send log lives in the database so that every proxy process sharing it shares
-the limits: ``reserve_send`` reads the account's sliding windows and records the
-send in one transaction serialised per account. Rows older than the longest window
+the limits: ``reserve_send`` reads the sliding windows of the account (and of the
+whole tenant, when the tenant has limits) and records the send in one transaction
+serialised per account (and per tenant). Rows older than the longest window
 (a day) are purged now and then from inside that same call.
 """
 
@@ -24,6 +25,8 @@ L = send_log.c
 I = instance_settings.c  # noqa: E741 - the table's column namespace, as for the others
 S = instance_state.c
 PURGE_EVERY_SECONDS = 600.0
+#: The lock name of a tenant's whole send log (no account id is empty).
+TENANT_WIDE = ""
 _INSTANCE_ROW = 1
 
 
@@ -33,15 +36,27 @@ class AdministrationOps(SqlStore):
     _next_purge_ts: float = 0.0
 
     async def reserve_send(
-        self, tenant_id: str, account_id: str, limits: RateLimits, now: float
+        self,
+        tenant_id: str,
+        account_id: str,
+        limits: RateLimits,
+        now: float,
+        tenant_limits: RateLimits | None = None,
     ) -> RateDecision:
-        if limits.unlimited:
+        whole = tenant_limits or RateLimits()
+        if limits.unlimited and whole.unlimited:
             return Allowed()
 
         async def op(conn: AsyncConnection) -> RateDecision:
-            await self._lock_send_log(conn, tenant_id, account_id)
-            window = await _window(conn, tenant_id, account_id, now)
-            decision = rate_limit.check(window, limits, now)
+            decision: RateDecision = Allowed()
+            if not whole.unlimited:  # the tenant first: one lock order, no deadlock
+                await self._lock_send_log(conn, tenant_id, TENANT_WIDE)
+                window = await _window(conn, tenant_id, None, now)
+                decision = rate_limit.check(window, whole, now)
+            if not limits.unlimited:
+                await self._lock_send_log(conn, tenant_id, account_id)
+                window = await _window(conn, tenant_id, account_id, now)
+                decision = rate_limit.stricter(decision, rate_limit.check(window, limits, now))
             if isinstance(decision, Allowed):
                 await conn.execute(
                     sa.insert(send_log).values(tenant_id=tenant_id, account_id=account_id, ts=now)
@@ -105,8 +120,11 @@ class AdministrationOps(SqlStore):
         return await self._read(op, "instance_active")
 
 
-async def _window(conn: AsyncConnection, tenant_id: str, account_id: str, now: float) -> SendWindow:
-    """Counts and oldest send time of the last minute, hour and day."""
+async def _window(
+    conn: AsyncConnection, tenant_id: str, account_id: str | None, now: float
+) -> SendWindow:
+    """Counts and oldest send time of the last minute, hour and day: of one account,
+    or (``account_id`` None) of all the tenant's accounts."""
 
     def within(span: float) -> sa.ColumnElement[bool]:
         return L.ts > now - span
@@ -118,7 +136,9 @@ async def _window(conn: AsyncConnection, tenant_id: str, account_id: str, now: f
         sa.func.min(sa.case((within(HOUR), L.ts))),
         sa.func.count(),
         sa.func.min(L.ts),
-    ).where(L.tenant_id == tenant_id, L.account_id == account_id, within(DAY))
+    ).where(L.tenant_id == tenant_id, within(DAY))
+    if account_id is not None:
+        query = query.where(L.account_id == account_id)
     minute, oldest_minute, hour, oldest_hour, day, oldest_day = (await conn.execute(query)).one()
     return SendWindow(
         minute=int(minute),

@@ -182,12 +182,18 @@ class Store(ABC):
     # -- rate limits -------------------------------------------------------
     @abstractmethod
     async def reserve_send(
-        self, tenant_id: str, account_id: str, limits: RateLimits, now: float
+        self,
+        tenant_id: str,
+        account_id: str,
+        limits: RateLimits,
+        now: float,
+        tenant_limits: RateLimits | None = None,
     ) -> RateDecision:
         """Atomically check the shared send log and, if allowed, record this send.
 
-        Serialised per account across processes, so concurrent dispatchers together
-        stay within the limits.
+        ``limits`` are the account's; ``tenant_limits`` count the sends of all the
+        tenant's accounts. Serialised per account (and per tenant when it has limits)
+        across processes, so concurrent dispatchers together stay within the limits.
         """
 
     # -- tenants -------------------------------------------------------------

@@ -1,16 +1,25 @@
 """What the dispatcher needs to know about an account before it sends.
 
-``AccountCache`` re-reads accounts every few seconds, so changed credentials or
-limits apply quickly without a query per message. ``RateGate`` applies the
-account's sliding-window limits (``domain.rate_limit``) through the store's shared
-send log: over the limit, the message is held until the window reopens (not a
-failed attempt) or rejected, by the account's ``limit_behavior``.
+``AccountCache`` re-reads accounts and tenants every few seconds, so changed
+credentials or limits apply quickly without a query per message. ``RateGate``
+applies the account's sliding-window limits and its tenant's (``rate_limits``,
+counted over all the tenant's accounts; ``domain.rate_limit``) through the store's
+shared send log: over a limit, the message is held until the window reopens (not
+a failed attempt) or rejected, by the account's ``limit_behavior``.
 """
 
 from __future__ import annotations
 
-from mail_proxy.domain.models import Account, Deferred, Failed, LimitBehavior, Outcome
-from mail_proxy.domain.rate_limit import WaitUntil
+from mail_proxy.domain.models import (
+    Account,
+    Deferred,
+    Failed,
+    LimitBehavior,
+    Outcome,
+    RateLimits,
+    Tenant,
+)
+from mail_proxy.domain.rate_limit import WaitUntil, tenant_limits
 from mail_proxy.metrics import Metrics
 from mail_proxy.storage.base import Store
 
@@ -27,6 +36,7 @@ class AccountCache:
         self._store = store
         self._ttl = ttl
         self._entries: dict[AccountKey, tuple[float, Account | None]] = {}
+        self._tenants: dict[str, tuple[float, Tenant | None]] = {}
 
     def peek(self, key: AccountKey) -> Account | None:
         """The cached account, however old, without a query."""
@@ -42,6 +52,14 @@ class AccountCache:
         self._entries[key] = (now, account)
         return account
 
+    async def tenant_limits(self, tenant_id: str, now: float) -> RateLimits:
+        """The tenant's own rate limits (over all its accounts)."""
+        entry = self._tenants.get(tenant_id)
+        if entry is None or now - entry[0] >= self._ttl:
+            entry = self._tenants[tenant_id] = (now, await self._store.get_tenant(tenant_id))
+        tenant = entry[1]
+        return tenant_limits(tenant.rate_limits if tenant else None)
+
 
 class RateGate:
     """Per-account rate limits, remembering locally when a full window reopens."""
@@ -51,15 +69,18 @@ class RateGate:
         self._metrics = metrics
         self._held_until: dict[AccountKey, float] = {}
 
-    async def check(self, account: Account, now: float) -> Outcome | None:
-        """None when the send may go (and is recorded); else the hold or the failure."""
+    async def check(self, account: Account, whole: RateLimits, now: float) -> Outcome | None:
+        """None when the send may go (and is recorded); else the hold or the failure.
+        ``whole``: the tenant's limits."""
         limits = account.rate_limits
-        if limits.unlimited:
+        if limits.unlimited and whole.unlimited:
             return None
         key = (account.tenant_id, account.id)
         until = self._held_until.get(key, 0.0)
         if until <= now:
-            decision = await self._store.reserve_send(account.tenant_id, account.id, limits, now)
+            decision = await self._store.reserve_send(
+                account.tenant_id, account.id, limits, now, tenant_limits=whole
+            )
             if not isinstance(decision, WaitUntil):
                 return None
             until = self._held_until[key] = decision.ts

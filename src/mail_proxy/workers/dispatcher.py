@@ -3,9 +3,12 @@
 One loop claims leased batches from the store (priority 0 in a pass of its own
 that may overtake any backlog, then 1-3) and hands each message to the *lane* of
 its account. A lane runs at most ``GMP_MAX_CONCURRENT_PER_ACCOUNT`` sends at
-once, every send also holds one of ``GMP_MAX_CONCURRENT_SENDS`` global slots, and
-a lane never holds more than its account's batch of waiting messages, so a slow
-or rate-limited account cannot starve the others. The loop claims again at once
+once; every send also holds one of its tenant's ``GMP_MAX_CONCURRENT_PER_TENANT``
+slots and then one of ``GMP_MAX_CONCURRENT_SENDS`` global slots, and a lane never
+holds more than its account's batch of waiting messages, so a slow or rate-limited
+account, or a tenant with many accounts at a slow server, cannot starve the
+others. A lane holds a message once: claimed again (its lease ran out while it
+waited), it keeps its place with the newer lease. The loop claims again at once
 while claims bring work and there is room; otherwise it sleeps until ``run_now()``
 (POST /commands/run-now), ``wake()`` (new messages; ignored in test mode, where
 nothing leaves before run-now), a lane running dry, or the
@@ -56,6 +59,7 @@ from mail_proxy.domain.models import (
 )
 from mail_proxy.domain.retry import GiveUp, RetryPolicy
 from mail_proxy.domain.smtp_replies import Classification, Transient
+from mail_proxy.domain.text import storable
 from mail_proxy.metrics import Metrics
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.base import Mailer, MailerError, SendResult, classify
@@ -73,9 +77,11 @@ LEASE_MARGIN = 5.0
 
 @dataclass
 class _Lane:
-    """The messages of one account waiting to be sent, in dispatch order."""
+    """The messages of one account: ``waiting`` in dispatch order (priority, pk),
+    ``claims`` the newest lease of every message waiting or being sent."""
 
-    waiting: list[tuple[int, int, ClaimedMessage]] = field(default_factory=list)
+    waiting: list[tuple[int, int]] = field(default_factory=list)
+    claims: dict[int, ClaimedMessage] = field(default_factory=dict)
     sending: int = 0
     workers: int = 0
 
@@ -95,6 +101,7 @@ class Dispatcher:
         self._active_checked = -float("inf")
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_concurrent_sends)
+        self._tenant_slots: dict[str, asyncio.Semaphore] = {}
         self._lanes: dict[AccountKey, _Lane] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._accounts = AccountCache(store)
@@ -272,14 +279,19 @@ class Dispatcher:
         hold (``urgent`` ones always fit)."""
         taken = 0
         for claimed in batch:
-            key = (claimed.record.tenant_id, claimed.record.account_id)
+            record = claimed.record
+            key = (record.tenant_id, record.account_id)
             lane = self._lanes.setdefault(key, _Lane())
+            if record.pk in lane.claims:  # already here: keep one entry, the newer lease
+                lane.claims[record.pk] = claimed
+                taken += 1
+                continue
             full = len(lane.waiting) + lane.sending >= self._lane_capacity(key)
             if full and not urgent:
                 self._finished.release(claimed)
                 continue
-            record = claimed.record
-            heapq.heappush(lane.waiting, (record.priority, record.pk, claimed))
+            lane.claims[record.pk] = claimed
+            heapq.heappush(lane.waiting, (record.priority, record.pk))
             taken += 1
             self._start_workers(key, lane)
         return taken
@@ -305,17 +317,25 @@ class Dispatcher:
 
     # -- sending -------------------------------------------------------------------
 
+    def _tenant_slot(self, tenant_id: str) -> asyncio.Semaphore:
+        slot = self._tenant_slots.get(tenant_id)
+        if slot is None:
+            slot = asyncio.Semaphore(self._settings.max_concurrent_per_tenant)
+            self._tenant_slots[tenant_id] = slot
+        return slot
+
     async def _lane_worker(self, key: AccountKey, lane: _Lane) -> None:
         try:
             while lane.waiting and not self._stopping:
-                _, _, claimed = heapq.heappop(lane.waiting)
-                async with self._slots:
+                _, pk = heapq.heappop(lane.waiting)
+                # The tenant's slot first: waiting for it holds no global slot.
+                async with self._tenant_slot(key[0]), self._slots:
                     if self._stopping:  # stopped while this one waited for a slot
-                        self._finished.release(claimed)
+                        self._finished.release(lane.claims.pop(pk))
                         continue
                     lane.sending += 1
                     try:
-                        await self._deliver(claimed)
+                        await self._deliver(lane, pk)
                     finally:
                         lane.sending -= 1
                 if self._backlog and len(lane.waiting) < self._refill_below(key):
@@ -325,17 +345,23 @@ class Dispatcher:
             if not lane.workers and not lane.waiting and self._lanes.get(key) is lane:
                 del self._lanes[key]
 
-    async def _deliver(self, claimed: ClaimedMessage) -> None:
-        """Send one message and buffer its outcome; never raises but CancelledError."""
+    async def _deliver(self, lane: _Lane, pk: int) -> None:
+        """Send one message and buffer its outcome; never raises but CancelledError.
+
+        The outcome is finished under the message's newest lease: a claim that came
+        in while it was sent replaced the lease this send started with."""
+        claimed = lane.claims[pk]
         record = claimed.record
         try:
             outcome = await self._attempt(claimed)
         except asyncio.CancelledError:
-            self._finished.release(claimed)
+            self._finished.release(lane.claims.pop(pk))
             raise
         except Exception as exc:
             log.exception("delivery_crashed", tenant_id=record.tenant_id, message_id=record.id)
-            outcome = self._after_failure(claimed, Transient(f"internal error: {exc}"))
+            reason = storable(f"internal error: {exc}")
+            outcome = self._after_failure(claimed, Transient(reason))
+        claimed = lane.claims.pop(pk)
         if outcome is None:
             self._finished.release(claimed)
         else:
@@ -366,7 +392,8 @@ class Dispatcher:
             )
         except MimeError as exc:
             return Failed(now, str(exc))
-        held = await self._rate_gate.check(account, now)
+        whole = await self._accounts.tenant_limits(record.tenant_id, now)
+        held = await self._rate_gate.check(account, whole, now)
         if held is not None:
             return held
         return await self._send(claimed, account, envelope, data)
@@ -401,8 +428,8 @@ class Dispatcher:
         """Release waiting messages; give sends in flight a bounded time to finish."""
         self._stopping = True
         for lane in self._lanes.values():
-            for _, _, claimed in lane.waiting:
-                self._finished.release(claimed)
+            for _, pk in lane.waiting:
+                self._finished.release(lane.claims.pop(pk))
             lane.waiting.clear()
         if self._workers:
             _, late = await asyncio.wait(

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from mail_proxy.domain.models import RateLimits, SendWindow
-from mail_proxy.domain.rate_limit import DAY, HOUR, MINUTE, Allowed, RateDecision, WaitUntil, check
+from mail_proxy.domain.rate_limit import (
+    DAY,
+    HOUR,
+    MINUTE,
+    Allowed,
+    RateDecision,
+    WaitUntil,
+    check,
+    stricter,
+    tenant_limits,
+)
 
 NOW = 1_700_000_000.0
 
@@ -70,3 +80,38 @@ def test_unlimited_flag_is_true_only_without_any_limit() -> None:
     """``unlimited`` lets the store skip the send log entirely."""
     assert RateLimits().unlimited
     assert not RateLimits(per_day=1).unlimited
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (None, RateLimits()),
+        ({}, RateLimits()),
+        ({"per_minute": 10}, RateLimits(per_minute=10)),
+        (
+            {"per_minute": 1, "per_hour": 2, "per_day": 3},
+            RateLimits(per_minute=1, per_hour=2, per_day=3),
+        ),
+        ({"per_hour": None, "per_day": 0}, RateLimits(per_day=0)),
+        ({"per_minute": True, "per_hour": "5"}, RateLimits()),  # not counts: ignored
+    ],
+)
+def test_tenant_limits_from_the_setting(
+    config: dict[str, object] | None, expected: RateLimits
+) -> None:
+    assert tenant_limits(config) == expected
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        (Allowed(), Allowed(), Allowed()),
+        (WaitUntil(5), Allowed(), WaitUntil(5)),
+        (Allowed(), WaitUntil(7), WaitUntil(7)),
+        (WaitUntil(9), WaitUntil(7), WaitUntil(9)),
+    ],
+)
+def test_stricter_decision_wins(
+    first: RateDecision, second: RateDecision, expected: RateDecision
+) -> None:
+    assert stricter(first, second) == expected
