@@ -5,7 +5,9 @@ A spec is ``{"filename", "storage_path", "fetch_mode"?, "mime_type"?, "content_m
 protocol says: ``base64:`` prefix → base64, ``http(s)://`` → http_url, leading ``/``
 → filesystem, anything else → endpoint. Inline base64 data is decoded once here so
 that a broken attachment is refused at submission rather than failing at send time.
-The file name becomes a MIME parameter, so CR/LF in it is refused (RFC 5322 §2.2).
+The file name becomes a MIME parameter, so CR/LF in it is refused (RFC 5322 §2.2),
+and it is at most 255 characters: the longest name common file systems (ext4, NTFS,
+APFS) let a recipient save.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ FETCH_MODES = ("base64", "http_url", "filesystem", "endpoint")
 AUTH_METHODS = ("none", "bearer", "basic")
 _MIME_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+MAX_FILENAME = 255
 
 
 class InvalidAttachment(ValueError):
@@ -54,6 +57,10 @@ def _attachment(item: object, where: str) -> dict[str, Any]:
         raise InvalidAttachment(f"{where} needs a filename")
     if any(char in filename for char in "\r\n\x00"):
         raise InvalidAttachment(f"{where} filename contains CR, LF or NUL (header injection)")
+    if len(filename) > MAX_FILENAME:
+        raise InvalidAttachment(
+            f"{where} filename {filename[:40]!r}… is longer than {MAX_FILENAME} characters"
+        )
     if not isinstance(storage_path, str) or not storage_path:
         raise InvalidAttachment(f"{where} needs a storage_path")
     fetch_mode = item.get("fetch_mode") or infer_fetch_mode(storage_path)

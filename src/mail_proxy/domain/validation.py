@@ -96,6 +96,25 @@ def unstorable_field(value: object, path: str = "") -> str | None:
     return None
 
 
+def recipient_count(messages: Sequence[object]) -> int:
+    """Addresses a batch names in to, cc and bcc, counted without parsing them.
+
+    A string counts its commas plus one (a comma inside a quoted display name
+    counts too: this bounds the work, it does not judge the message).
+    """
+    total = 0
+    for raw in messages:
+        if not isinstance(raw, dict):
+            continue
+        for field in ("to", "cc", "bcc"):
+            value = raw.get(field)
+            if isinstance(value, str):
+                total += value.count(",") + 1
+            elif isinstance(value, list):
+                total += sum(item.count(",") + 1 if isinstance(item, str) else 1 for item in value)
+    return total
+
+
 def validate_message(raw: object, ctx: ValidationContext) -> NewMessage | Rejection:
     """Normalise one submitted message or say, in a sentence, why it is refused."""
     if not isinstance(raw, dict):

@@ -30,6 +30,7 @@ from mail_proxy.schemas.instance import (
     ReloadBounceResponse,
 )
 from mail_proxy.schemas.messages import (
+    AddMessagesRefused,
     AddMessagesRequest,
     AddMessagesResponse,
     AttachmentIn,
@@ -74,6 +75,7 @@ __all__ = [
     "AccountListResponse",
     "AccountOut",
     "AccountSaveResponse",
+    "AddMessagesRefused",
     "AddMessagesRequest",
     "AddMessagesResponse",
     "ApiKeyRequest",

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, WithJsonSchema
 from pydantic.config import JsonDict
 
-from mail_proxy.schemas.common import MAX_TS, examples
+from mail_proxy.schemas.common import MAX_TS, ErrorResponse, examples
 
 PriorityValue = int | Literal["immediate", "high", "medium", "low"]
 
@@ -142,6 +142,24 @@ class EventOut(BaseModel):
             "reported_ts": None,
             "event_type": "sent",
             "event_ts": 1717000000,
+        }
+    )
+
+
+class AddMessagesRefused(ErrorResponse):
+    """add-messages when no message could be queued: 400 with every rejection
+    (a 400 about the request itself, e.g. ``default_priority``, has none)."""
+
+    queued: Literal[0] = 0
+    rejected: list[RejectedMessage] = Field(default_factory=list)
+
+    model_config = examples(
+        {
+            "ok": False,
+            "error": "No message queued: all 1 rejected",
+            "detail": "No message queued: all 1 rejected",
+            "queued": 0,
+            "rejected": [{"id": "m-1", "index": 0, "reason": "missing field: to"}],
         }
     )
 

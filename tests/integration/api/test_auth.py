@@ -9,7 +9,11 @@ import httpx
 import pytest
 from tests.integration.api.conftest import MakeAccount, MakeTenant, TenantClient, message
 
-WRONG_TENANT = {"ok": False, "error": "Token not authorized for this tenant"}
+WRONG_TENANT = {
+    "ok": False,
+    "error": "Token not authorized for this tenant",
+    "detail": "Token not authorized for this tenant",
+}
 
 CROSS_TENANT_CALLS: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/commands/add-messages", {"json": {"messages": [message("x", tenant_id="other")]}}),
@@ -97,7 +101,8 @@ async def test_tenant_token_on_admin_endpoint_is_403(
     """Admin-only endpoints refuse a valid tenant token with 403."""
     response = await tenant_client(two_tenants["acme"]).request(method, path, **options)
     assert response.status_code == 403
-    assert response.json() == {"ok": False, "error": "This endpoint needs the admin token"}
+    error = "This endpoint needs the admin token"
+    assert response.json() == {"ok": False, "error": error, "detail": error}
 
 
 async def test_tenant_token_sees_only_its_own_data(
@@ -135,7 +140,7 @@ async def test_missing_or_unknown_token_is_401(
     """No token or an unknown one: 401 with a sentence saying which."""
     response = await anonymous.get("/messages", headers=headers)
     assert response.status_code == 401
-    assert response.json() == {"ok": False, "error": error}
+    assert response.json() == {"ok": False, "error": error, "detail": error}
 
 
 async def test_expired_tenant_token_is_refused(
@@ -149,6 +154,37 @@ async def test_expired_tenant_token_is_refused(
     expired = await own.get("/messages")
     assert expired.status_code == 401
     assert expired.json()["error"] == "API token expired"
+
+
+INACTIVE_CHANGES: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/commands/add-messages", {"json": {"messages": [message("n")]}}),
+    ("POST", "/commands/delete-messages", {"json": {"ids": ["a"]}}),
+    ("POST", "/commands/run-now", {}),
+    ("PUT", "/tenant/acme", {"json": {"name": "Renamed"}}),
+    ("DELETE", "/account/main", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), INACTIVE_CHANGES)
+async def test_inactive_tenant_key_reads_but_changes_nothing(
+    client: httpx.AsyncClient,
+    tenant_client: TenantClient,
+    two_tenants: dict[str, str],
+    method: str,
+    path: str,
+    kwargs: dict[str, Any],
+) -> None:
+    """A tenant the admin switched off (active: false) may look but not act: 403."""
+    assert (await client.put("/tenant/acme", json={"active": False})).status_code == 200
+    own = tenant_client(two_tenants["acme"])
+    before = await _snapshot(client, "acme")
+    response = await own.request(method, path, **kwargs)
+    assert response.status_code == 403
+    error = "Tenant 'acme' is inactive: its token may read but not change"
+    assert response.json() == {"ok": False, "error": error, "detail": error}
+    assert await _snapshot(client, "acme") == before
+    assert [m["id"] for m in (await own.get("/messages")).json()["messages"]] == ["a"]
+    assert (await own.get("/accounts")).status_code == 200
 
 
 async def test_tenant_cannot_change_admin_fields_of_itself(

@@ -39,7 +39,7 @@ async def test_main_path_and_hostile_input(backend_client: httpx.AsyncClient) ->
 
     nul_query = await http.get("/messages", params={"tenant_id": "a\x00b"})
     assert nul_query.status_code == 400
-    assert nul_query.json() == {"ok": False, "error": "NUL characters are not allowed in requests"}
+    assert nul_query.json()["error"] == "NUL characters are not allowed in requests"
     nul_body = await http.post("/tenant", json={"id": "acme", "name": "x\x00y"})
     assert nul_body.status_code == 400
     escaped = await http.post("/tenant", json={"id": "acme", "name": "back\\u0000slash"})

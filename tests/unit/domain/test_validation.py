@@ -12,6 +12,8 @@ from mail_proxy.domain.priority import InvalidPriority, parse_priority, resolve_
 from mail_proxy.domain.validation import (
     Rejection,
     ValidationContext,
+    recipient_count,
+    unstorable_field,
     validate_message,
 )
 
@@ -298,7 +300,10 @@ ADDRESS_SAMPLES = [
     "x@y.test", "x@localhost", "x@mail.local", "a@b..com", "a+tag@b.co.uk", "o'brien@x.ie",
     "a@b_c.com", "a" * 65 + "@b.com", "us{er}@x.com", "a@xn--bcher-kva.ch", "a@xn--zz.com",
     "a@" + "b" * 64 + ".com", "a@b.com.", "a@x.onion", '"quoted x"@c.com', "a@[127.0.0.1]",
-    "üser@exämple.com",
+    "üser@exämple.com", "user@büro.example", "User@Büro.Example", "a@[IPv6:::1]",
+    "a@münchen.localhost", "ok@xn--mnchen-3ya.de", "a@bü..ro.com", "a@-bü.com",
+    "a" * 64 + "@" + ("b" * 60 + ".") * 3 + "bü.com", "a" * 60 + "@" + ("b" * 60 + ".") * 3 + "com",
+    "a" * 64 + "@" + ("b" * 61 + ".") * 3 + "ab",
 ]  # fmt: skip
 
 
@@ -331,3 +336,81 @@ def test_split_addresses_respects_quotes_brackets_and_comments() -> None:
     assert split_addresses(text) == [
         "a@x.com", '"Doe, J" <j@x.com>', "(x, y) c@x.com", '"a\\"b, c" <q@x.com>'
     ]  # fmt: skip
+
+
+LONE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"id": "m" + LONE}, "id"),
+        ({"subject": "Hi " + LONE}, "subject"),
+        ({"body": "text " + LONE}, "body"),
+        ({"headers": {"X-Tag": LONE}}, "headers.X-Tag"),
+        ({"headers": {"X-" + LONE: "v"}}, "headers"),
+        ({"to": ["ann@example.com", "b" + LONE + "@example.com"]}, "to[1]"),
+        ({"from_name": "Shop " + "\udc80"}, "from_name"),
+        (
+            {"attachments": [{"filename": "a" + LONE + ".pdf", "storage_path": "base64:aGk="}]},
+            "attachments[0].filename",
+        ),
+        ({"batch_code": LONE}, "batch_code"),
+    ],
+)
+def test_lone_surrogates_reject_the_message_naming_the_field(
+    overrides: dict[str, Any], field: str
+) -> None:
+    """JSON escapes like "\\ud800" decode to text no UTF-8 store can hold."""
+    result = validate_message(message(**overrides), ctx())
+    assert isinstance(result, Rejection)
+    assert result.reason == f"invalid text in {field}: not valid Unicode (lone surrogate)"
+    assert result.id == (None if field == "id" else "m1")
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        ("fine", None),
+        ({"a": ["x", {"b": "ok"}]}, None),
+        (LONE, ""),
+        ({"a": ["x", {"b": LONE}]}, "a[1].b"),
+        ({LONE: "v"}, "a field name"),
+        ({"h": {LONE: "v"}}, "h"),
+        ([1, 2.5, None, True, "x" + LONE], "[4]"),
+        ("\U0001f600 paired surrogates decode to one character", None),
+    ],
+)
+def test_unstorable_field(value: object, found: str | None) -> None:
+    assert unstorable_field(value) == found
+
+
+@pytest.mark.parametrize(
+    ("messages", "count"),
+    [
+        ([], 0),
+        ([{"to": "a@x.example"}], 1),
+        ([{"to": "a@x.example, b@x.example", "cc": ["c@x.example"], "bcc": "d@x.example"}], 4),
+        ([{"to": ["a@x.example, b@x.example", "c@x.example"]}], 3),
+        ([{"to": ["a@x.example"]}, {"to": ["b@x.example"] * 5}], 6),
+        (["not an object", {"to": 5}, {"to": [5]}], 1),
+        ([{"subject": "no recipients"}], 0),
+    ],
+)
+def test_recipient_count(messages: list[Any], count: int) -> None:
+    assert recipient_count(messages) == count
+
+
+def test_attachment_file_names_longer_than_255_are_refused() -> None:
+    """The reason names the attachment and its start; 255 characters still pass."""
+    spec = {"filename": "r" * 252 + ".pdf", "storage_path": "base64:aGk="}
+    refused = reason(message(attachments=[{"filename": "ok.txt", "storage_path": "x"}, spec]))
+    assert refused == (
+        f"attachment spec invalid: attachment 1 filename {'r' * 40!r}… "
+        "is longer than 255 characters"
+    )
+    fits = {"filename": "r" * 251 + ".pdf", "storage_path": "base64:aGk="}
+    assert (
+        accepted(message(attachments=[fits])).payload["attachments"][0]["filename"]
+        == fits["filename"]
+    )

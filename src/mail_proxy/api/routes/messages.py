@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from mail_proxy.api.deps import AnyCaller, Caller, RuntimeDep
 from mail_proxy.api.errors import ERROR_RESPONSES
@@ -20,12 +22,19 @@ from mail_proxy.domain.models import (
     Status,
 )
 from mail_proxy.domain.priority import InvalidPriority, parse_priority
-from mail_proxy.domain.text import storable
-from mail_proxy.domain.validation import Rejection, ValidationContext, validate_message
+from mail_proxy.domain.text import is_storable, storable
+from mail_proxy.domain.validation import (
+    MAX_ID_LENGTH,
+    Rejection,
+    ValidationContext,
+    recipient_count,
+    validate_message,
+)
 from mail_proxy.errors import InvalidInput, NotFound, TooLarge, WrongTenant
 from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import (
     MAX_COUNT,
+    AddMessagesRefused,
     AddMessagesRequest,
     AddMessagesResponse,
     CleanupRequest,
@@ -54,31 +63,64 @@ TenantQuery = Annotated[
     response_model=AddMessagesResponse,
     summary="Queue a batch of messages",
     description="Each message is checked on its own: bad ones are listed in `rejected`, "
-    "the others are queued. Resubmitting an unsent id replaces it.",
+    "the others are queued (200). When none could be queued the answer is 400 with the "
+    "same `rejected` list. Resubmitting an unsent id replaces it.",
+    responses={400: {"model": AddMessagesRefused}},
 )
 async def add_messages(
     body: AddMessagesRequest, caller: AnyCaller, runtime: RuntimeDep
-) -> AddMessagesResponse:
-    limit = runtime.settings.max_batch_messages
-    if len(body.messages) > limit:
-        raise TooLarge(f"Too many messages in one request: {len(body.messages)} > {limit}")
+) -> AddMessagesResponse | JSONResponse:
+    _refuse_oversized(runtime, body.messages)
     _refuse_other_tenants(caller, body.messages)
     context = await _context(runtime, caller, body)
-    accepted: list[tuple[int, NewMessage]] = []
-    rejected: list[RejectedMessage] = []
-    for index, raw in enumerate(body.messages):
-        checked = validate_message(raw, context)
-        if isinstance(checked, Rejection):
-            rejected.append(RejectedMessage(id=checked.id, index=index, reason=checked.reason))
-        else:
-            accepted.append((index, checked))
+    if recipient_count(body.messages) > INLINE_RECIPIENTS:
+        checked = await asyncio.to_thread(_validate_all, body.messages, context)
+    else:
+        checked = _validate_all(body.messages, context)
+    accepted = [(index, item) for index, item in checked if isinstance(item, NewMessage)]
+    rejected = [
+        RejectedMessage(id=item.id, index=index, reason=item.reason)
+        for index, item in checked
+        if isinstance(item, Rejection)
+    ]
     queued = await _enqueue(runtime, accepted, rejected)
     if queued:
         runtime.dispatcher.wake()
     if rejected:
         log.info("messages_rejected", actor=caller.actor, rejected=len(rejected), queued=queued)
     rejected.sort(key=lambda item: item.index)
+    if rejected and not queued:
+        return _nothing_queued(rejected)
     return AddMessagesResponse(queued=queued, rejected=rejected)
+
+
+INLINE_RECIPIENTS = 100
+"""Batches naming more addresses are validated in a worker thread, off the event loop:
+checking 20,000 addresses takes long enough to hold up every other request."""
+
+
+def _refuse_oversized(runtime: Runtime, messages: list[Any]) -> None:
+    """413 before any work for batches above the message or recipient limits."""
+    limit = runtime.settings.max_batch_messages
+    if len(messages) > limit:
+        raise TooLarge(f"Too many messages in one request: {len(messages)} > {limit}")
+    limit = runtime.settings.max_batch_recipients
+    named = recipient_count(messages)
+    if named > limit:
+        raise TooLarge(f"Too many recipients (to, cc, bcc) in one request: {named} > {limit}")
+
+
+def _validate_all(
+    messages: list[Any], context: ValidationContext
+) -> list[tuple[int, NewMessage | Rejection]]:
+    return [(index, validate_message(raw, context)) for index, raw in enumerate(messages)]
+
+
+def _nothing_queued(rejected: list[RejectedMessage]) -> JSONResponse:
+    """400 with the rejection list: the documented answer when no message was queued."""
+    error = f"No message queued: all {len(rejected)} rejected"
+    refused = AddMessagesRefused(error=error, detail=error, rejected=rejected)
+    return JSONResponse(refused.model_dump(), status_code=400)
 
 
 def _refuse_other_tenants(caller: Caller, messages: list[Any]) -> None:
@@ -97,10 +139,8 @@ async def _context(runtime: Runtime, caller: Caller, body: AddMessagesRequest) -
             batch_priority = parse_priority(body.default_priority)
         except InvalidPriority as exc:
             raise InvalidInput(str(exc), field="default_priority") from None
-    named = {raw.get("tenant_id") for raw in body.messages if isinstance(raw, dict)}
-    wanted = {t for t in named if isinstance(t, str) and t} | (
-        {caller.tenant_id} if caller.tenant_id else set()
-    )
+    named = {_named_tenant(raw) for raw in body.messages}
+    wanted = {t for t in named if t} | ({caller.tenant_id} if caller.tenant_id else set())
     tenants = {}
     accounts = {}
     for tenant_id in wanted:
@@ -115,6 +155,14 @@ async def _context(runtime: Runtime, caller: Caller, body: AddMessagesRequest) -
         batch_priority=batch_priority,
         instance_priority=runtime.settings.default_priority,
     )
+
+
+def _named_tenant(raw: object) -> str | None:
+    """The tenant id a message names, when it is text worth looking up."""
+    named = raw.get("tenant_id") if isinstance(raw, dict) else None
+    if isinstance(named, str) and len(named) <= MAX_ID_LENGTH and is_storable(named):
+        return named
+    return None
 
 
 async def _enqueue(
