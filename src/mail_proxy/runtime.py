@@ -117,6 +117,7 @@ async def _seed_demo(store: Store, sink: DevSink) -> None:
         port=sink.port,
         use_tls=False,
         is_default=True,
+        target_trusted=True,  # seeded by the operator's own process, at its own sink
         default_from="Mail Proxy Demo <demo@example.com>",
     )
     await store.upsert_account(account, now)
