@@ -138,6 +138,19 @@ async def test_untrusted_tenant_on_loopback_gets_no_call(
     assert "private or local" in refusal["detail"]
 
 
+async def test_operator_global_url_on_loopback_is_called(
+    sqlite_store: Store, application: Application, start_reporter: StartReporter
+) -> None:
+    """GMP_CLIENT_SYNC_URL is the operator's own: trusted under the default policy."""
+    await add_tenant(sqlite_store, "legacy", None)
+    await finish_messages(sqlite_store, "legacy", ["sent"])
+    start_reporter(
+        sqlite_store, allow_private_targets=False, client_sync_url=application.url("/global")
+    )
+    await _settled(sqlite_store, "legacy")
+    assert {c.path for c in application.calls} == {"/global"}
+
+
 async def test_callback_url_credentials_are_never_logged(
     sqlite_store: Store, application: Application, start_reporter: StartReporter
 ) -> None:
