@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import sqlalchemy as sa
 
 from mail_proxy.domain.models import (
@@ -17,11 +18,14 @@ from mail_proxy.domain.models import (
     Deferred,
     EventType,
     Failed,
+    NewMessage,
     Outcome,
     Sent,
     Status,
 )
 from mail_proxy.domain.text import is_storable
+from mail_proxy.storage import Store
+from mail_proxy.storage.engines import IMPLICIT_BEGIN, ImplicitBeginError
 from mail_proxy.storage.outcomes import UNSTORABLE_REASON
 from mail_proxy.storage.sql_base import SqlStore
 
@@ -147,3 +151,23 @@ async def test_a_finish_whose_event_fails_changes_nothing(q: Queue) -> None:
     rows = await q.raw_rows("SELECT attempts, lease_token FROM messages WHERE id = 'bad'")
     assert rows == [(0, claimed["bad"].lease_token)]
     assert await q.claim_ids(now=NOW + q.lease + 1) == ["bad"]
+
+
+async def test_sqlite_refuses_a_first_statement_that_would_autocommit(
+    sqlite_store: Store,
+) -> None:
+    """sqlite3 opens no transaction before ``WITH ... UPDATE``: a transaction relying
+    on the driver's implicit BEGIN that starts so is refused before it changes
+    anything, instead of silently committing its first half."""
+    await sqlite_store.enqueue([NewMessage("acme", "m", "smtp1", 2, {"subject": "s"})], NOW)
+    assert isinstance(sqlite_store, SqlStore)
+    async with sqlite_store.writer_engine.connect() as conn:
+        await conn.execution_options(**{IMPLICIT_BEGIN: True})
+        with pytest.raises(ImplicitBeginError, match="autocommit"):
+            async with conn.begin():
+                await conn.exec_driver_sql(
+                    "WITH v(pk) AS (SELECT pk FROM messages) UPDATE messages SET status = 'sent'"
+                    " WHERE pk IN (SELECT pk FROM v)"
+                )
+    record = await sqlite_store.get_message("acme", "m")
+    assert record is not None and record.status == Status.PENDING

@@ -7,13 +7,18 @@ which lets several proxies or test runs share one database.
 
 SQLite runs in WAL mode so readers never block the writer; ``synchronous=NORMAL`` is
 durable across process crashes in WAL mode and much faster than FULL; foreign keys
-are switched on (they are off by default in SQLite). Every write transaction opens
-with an explicit ``BEGIN IMMEDIATE``, which takes the write lock up front, so two
-processes never both read-then-write and deadlock; ``busy_timeout`` makes the loser
-wait its turn. The driver's own implicit BEGIN is switched off: Python's sqlite3 only
-issues it before statements that *start* with INSERT/UPDATE/DELETE/REPLACE, so a
-``WITH ... UPDATE`` ran in autocommit and a crash between it and the next statement
-of the same transaction left half a write behind.
+are switched on (they are off by default in SQLite).
+
+Every write transaction holds the write lock from its first statement on
+(``BEGIN IMMEDIATE``), so two processes never both read-then-write and deadlock, and
+``busy_timeout`` makes the loser wait its turn. A transaction that reads first
+issues ``BEGIN IMMEDIATE`` itself. One whose first statement writes
+(``IMPLICIT_BEGIN``) lets the driver issue it within that statement's call, sparing
+a round trip to the driver's thread per transaction. Python's sqlite3 does so only
+before a statement that *starts* with INSERT, UPDATE, DELETE or REPLACE: anything
+else, such as ``WITH ... UPDATE``, would run in autocommit, and a crash before the
+rest of the transaction once left sent messages without their events. Such a first
+statement is therefore refused (``ImplicitBeginError``) before it runs.
 
 A new database file is created with mode 0600 before SQLite opens it; SQLite gives
 its ``-wal`` and ``-shm`` files the mode of the database file, so all three stay
@@ -43,6 +48,19 @@ SQLITE_PRAGMAS = (
 )
 SQLITE_READERS = 4
 PRIVATE_FILE_MODE = 0o600
+# Execution option: this transaction's first statement writes, so the driver's own
+# implicit BEGIN IMMEDIATE (issued just before it, in the same call) takes the lock.
+IMPLICIT_BEGIN = "mail_proxy_implicit_begin"
+_AWAITING_FIRST = "mail_proxy_awaiting_first_statement"
+# What makes Python's sqlite3 open a transaction (Modules/_sqlite/statement.c).
+_OPENS_TRANSACTION = re.compile(r"[ \t\r\n]*(INSERT|UPDATE|DELETE|REPLACE)", re.IGNORECASE)
+
+
+class ImplicitBeginError(RuntimeError):
+    """An ``IMPLICIT_BEGIN`` transaction began with a statement the driver would run
+    in autocommit; a programming error, raised before anything is written."""
+
+
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -109,9 +127,9 @@ def sqlite_engine(
 
     @sa.event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # No implicit BEGIN from the driver: the writer begins every transaction itself
-        # (below); readers run in autocommit, each query one consistent snapshot.
-        dbapi_connection.isolation_level = None
+        # The writer: the driver's implicit BEGIN, when it issues one, is IMMEDIATE.
+        # Readers: autocommit, each query reads one consistent snapshot on its own.
+        dbapi_connection.isolation_level = "IMMEDIATE" if writer else None
         cursor = dbapi_connection.cursor()
         for pragma in (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={busy_timeout_ms}"):
             cursor.execute(pragma)
@@ -121,9 +139,22 @@ def sqlite_engine(
 
         @sa.event.listens_for(engine.sync_engine, "begin")
         def _begin(connection: sa.Connection) -> None:
-            # The lock from the first statement on: what the transaction reads cannot
-            # change under it, and all its statements commit or roll back together.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            if connection.get_execution_options().get(IMPLICIT_BEGIN):
+                connection.info[_AWAITING_FIRST] = True
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        @sa.event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _check_first(
+            connection: sa.Connection, _cursor: Any, statement: str, *_rest: Any
+        ) -> None:
+            if connection.info.pop(_AWAITING_FIRST, False) and not _OPENS_TRANSACTION.match(
+                statement
+            ):
+                raise ImplicitBeginError(
+                    "A writes_first transaction must start with INSERT, UPDATE, DELETE or"
+                    f" REPLACE; sqlite3 would run this in autocommit: {statement[:60]!r}"
+                )
 
     return engine
 

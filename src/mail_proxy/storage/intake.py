@@ -89,7 +89,7 @@ class IntakeOps(SqlStore):
                     await conn.execute(_REPLACE, replaces)
             return [results[i] for i in range(len(messages))]
 
-        return await self._write(op, "enqueue")
+        return await self._write(op, "enqueue", writes_first=True)
 
     async def _insert_new(
         self, conn: AsyncConnection, batch: Sequence[NewMessage], now: float

@@ -38,11 +38,14 @@ _SET = {
     "held": "status = 'deferred', deferred_ts = v.until, error = v.reason",
     "failed": f"status = 'error', {_ATTEMPT}, error_ts = v.ts, error = v.reason",
 }
+# The statement starts with UPDATE, never WITH: that is what makes SQLite's driver
+# open the transaction before it (see engines.py), so the row and its event commit
+# together. ``v`` is the batch: (pk, token, ts, until, reason) per outcome.
 _UPDATE_SQL = (
-    "WITH v(pk, token, ts, until, reason) AS ({rows})"
-    " UPDATE messages SET {changes}, lease_token = NULL, lease_expires = NULL,"
+    "UPDATE messages SET {changes}, lease_token = NULL, lease_expires = NULL,"
     " reported_ts = NULL, updated_at = v.ts"
-    " FROM v WHERE messages.pk = v.pk AND messages.lease_token = v.token"
+    " FROM {rows}"
+    " WHERE messages.pk = v.pk AND messages.lease_token = v.token"
     " RETURNING messages.pk, messages.tenant_id, messages.id"
 )
 EVENT_SQL = (
@@ -52,15 +55,23 @@ EVENT_SQL = (
 
 
 def update_sql(kind: str, rows: int) -> str:
-    """The UPDATE applying ``rows`` outcomes of one kind, given as rows of VALUES."""
-    markers = "VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * rows)
-    return _UPDATE_SQL.format(rows=markers, changes=_SET[kind])
+    """The UPDATE applying ``rows`` outcomes of one kind, given as rows of VALUES
+    (whose columns SQLite names column1, column2, ...)."""
+    values = ", ".join(["(?, ?, ?, ?, ?)"] * rows)
+    batch = (
+        "(SELECT column1 AS pk, column2 AS token, column3 AS ts, column4 AS until,"
+        f" column5 AS reason FROM (VALUES {values})) AS v"
+    )
+    return _UPDATE_SQL.format(rows=batch, changes=_SET[kind])
 
 
 def update_arrays_sql(kind: str) -> str:
     """The same UPDATE taking one binary array per column (PostgreSQL): a short
     statement that is parsed once and prepared, whatever the batch size."""
-    arrays = "SELECT * FROM unnest(%b::int8[], %b::text[], %b::float8[], %b::float8[], %b::text[])"
+    arrays = (
+        "unnest(%b::int8[], %b::text[], %b::float8[], %b::float8[], %b::text[])"
+        " AS v(pk, token, ts, until, reason)"
+    )
     return _UPDATE_SQL.format(rows=arrays, changes=_SET[kind])
 
 

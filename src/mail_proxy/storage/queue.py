@@ -74,7 +74,7 @@ class QueueOps(SqlStore):
         async def op(conn: AsyncConnection) -> Sequence[Any]:
             return await self._claim_rows(conn, params)
 
-        rows = await self._write(op, "claim")
+        rows = await self._write(op, "claim", writes_first=True)
         rows = sorted(rows, key=lambda r: (r.priority, r.pk))
         return [
             ClaimedMessage(records.message_record(r, self._cipher), token, expires) for r in rows
@@ -123,7 +123,7 @@ class QueueOps(SqlStore):
                 await self._executemany(conn, EVENT_SQL, events)
             return plan.applied(updated)
 
-        return await self._write(op, "finish")
+        return await self._write(op, "finish", writes_first=True)
 
     async def _apply_outcomes(
         self, conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]]
@@ -145,7 +145,7 @@ class QueueOps(SqlStore):
             )
             return result.rowcount
 
-        return await self._write(op, "release")
+        return await self._write(op, "release", writes_first=True)
 
     async def get_message(self, tenant_id: str, message_id: str) -> MessageRecord | None:
         query = sa.select(messages).where(M.tenant_id == tenant_id, M.id == message_id)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mail_proxy.errors import StorageUnavailable
 from mail_proxy.storage.base import Store
 from mail_proxy.storage.cipher import Cipher
-from mail_proxy.storage.engines import Target
+from mail_proxy.storage.engines import IMPLICIT_BEGIN, Target
 from mail_proxy.storage.migrate import migrate
 from mail_proxy.storage.tables import metadata
 
@@ -139,15 +139,14 @@ class SqlStore(Store):
 
     # -- transactions ---------------------------------------------------------------
     async def _write(self, op: Operation[T], what: str, *, writes_first: bool = False) -> T:
-        """Run ``op`` in one write transaction (on SQLite: ``BEGIN IMMEDIATE`` first).
-
-        ``writes_first`` is ignored: it once let SQLite's driver open the transaction
-        implicitly, which it does not do for ``WITH ... UPDATE`` (see engines.py)."""
-        del writes_first
-        return await self._transact(self._writer, op, what, self._write_gate)
+        """Run ``op`` in one write transaction. ``writes_first``: its first statement
+        starts with INSERT/UPDATE/DELETE/REPLACE, which lets SQLite open the
+        transaction in the same call (anything else is refused; see engines.py)."""
+        options = {IMPLICIT_BEGIN: True} if writes_first else {}
+        return await self._transact(self._writer, op, what, self._write_gate, options)
 
     async def _read(self, op: Operation[T], what: str) -> T:
-        return await self._transact(self._reader, op, what, None)
+        return await self._transact(self._reader, op, what, None, {})
 
     async def _transact(
         self,
@@ -155,12 +154,16 @@ class SqlStore(Store):
         op: Operation[T],
         what: str,
         gate: asyncio.Lock | None,
+        options: dict[str, Any],
     ) -> T:
         failure: Exception | None = None
         for delay in (*RETRY_DELAYS, None):
             try:
-                async with _held(gate), engine.connect() as conn, conn.begin():
-                    return await op(conn)
+                async with _held(gate), engine.connect() as conn:
+                    if options:
+                        await conn.execution_options(**options)
+                    async with conn.begin():
+                        return await op(conn)
             except sa_exc.DBAPIError as exc:
                 if not self._transient(exc):
                     raise
