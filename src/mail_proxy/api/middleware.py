@@ -13,6 +13,7 @@ nobody without a token can grow the table.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -34,10 +35,10 @@ NUL_ERROR = "NUL characters are not allowed in requests"
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 MAX_JSON_DEPTH = 32
 DEPTH_ERROR = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'[]{}"')))
 _INNERMOST = re.compile(rb"\[\]|\{\}")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+OFF_LOOP_BYTES = 64 * 1024
 PER_MESSAGE_TEXT = frozenset({"/commands/add-messages"})
 """Paths whose items judge their own text (one bad message is rejected, not the batch)."""
 
@@ -118,12 +119,16 @@ def _body_refusal(body: bytes, path: str) -> str | None:
 def too_deep(body: bytes, limit: int) -> bool:
     """Whether JSON ``body`` nests arrays/objects deeper than ``limit``.
 
-    Strings are blanked first (they may hold brackets), then innermost ``[]``/``{}``
-    pairs are removed once per level: whatever is left after ``limit`` rounds was
-    deeper. Every step is a C-level regex pass, and only the brackets survive the
-    first one, so even a 10 MiB batch costs a few milliseconds.
+    Escaped backslashes and quotes are dropped, so that every remaining ``"``
+    opens or closes a string; then everything but brackets and quotes; then what
+    lies between quotes (brackets inside strings do not nest). Innermost
+    ``[]``/``{}`` pairs are then removed once per level: whatever is left after
+    ``limit`` rounds was deeper. Each step is a C-level pass: a 1 MiB batch costs
+    ~7 ms, and only a few brackets per message survive the first steps.
     """
-    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+    unescaped = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    structure = unescaped.translate(None, _NOT_STRUCTURE)
+    brackets = b"".join(structure.split(b'"')[::2])
     for _ in range(limit):
         if not brackets:
             return False
@@ -189,11 +194,16 @@ class CommandLogMiddleware:
 
         async def logging_send(message: Message) -> None:
             if message["type"] == "http.response.start" and "actor" in scope["state"]:
-                body = logged_body(b"".join(chunks), self.max_body_bytes)
-                await _record(scope, body, message["status"])
+                await _record(scope, await self._body(b"".join(chunks)), message["status"])
             await send(message)
 
         await self.app(scope, teeing_receive, logging_send)
+
+    async def _body(self, raw: bytes) -> dict[str, Any] | None:
+        """Parsing and masking a large body takes a while: off the event loop then."""
+        if len(raw) > OFF_LOOP_BYTES:
+            return await asyncio.to_thread(logged_body, raw, self.max_body_bytes)
+        return logged_body(raw, self.max_body_bytes)
 
 
 async def _record(scope: Scope, body: dict[str, Any] | None, status: int) -> None:
