@@ -28,12 +28,18 @@ async def check_host(
         await resolve_permitted(host, port, target_policy(settings))
     except TargetRefused as exc:
         raise TargetRefused(f"{field}: {exc.message}", field=field) from None
+    except ValueError:  # a name the resolver cannot even take (NUL, bad IDNA)
+        raise TargetRefused(f"{field}: not a host name", field=field) from None
 
 
 def callback_url(url: str, field: str) -> SplitResult:
     """The parts of a callback URL; credentials in it are refused (they would be
     logged and shown back: ``client_auth`` keeps them write-only)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise InvalidInput(f"{field} is not a valid URL", field=field) from None
     if parts.username is not None or parts.password is not None:
         raise InvalidInput(
             f"{field} must not carry credentials (user:password@): use client_auth",
@@ -47,8 +53,5 @@ def callback_url(url: str, field: str) -> SplitResult:
 async def check_callback_url(caller: Caller, settings: Settings, url: str, field: str) -> None:
     """``url`` checked as :func:`callback_url`, then its host as :func:`check_host`."""
     parts = callback_url(url, field)
-    try:
-        port = parts.port or DEFAULT_PORTS.get(parts.scheme, 443)
-    except ValueError:
-        raise InvalidInput(f"{field} has an invalid port", field=field) from None
+    port = parts.port or DEFAULT_PORTS.get(parts.scheme, 443)
     await check_host(caller, settings, parts.hostname, port, field)

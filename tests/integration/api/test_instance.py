@@ -50,6 +50,9 @@ async def test_flat_bounce_fields_change_one_setting_each(
     assert stored["poll_interval_seconds"] == 120
     bad = await client.put("/instance", json={"bounce_poll_interval": 1})
     assert bad.status_code == 422
+    cleared = await client.put("/instance", json={"bounce_enabled": None})
+    assert cleared.status_code == 400
+    assert cleared.json()["fields"][0]["field"] == "bounce_enabled"
 
 
 async def test_unset_instance_has_defaults(client: httpx.AsyncClient) -> None:

@@ -116,3 +116,27 @@ async def test_callback_url_with_credentials_is_refused_for_everyone(
         assert "client_auth" in answer.json()["error"] and "s3cret" not in answer.text
     created = await admin.post("/tenant", json={"id": "beta", "client_base_url": url})
     assert created.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("http://[::1/", "client_base_url"),
+        ("https://app.example:99999999/", "client_base_url"),
+    ],
+)
+async def test_malformed_callback_url_is_400(
+    guarded: tuple[httpx.AsyncClient, httpx.AsyncClient, Runtime], url: str, field: str
+) -> None:
+    admin, tenant, _ = guarded
+    for caller in (admin, tenant):
+        answer = await caller.put("/tenant/acme", json={"client_base_url": url})
+        assert answer.status_code == 400 and answer.json()["fields"][0]["field"] == field
+
+
+async def test_host_the_resolver_cannot_take_is_400(
+    guarded: tuple[httpx.AsyncClient, httpx.AsyncClient, Runtime],
+) -> None:
+    _, tenant, _ = guarded
+    answer = await tenant.post("/account", json={"id": "main", "host": "a\x00b"})
+    assert answer.status_code in (400, 422) and answer.json()["ok"] is False

@@ -14,10 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import ValidationError
 
 from mail_proxy import __version__
 from mail_proxy.api.deps import AdminCaller, RuntimeDep
 from mail_proxy.api.errors import ERROR_RESPONSES
+from mail_proxy.errors import InvalidInput
 from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import (
     MASK,
@@ -90,7 +92,12 @@ async def _flat_bounce(
     if base is None:
         stored = (await runtime.store.get_instance_settings()).get("bounce")
         base = dict(stored) if isinstance(stored, dict) else {}
-    return BounceSettings.model_validate(base | sent)
+    try:
+        return BounceSettings.model_validate(base | sent)
+    except ValidationError as exc:
+        key = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else ""
+        field = next((flat for flat, name in BOUNCE_FLAT_FIELDS.items() if name == key), key)
+        raise InvalidInput(f"{field}: {exc.errors()[0]['msg']}", field=field) from None
 
 
 @router.get("/instance", response_model=InstanceResponse, summary="Instance settings")
