@@ -196,9 +196,12 @@ class Dispatcher:
             return False
 
     async def _instance_active(self, explore: bool) -> bool:
-        """The stored suspend state, re-read when woken or once per loop interval."""
+        """The stored suspend state, re-read once per loop interval, and at once when
+        woken while suspended (activate, run-now): a busy intake waking an active
+        dispatcher for every request adds no query."""
         now = time.monotonic()
-        if explore or now - self._active_checked >= self._settings.send_loop_interval:
+        due = now - self._active_checked >= self._settings.send_loop_interval
+        if due or (explore and not self._active):
             self._active = await self._store.instance_active()
             self._active_checked = now
         return self._active
