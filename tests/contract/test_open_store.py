@@ -192,9 +192,7 @@ async def test_sql_parameters_never_reach_logs_or_errors(
     assert isinstance(store, SqlStore)
     try:
         with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
-            await store.enqueue(
-                [NewMessage("acme", "m", "smtp1", 2, {"body": "SECRET-BODY"})], NOW
-            )
+            await store.enqueue([NewMessage("acme", "m", "smtp1", 2, {"body": "SECRET-BODY"})], NOW)
         assert "INSERT INTO messages" in caplog.text
         assert "SECRET-BODY" not in caplog.text
         async with store.writer_engine.connect() as conn:
