@@ -21,6 +21,7 @@ from tests.integration.api.conftest import (
 )
 
 from mail_proxy.api import create_app
+from mail_proxy.api.middleware import logged_body
 from mail_proxy.api.routes.command_log import safe_cell
 from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import MASK
@@ -248,3 +249,26 @@ async def test_the_app_uses_the_configured_body_cap(
         assert second.body == {"id": "beta", "name": "short"}
     finally:
         await runtime.close()
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        (b"", None),
+        (b"not json", {"omitted": "8 bytes, not JSON"}),
+        (b'["a", 1]', {"value": ["a", 1]}),
+        (b'{"password": "pw", "n": 1}', {"password": MASK, "n": 1}),
+        (b'{"name": "bad \\ud800"}', {"name": "bad \ufffd"}),
+        (b'{"\\udfff": 1}', {"\ufffd": 1}),
+    ],
+)
+def test_logged_body(raw: bytes, kept: object) -> None:
+    """Masked, storable, and never more than the cap."""
+    assert logged_body(raw, 16 * 1024) == kept
+
+
+def test_logged_body_is_cut_on_a_character_boundary() -> None:
+    raw = json.dumps({"name": "é" * 1000}, ensure_ascii=False).encode()
+    cut = logged_body(raw, 256)
+    assert cut is not None and cut["truncated"] is True and cut["bytes"] == len(raw)
+    assert cut["head"].startswith('{"name":"éé') and len(cut["head"].encode()) <= 256
