@@ -70,10 +70,10 @@ TenantQuery = Annotated[
 async def add_messages(
     body: AddMessagesRequest, caller: AnyCaller, runtime: RuntimeDep
 ) -> AddMessagesResponse | JSONResponse:
-    _refuse_oversized(runtime, body.messages)
+    recipients = _refuse_oversized(runtime, body.messages)
     _refuse_other_tenants(caller, body.messages)
     context = await _context(runtime, caller, body)
-    if recipient_count(body.messages) > INLINE_RECIPIENTS:
+    if recipients > INLINE_RECIPIENTS:
         checked = await asyncio.to_thread(_validate_all, body.messages, context)
     else:
         checked = _validate_all(body.messages, context)
@@ -99,8 +99,9 @@ INLINE_RECIPIENTS = 100
 checking 20,000 addresses takes long enough to hold up every other request."""
 
 
-def _refuse_oversized(runtime: Runtime, messages: list[Any]) -> None:
-    """413 before any work for batches above the message or recipient limits."""
+def _refuse_oversized(runtime: Runtime, messages: list[Any]) -> int:
+    """413 before any work for batches above the message or recipient limits;
+    else the number of recipients."""
     limit = runtime.settings.max_batch_messages
     if len(messages) > limit:
         raise TooLarge(f"Too many messages in one request: {len(messages)} > {limit}")
@@ -108,6 +109,7 @@ def _refuse_oversized(runtime: Runtime, messages: list[Any]) -> None:
     named = recipient_count(messages)
     if named > limit:
         raise TooLarge(f"Too many recipients (to, cc, bcc) in one request: {named} > {limit}")
+    return named
 
 
 def _validate_all(
