@@ -7,6 +7,7 @@ instance folder, created on first start, so a restart keeps the same token.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
@@ -20,8 +21,10 @@ import uvicorn
 
 from mail_proxy import __version__
 from mail_proxy.api.app import create_app
+from mail_proxy.errors import MailProxyError
 from mail_proxy.logs import configure
 from mail_proxy.settings import Settings
+from mail_proxy.storage import open_store
 
 ADMIN_TOKEN_FILE = "admin.token"
 
@@ -87,6 +90,7 @@ def serve(host: str | None, port: int | None, db_path: str | None, dev_sink: boo
         update["allow_private_targets"] = True
     settings = settings.model_copy(update=update)
     configure(settings.log_level, settings.log_format)
+    _check_database(settings)
     _print_banner(settings, token)
     _exit_cleanly_after_shutdown()
     uvicorn.run(
@@ -97,6 +101,22 @@ def serve(host: str | None, port: int | None, db_path: str | None, dev_sink: boo
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )
+
+
+def _check_database(settings: Settings) -> None:
+    """Open the database once before serving, so that what stops start-up (a wrong
+    secret key, an unreachable server, a bad URL) is one readable line and exit
+    status 1, not a traceback from inside the ASGI lifespan. It also applies the
+    migrations before any request can arrive."""
+
+    async def probe() -> None:
+        store = await open_store(settings)
+        await store.close()
+
+    try:
+        asyncio.run(probe())
+    except MailProxyError as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 def _exit_cleanly_after_shutdown() -> None:
