@@ -257,10 +257,6 @@ class Store(ABC):
         clear_dnd: bool = False,
     ) -> None: ...
 
-    # -- accounts ------------------------------------------------------------
-    @abstractmethod
-    async def upsert_account(self, account: Account, now: float) -> tuple[Account, bool]:
-        """Create or replace; returns (account, created)."""
     @abstractmethod
     async def take_sync_lease(self, tenant_id: str, holder: str, now: float, until: float) -> bool:
         """Hold (or renew) the right to report to the tenant until ``until``; False when
@@ -270,6 +266,10 @@ class Store(ABC):
     async def release_sync_lease(self, tenant_id: str, holder: str) -> None:
         """Give the lease up if ``holder`` still has it."""
 
+    # -- accounts ------------------------------------------------------------
+    @abstractmethod
+    async def upsert_account(self, account: Account, now: float) -> tuple[Account, bool]:
+        """Create or replace; returns (account, created)."""
 
     @abstractmethod
     async def update_account(
