@@ -290,8 +290,7 @@ async def _mail_transaction(
     client: aiosmtplib.SMTP, envelope: Envelope, message: bytes
 ) -> SendResult:
     """MAIL, one RCPT per recipient, DATA (RFC 5321 §3.3)."""
-    if client.is_ehlo_or_helo_needed:
-        await client.ehlo()  # the extensions (SIZE, SMTPUTF8) are known only after it
+    await _greet(client)
     options = [f"SIZE={len(message)}"] if client.supports_extension("size") else []
     encoding = "ascii"
     if envelope.utf8:
@@ -321,6 +320,19 @@ async def _mail_transaction(
     except aiosmtplib.SMTPDataError as exc:
         raise SmtpRejected(_reply(exc.code, exc.message), Stage.DATA) from exc
     return SendResult(tuple(accepted), _reply(response.code, response.message), refused)
+
+
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO if the session has not said it, so the extensions (SIZE, SMTPUTF8) are
+    known before MAIL; HELO for a server that refuses EHLO (RFC 5321 §3.2)."""
+    if not client.is_ehlo_or_helo_needed:
+        return
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        if not client.is_connected:
+            raise
+        await client.helo()
 
 
 def _reply(code: int, text: str) -> Reply:

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import trustme
+from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import Envelope as AioEnvelope
 
 from mail_proxy.domain.mime import Envelope, build_message
 from mail_proxy.domain.models import Account
@@ -212,3 +214,36 @@ async def test_non_ascii_local_part_fails_clearly_without_smtputf8(
     assert isinstance(classify(caught.value), Permanent)
     assert server.received == [] and server.data_commands == 0
     await pool.close()
+
+
+class _HeloOnly(SMTP):
+    """An old server: EHLO is not implemented (RFC 5321 §3.2 allows the client HELO)."""
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        await self.push("502 5.5.1 EHLO not implemented")
+
+
+class _Keep:
+    def __init__(self) -> None:
+        self.raw: list[bytes] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: AioEnvelope) -> str:
+        self.raw.append(envelope.original_content or b"")
+        return "250 OK"
+
+
+async def test_server_without_ehlo_gets_helo(settings_factory: SettingsFactory) -> None:
+    """Extensions are asked for before MAIL; a server refusing EHLO still gets the
+    message after HELO."""
+    keep = _Keep()
+    server = await asyncio.get_running_loop().create_server(lambda: _HeloOnly(keep), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = SmtpPool(settings_factory())
+    try:
+        account = Account(id="acc", tenant_id="t1", host="127.0.0.1", port=port, use_tls=False)
+        await pool.send(account, ENVELOPE, data())
+        assert len(keep.raw) == 1
+    finally:
+        await pool.close()
+        server.close()
+        await server.wait_closed()
