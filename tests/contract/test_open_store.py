@@ -43,13 +43,13 @@ async def _schema_differences(store: SqlStore) -> list[Any]:
         )
 
 
-HEAD = set(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
+HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()  # one head: a linear history
 
 
-async def _revision(store: SqlStore) -> set[str]:
+async def _revision(store: SqlStore) -> str:
     async with store.writer_engine.connect() as conn:
-        return set(
-            (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars()
+        return str(
+            (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
         )
 
 

@@ -40,7 +40,7 @@ def _upgrade(connection: sa.Connection) -> None:
     if "alembic_version" not in tables and "messages" in tables:
         log.info("schema_stamped", revision=BASELINE_REVISION)
         command.stamp(config, BASELINE_REVISION)
-    command.upgrade(config, "heads")
+    command.upgrade(config, "head")
 
 
 async def migrate(conn: AsyncConnection, target: Target) -> None:

@@ -1,7 +1,8 @@
 """The API wakes the workers: add-messages, run-now and activate lead to delivery.
 
-The runtime runs in test mode, where the dispatcher sleeps until woken, so a
-message reaching the SMTP sink proves that the call woke it.
+The dispatcher sleeps until woken: in test mode only run-now (and activate) start
+a pass; outside it the loop interval is set to an hour. Either way a message
+reaching the SMTP sink proves that the call woke it.
 """
 
 from __future__ import annotations
@@ -27,12 +28,17 @@ def sink() -> Iterator[RecordingSink]:
         yield running
 
 
-@pytest.fixture
+@pytest.fixture(params=[True], ids=["test_mode"])
 async def live(
-    settings_factory: Callable[..., Settings], sink: RecordingSink
+    request: pytest.FixtureRequest, settings_factory: Callable[..., Settings], sink: RecordingSink
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
     """An admin client of a runtime whose workers run, with acme's account on the sink."""
-    settings = settings_factory(api_token=ADMIN_TOKEN, test_mode=True, shutdown_grace_seconds=1)
+    settings = settings_factory(
+        api_token=ADMIN_TOKEN,
+        test_mode=request.param,
+        send_loop_interval=3600,
+        shutdown_grace_seconds=1,
+    )
     runtime = await Runtime.open(settings)
     runtime.start_workers()
     transport = httpx.ASGITransport(create_app(settings, runtime))
@@ -47,13 +53,16 @@ async def live(
 
 
 async def _arrived(sink: RecordingSink, count: int) -> bool:
-    return await asyncio.to_thread(sink.wait_for, count, 5.0)
+    # Generous: a passing test returns as soon as the mail arrives.
+    return await asyncio.to_thread(sink.wait_for, count, 20.0)
 
 
+@pytest.mark.parametrize("live", [False], ids=["serving"], indirect=True)
 async def test_add_messages_wakes_the_dispatcher(
     live: tuple[httpx.AsyncClient, Runtime], sink: RecordingSink
 ) -> None:
-    """A message handed over while the dispatcher sleeps is sent without run-now."""
+    """Outside test mode, a message handed over while the dispatcher sleeps (for an
+    hour) is sent without run-now."""
     http, _ = live
     await http.post("/commands/add-messages", json={"messages": [message("1", tenant_id="acme")]})
     assert await _arrived(sink, 1)
@@ -84,4 +93,21 @@ async def test_instance_suspend_holds_and_activate_releases(
     pending = (await http.get("/messages", params={"status": "pending"})).json()
     assert [m["id"] for m in pending["messages"]] == ["3"]
     await http.post("/commands/activate")
+    assert await _arrived(sink, 1)
+
+
+async def test_add_messages_in_test_mode_waits_for_run_now(
+    live: tuple[httpx.AsyncClient, Runtime], sink: RecordingSink
+) -> None:
+    """Test mode (the seed's "requires manual run-now"): add-messages queues, and only
+    run-now sends."""
+    http, _ = live
+    answer = await http.post(
+        "/commands/add-messages", json={"messages": [message("4", tenant_id="acme")]}
+    )
+    assert answer.json()["queued"] == 1
+    pending = (await http.get("/messages", params={"status": "pending"})).json()
+    assert [m["id"] for m in pending["messages"]] == ["4"]
+    assert sink.count() == 0
+    await http.post("/commands/run-now")
     assert await _arrived(sink, 1)

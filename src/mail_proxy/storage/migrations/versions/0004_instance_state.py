@@ -5,8 +5,8 @@ activated: every process on the database reads it, and it survives a restart.
 ``ix_send_log_tenant_ts`` serves the tenant-level rate limits, counted across all
 of a tenant's accounts.
 
-Revision ID: 0005
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-04
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
