@@ -7,13 +7,10 @@ test suite.
 
 from __future__ import annotations
 
-import http.server
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,8 +41,7 @@ def setup_tenant(proxy: ServedProxy, smtp_port: int, *, sync_url: str | None = N
     """Create the bench tenant and its default account (pointing at ``smtp_port``)."""
     tenant: dict[str, Any] = {"id": TENANT, "name": "Benchmark"}
     if sync_url is not None:
-        base, _, path = sync_url.partition("/sync")
-        tenant |= {"client_base_url": base, "client_sync_path": "/sync" + path}
+        tenant |= {"client_base_url": sync_url, "client_sync_path": "/sync"}
     with proxy.client(timeout=10) as client:
         client.post("/tenant", json=tenant).raise_for_status()
         client.post(
@@ -70,57 +66,6 @@ def message(i: int, prefix: str = "m") -> dict[str, Any]:
         "subject": f"Benchmark message {i}",
         "body": "Hello from the benchmark.\n" * 4,
     }
-
-
-class ReportApp:
-    """A tiny application endpoint in a thread: records when each report entry arrived."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/sync"
-        self.received: dict[str, float] = {}
-        self.duplicates = 0
-        self.lock = threading.Lock()
-        app = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                app.record(body.get("delivery_report", []))
-                answer = b'{"ok": true, "queued": 0}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def record(self, entries: list[dict[str, Any]]) -> None:
-        now = time.time()
-        with self.lock:
-            for entry in entries:
-                if entry.get("sent_ts") is None:
-                    continue
-                if entry["id"] in self.received:
-                    self.duplicates += 1
-                else:
-                    self.received[entry["id"]] = now
-
-    def __enter__(self) -> ReportApp:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class Arrival:

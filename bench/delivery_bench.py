@@ -24,7 +24,6 @@ from pathlib import Path
 
 import aiosmtplib
 from _common import (
-    ReportApp,
     SinkProcess,
     median,
     message,
@@ -35,7 +34,7 @@ from _common import (
     wait_until,
 )
 
-from mail_proxy.testing import ServedProxy
+from mail_proxy.testing import ReportEndpoint, ServedProxy
 
 
 def _email(i: int) -> EmailMessage:
@@ -73,7 +72,7 @@ def baseline(n: int) -> dict[str, float]:
 
 
 def proxy_run(n: int, with_app: bool) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp, SinkProcess() as sink, ReportApp() as app:
+    with tempfile.TemporaryDirectory() as tmp, SinkProcess() as sink, ReportEndpoint() as app:
         proxy = ServedProxy(Path(tmp) / "bench.db", env={"GMP_LOG_LEVEL": "WARNING"})
         with proxy:
             setup_tenant(proxy, sink.port, sync_url=app.url if with_app else None)
@@ -93,14 +92,14 @@ def proxy_run(n: int, with_app: bool) -> dict[str, float]:
                 "duplicates_at_sink": float(n - len({a.mail_id for a in sink.arrivals})),
             }
             if with_app:
-                wait_until(lambda: len(app.received) >= n, timeout=60)
+                wait_until(lambda: len(app.sent_at) >= n, timeout=60)
                 arrived = {a.mail_id: a.at for a in sink.arrivals}
-                report = [app.received[mid] - arrived[mid] for mid in app.received]
+                report = [app.sent_at[mid] - arrived[mid] for mid in app.sent_at]
                 result |= {
                     "report_p50_ms": percentile(report, 50) * 1000,
                     "report_p99_ms": percentile(report, 99) * 1000,
-                    "reported": float(len(app.received)),
-                    "report_duplicates": float(app.duplicates),
+                    "reported": float(len(app.sent_at)),
+                    "report_duplicates": float(app.sent_duplicates),
                 }
             result["server_peak_rss_mb"] = server_peak_rss_mb(proxy)
     return result

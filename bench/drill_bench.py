@@ -28,9 +28,9 @@ from collections import Counter
 from pathlib import Path
 
 import psycopg
-from _common import ReportApp, SinkProcess, message, post_batches, setup_tenant, wait_until
+from _common import SinkProcess, message, post_batches, setup_tenant, wait_until
 
-from mail_proxy.testing import ServedProxy
+from mail_proxy.testing import ReportEndpoint, ServedProxy, database_rows
 
 PG_DSN = os.environ.get("GMP_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -45,17 +45,6 @@ def _database(backend: str, folder: Path) -> tuple[str, str | None]:
     return f"{PG_DSN}{separator}schema={schema}", schema
 
 
-def _sql(backend: str, db: str, schema: str | None, query: str) -> list[tuple[object, ...]]:
-    if backend == "sqlite":
-        import sqlite3
-
-        with sqlite3.connect(db) as conn:
-            return list(conn.execute(query))
-    with psycopg.connect(PG_DSN) as conn:
-        conn.execute(f'SET search_path TO "{schema}"')
-        return list(conn.execute(query).fetchall())
-
-
 def drill(backend: str, processes: int, n: int, kill_at: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -64,7 +53,7 @@ def drill(backend: str, processes: int, n: int, kill_at: float) -> dict[str, flo
         proxies = [
             ServedProxy(db, env=env, log_path=folder / f"p{i}.log") for i in range(processes)
         ]
-        with SinkProcess() as sink, ReportApp() as app:
+        with SinkProcess() as sink, ReportEndpoint() as app:
             proxies[0].start()
             setup_tenant(proxies[0], sink.port, sync_url=app.url)
             for proxy in proxies[1:]:
@@ -79,13 +68,11 @@ def drill(backend: str, processes: int, n: int, kill_at: float) -> dict[str, flo
                 proxies[0].start()
             ids = {f"m-{i}" for i in range(n)}
             wait_until(lambda: ids <= {a.mail_id for a in sink.arrivals}, timeout=300)
-            wait_until(lambda: len(app.received) >= n, timeout=120)
+            wait_until(lambda: len(app.sent_at) >= n, timeout=120)
             elapsed = time.monotonic() - started
             arrivals = Counter(a.mail_id for a in sink.arrivals)
-            without_event = _sql(
-                backend,
+            without_event = database_rows(
                 db,
-                schema,
                 "SELECT count(*) FROM messages m WHERE m.status = 'sent' AND NOT EXISTS "
                 "(SELECT 1 FROM message_events e WHERE e.message_pk = m.pk AND e.type = 'sent')",
             )[0][0]
@@ -99,9 +86,9 @@ def drill(backend: str, processes: int, n: int, kill_at: float) -> dict[str, flo
         "lost": len(ids - set(arrivals)),
         "smtp_duplicates": sum(count - 1 for count in arrivals.values()),
         "sent_without_event": float(str(without_event)),
-        "reported": len(app.received),
-        "not_reported": len(ids - set(app.received)),
-        "report_duplicates": app.duplicates,
+        "reported": len(app.sent_at),
+        "not_reported": len(ids - set(app.sent_at)),
+        "report_duplicates": app.sent_duplicates,
         "seconds": round(elapsed, 1),
     }
 

@@ -2,25 +2,32 @@
 
 ``ServedProxy`` runs ``mail-proxy serve`` in a subprocess exactly as an operator
 would; ``RecordingSink`` is an aiosmtpd server in a thread of its own that notes
-when each message arrived. Nothing here is used by the server itself.
+when each message arrived; ``ReportEndpoint`` is a tenant's application receiving
+client sync calls; ``database_rows`` reads a proxy's database behind its back.
+Nothing here is used by the server itself.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping
 from email import message_from_bytes, policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
+import psycopg
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -163,3 +170,88 @@ class ServedProxy:
     ) -> None:
         if self.process is not None and self.process.poll() is None:
             self.stop(signal.SIGKILL if exc_type is not None else signal.SIGTERM)
+
+
+class ReportEndpoint:
+    """A tenant's application for client sync: a real HTTP server on 127.0.0.1 in a
+    thread that acknowledges every call (``{"ok": true, "queued": 0}``, any path) and
+    counts what it was told: every entry by message id, the first time each id was
+    reported sent, and each call's time and size."""
+
+    ANSWER = b'{"ok": true, "queued": 0}'
+
+    def __init__(self) -> None:
+        self.entries: Counter[str] = Counter()
+        self.sent_at: dict[str, float] = {}
+        self.sent_duplicates = 0
+        self.calls: list[tuple[float, int]] = []
+        self.lock = threading.Lock()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                endpoint.record(json.loads(body or b"{}").get("delivery_report") or [])
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(endpoint.ANSWER)))
+                self.end_headers()
+                self.wfile.write(endpoint.ANSWER)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def record(self, entries: list[dict[str, Any]]) -> None:
+        now = time.time()
+        with self.lock:
+            self.calls.append((now, len(entries)))
+            self.entries.update(entry["id"] for entry in entries)
+            for entry in entries:
+                if entry.get("sent_ts") is None:
+                    continue
+                if entry["id"] in self.sent_at:
+                    self.sent_duplicates += 1
+                else:
+                    self.sent_at[entry["id"]] = now
+
+    def reported_sent(self) -> set[str]:
+        """Ids the application was told were sent."""
+        with self.lock:
+            return set(self.sent_at)
+
+    def snapshot(self) -> tuple[Counter[str], list[tuple[float, int]]]:
+        """Entries per id and the calls so far, copied under the lock."""
+        with self.lock:
+            return Counter(self.entries), list(self.calls)
+
+    def start(self) -> ReportEndpoint:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> ReportEndpoint:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def database_rows(db: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows straight from a proxy's database: a SQLite file path, or a PostgreSQL URL
+    whose ``?schema=`` names the schema (as the tests' ``pg_dsn`` gives)."""
+    if not db.startswith(("postgresql://", "postgres://")):
+        with sqlite3.connect(db) as conn:
+            return list(conn.execute(sql))
+    url, _, schema = db.partition("?schema=")
+    options = f"-csearch_path={schema}" if schema else ""
+    with psycopg.connect(url, options=options) as conn:
+        return list(conn.execute(sql))

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
-from mail_proxy.testing import RecordingSink, ServedProxy, free_port
+from mail_proxy.testing import RecordingSink, ReportEndpoint, ServedProxy, database_rows, free_port
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -83,57 +78,6 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     assert "--dev-sink" in out and "--port" in out
 
 
-class SyncEndpoint:
-    """The tenant's application: a real HTTP server in a thread that acknowledges
-    every delivery report and remembers which ids it was told were sent."""
-
-    def __init__(self) -> None:
-        self.sent: set[str] = set()
-        self.lock = threading.Lock()
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                entries = json.loads(body).get("delivery_report") or []
-                with endpoint.lock:
-                    endpoint.sent.update(e["id"] for e in entries if e.get("sent_ts"))
-                answer = b'{"ok": true}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def reported(self) -> set[str]:
-        with self.lock:
-            return set(self.sent)
-
-    def __enter__(self) -> SyncEndpoint:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def query(db: str, sql: str) -> list[tuple[Any, ...]]:
-    """Rows straight from the proxy's database (SQLite file or PostgreSQL schema URL)."""
-    if not db.startswith("postgresql://"):
-        with sqlite3.connect(db) as conn:
-            return list(conn.execute(sql))
-    url, _, schema = db.partition("?schema=")
-    with psycopg.connect(url, options=f"-csearch_path={schema}") as conn:
-        return list(conn.execute(sql))
-
-
 SENT_WITHOUT_EVENT = (
     "SELECT count(*) FROM messages m WHERE m.status = 'sent' AND NOT EXISTS"
     " (SELECT 1 FROM message_events e WHERE e.message_pk = m.pk AND e.type = 'sent')"
@@ -161,7 +105,7 @@ def test_kill_9_loses_nothing(tmp_path: Path, crash_db: str) -> None:
         "GMP_ALLOW_PRIVATE_TARGETS": "true",
         "GMP_INSTANCE_DIR": str(tmp_path / "instance"),
     }
-    with RecordingSink() as sink, SyncEndpoint() as app:
+    with RecordingSink() as sink, ReportEndpoint() as app:
         proxy = ServedProxy(crash_db, env=env).start()
         try:
             _setup(proxy, sink.port, app.url)
@@ -176,16 +120,19 @@ def test_kill_9_loses_nothing(tmp_path: Path, crash_db: str) -> None:
         time.sleep(0.5)  # a DATA that completed as the process died is recorded by now
         arrived_before_kill = {a.mail_id for a in list(sink.arrivals)}
         sent_in_db = {
-            row[0] for row in query(crash_db, "SELECT id FROM messages WHERE status = 'sent'")
+            row[0]
+            for row in database_rows(crash_db, "SELECT id FROM messages WHERE status = 'sent'")
         }
-        assert query(crash_db, SENT_WITHOUT_EVENT) == [(0,)]
+        assert database_rows(crash_db, SENT_WITHOUT_EVENT) == [(0,)]
         assert len(arrived_before_kill) < total, "the kill came too late to prove anything"
 
         wanted = {f"m-{i}" for i in range(total)}
         with ServedProxy(crash_db, env=env) as restarted:
             # count distinct ids: duplicates must not end the wait early
             deadline = time.monotonic() + 90
-            while {a.mail_id for a in list(sink.arrivals)} != wanted or app.reported() != wanted:
+            while {
+                a.mail_id for a in list(sink.arrivals)
+            } != wanted or app.reported_sent() != wanted:
                 assert time.monotonic() < deadline, "a message was lost or never reported"
                 time.sleep(0.1)
             assert restarted.stop() == 0
@@ -199,10 +146,10 @@ def test_kill_9_loses_nothing(tmp_path: Path, crash_db: str) -> None:
         f"{len(arrived_before_kill)} had arrived before the kill, {len(sent_in_db)} were "
         "committed as sent, 0 sent without event"
     )
-    assert dict(query(crash_db, "SELECT status, count(*) FROM messages GROUP BY status")) == {
-        "sent": total
-    }
-    assert query(crash_db, SENT_WITHOUT_EVENT) == [(0,)]
+    assert dict(
+        database_rows(crash_db, "SELECT status, count(*) FROM messages GROUP BY status")
+    ) == {"sent": total}
+    assert database_rows(crash_db, SENT_WITHOUT_EVENT) == [(0,)]
 
 
 def test_dev_sink_newcomer_path(tmp_path: Path) -> None:

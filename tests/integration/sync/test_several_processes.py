@@ -9,85 +9,28 @@ the lease holder with SIGKILL to show another process takes the tenant over.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sqlite3
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
-from mail_proxy.testing import RecordingSink, ServedProxy
+from mail_proxy.testing import RecordingSink, ReportEndpoint, ServedProxy, database_rows
 
 pytestmark = pytest.mark.slow
 
 BATCH = 50
+UNREPORTED = "SELECT count(*) FROM message_events WHERE reported_ts IS NULL"
 LEASE_SECONDS = 2.0
 
 
-class CountingApplication:
-    """The tenant's application: acknowledges every call, remembers each entry and
-    when each call came."""
-
-    def __init__(self) -> None:
-        self.entries: Counter[str] = Counter()
-        self.calls: list[tuple[float, int]] = []
-        self._lock = threading.Lock()
-        app = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                entries = json.loads(body)["delivery_report"]
-                with app._lock:
-                    app.entries.update(e["id"] for e in entries)
-                    app.calls.append((time.time(), len(entries)))
-                answer = b'{"ok": true}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def snapshot(self) -> tuple[Counter[str], list[tuple[float, int]]]:
-        with self._lock:
-            return Counter(self.entries), list(self.calls)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
-def application() -> Iterator[CountingApplication]:
-    app = CountingApplication()
-    yield app
-    app.close()
-
-
-def _rows(db: str, sql: str) -> list[tuple[Any, ...]]:
-    """Rows straight from the proxies' database (SQLite file or PostgreSQL schema URL)."""
-    if not db.startswith("postgresql://"):
-        with sqlite3.connect(db) as conn:
-            return list(conn.execute(sql))
-    url, _, schema = db.partition("?schema=")
-    with psycopg.connect(url, options=f"-csearch_path={schema}") as conn:
-        return list(conn.execute(sql))
+def application() -> Iterator[ReportEndpoint]:
+    with ReportEndpoint() as app:
+        yield app
 
 
 def _start(db: str, tmp_path: Path, count: int) -> list[ServedProxy]:
@@ -144,12 +87,14 @@ def _setup_and_submit(
     return set(ids)
 
 
-def _wait_all_reported(db: str, app: CountingApplication, wanted: set[str]) -> None:
+def _wait_all_reported(db: str, app: ReportEndpoint, wanted: set[str]) -> None:
     """Until the application heard of every id and the database holds nothing unreported."""
     deadline = time.monotonic() + 60
     while True:
         seen, _ = app.snapshot()
-        unreported = _rows(db, "SELECT count(*) FROM message_events WHERE reported_ts IS NULL")
+        unreported = database_rows(
+            db, "SELECT count(*) FROM message_events WHERE reported_ts IS NULL"
+        )
         if wanted <= set(seen) and unreported == [(0,)]:
             return
         assert time.monotonic() < deadline, (len(set(seen) & wanted), unreported)
@@ -166,7 +111,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, int]:
 
 
 def test_each_event_is_reported_once_by_several_processes(
-    tmp_path: Path, application: CountingApplication, database: tuple[str, int]
+    tmp_path: Path, application: ReportEndpoint, database: tuple[str, int]
 ) -> None:
     """2 or 3 processes, one tenant, 600 messages submitted through all of them: the
     application hears of each message exactly once."""
@@ -193,7 +138,7 @@ def test_each_event_is_reported_once_by_several_processes(
 
 @pytest.mark.postgres
 def test_lease_holder_killed_mid_run_another_takes_over(
-    tmp_path: Path, application: CountingApplication, pg_dsn: str
+    tmp_path: Path, application: ReportEndpoint, pg_dsn: str
 ) -> None:
     """kill -9 the process holding the tenant's reporting lease while it reports: no
     report is lost, another process goes on once the lease expires, and only what
@@ -224,7 +169,7 @@ def test_lease_holder_killed_mid_run_another_takes_over(
 
 
 def _kill_holder_once_reporting(
-    db: str, proxies: list[ServedProxy], app: CountingApplication
+    db: str, proxies: list[ServedProxy], app: ReportEndpoint
 ) -> tuple[ServedProxy, float]:
     """Once some reports arrived, SIGKILL the process named in the tenant's lease."""
     by_pid = {p.process.pid: p for p in proxies if p.process is not None}
@@ -232,7 +177,7 @@ def _kill_holder_once_reporting(
     while True:
         assert time.monotonic() < deadline, "no process held the lease while reporting"
         seen, _ = app.snapshot()
-        [(holder,)] = _rows(db, "SELECT sync_lease_holder FROM tenants WHERE id = 'acme'")
+        [(holder,)] = database_rows(db, "SELECT sync_lease_holder FROM tenants WHERE id = 'acme'")
         if len(seen) >= BATCH and holder is not None:
             pid = int(holder.split(":")[1])
             victim = by_pid[pid]
