@@ -7,6 +7,7 @@ as a tenant. ``make_tenant`` / ``make_account`` create data through the API itse
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -116,13 +117,22 @@ def message(message_id: str, **fields: Any) -> dict[str, Any]:
     return {"id": message_id, "to": "ann@example.com", "subject": "Hi", "body": "Hello"} | fields
 
 
+@asynccontextmanager
+async def admin_client_of(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin client of an app of its own (workers not started) with ``settings``."""
+    opened = await Runtime.open(settings)
+    try:
+        async with _client(create_app(settings, opened), ADMIN_TOKEN) as admin:
+            yield admin
+    finally:
+        await opened.close()
+
+
 @pytest.fixture
 async def app_limits(settings_factory: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
     """An admin client of an app with tiny limits: 4 KiB bodies, 5 messages a batch."""
     settings = settings_factory(
         api_token=ADMIN_TOKEN, test_mode=True, max_body_bytes=4096, max_batch_messages=5
     )
-    opened = await Runtime.open(settings)
-    async with _client(create_app(settings, opened), ADMIN_TOKEN) as limited:
+    async with admin_client_of(settings) as limited:
         yield limited
-    await opened.close()

@@ -7,10 +7,14 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from tests.integration.api.conftest import ADMIN_TOKEN, MakeAccount, MakeTenant, message
+from tests.integration.api.conftest import (
+    ADMIN_TOKEN,
+    MakeAccount,
+    MakeTenant,
+    admin_client_of,
+    message,
+)
 
-from mail_proxy.api import create_app
-from mail_proxy.runtime import Runtime
 from mail_proxy.settings import Settings
 
 JSON = {"Content-Type": "application/json"}
@@ -126,13 +130,8 @@ async def few_recipients(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An admin client of an app allowing 10 recipients a request."""
     settings = settings_factory(api_token=ADMIN_TOKEN, test_mode=True, max_batch_recipients=10)
-    opened = await Runtime.open(settings)
-    transport = httpx.ASGITransport(create_app(settings, opened))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://t", headers={"X-API-Token": ADMIN_TOKEN}
-    ) as admin:
+    async with admin_client_of(settings) as admin:
         yield admin
-    await opened.close()
 
 
 async def test_too_many_recipients_is_413(few_recipients: httpx.AsyncClient) -> None:

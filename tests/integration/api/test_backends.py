@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tests.integration.api.conftest import ADMIN_TOKEN, message
+from tests.integration.api.conftest import ADMIN_TOKEN, admin_client_of, message
 
-from mail_proxy.api import create_app
-from mail_proxy.runtime import Runtime
 from mail_proxy.settings import Settings
 
 
 @pytest.fixture
 async def backend_client(db_settings: Settings) -> httpx.AsyncClient:
     settings = db_settings.model_copy(update={"api_token": ADMIN_TOKEN, "test_mode": True})
-    runtime = await Runtime.open(settings)
-    transport = httpx.ASGITransport(create_app(settings, runtime))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://t", headers={"X-API-Token": ADMIN_TOKEN}
-    ) as http:
+    async with admin_client_of(settings) as http:
         yield http
-    await runtime.close()
 
 
 async def test_main_path_and_hostile_input(backend_client: httpx.AsyncClient) -> None:
