@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from mail_proxy.api.redact import attachment_summary, listing_payload, mask_secrets, shown_text
+from mail_proxy.api.redact import attachment_summary, listing_payload, mask_secrets
+from mail_proxy.domain.text import storable_json
 from mail_proxy.schemas import MASK
 
 CONTENT = b"%PDF-1.4 hello"
@@ -87,7 +88,7 @@ def test_listing_payload_keeps_fields_and_describes_attachments() -> None:
     ],
 )
 def test_shown_text_makes_every_string_storable(value: Any, expected: Any) -> None:
-    assert shown_text(value) == expected
+    assert storable_json(value, limit=None) == expected
 
 
 @pytest.mark.parametrize(

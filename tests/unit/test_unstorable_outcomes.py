@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from mail_proxy.domain.models import Deferred, Failed, Outcome, Sent
-from mail_proxy.storage.outcomes import UNSTORABLE_REASON, storable_json, unstorable
+from mail_proxy.domain.text import storable_json
+from mail_proxy.storage.outcomes import UNSTORABLE_REASON, unstorable
 
 
 @pytest.mark.parametrize(

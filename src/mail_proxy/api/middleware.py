@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mail_proxy.api.deps import STATE_CHANGING
 from mail_proxy.api.errors import error_response
 from mail_proxy.api.redact import mask_secrets
-from mail_proxy.domain.text import storable
+from mail_proxy.domain.text import storable, storable_json
 from mail_proxy.domain.validation import unstorable_field
 
 log = structlog.get_logger(__name__)
@@ -237,24 +237,13 @@ def logged_body(raw: bytes, limit: int) -> dict[str, Any] | None:
         parsed = json.loads(raw)
     except ValueError:
         return {"omitted": f"{len(raw)} bytes, not JSON"}
-    masked = _storable_json(mask_secrets(parsed))
+    masked = storable_json(mask_secrets(parsed), limit=None)
     body = masked if isinstance(masked, dict) else {"value": masked}
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     if len(text.encode()) <= limit:
         return body
     head = text.encode()[:limit].decode(errors="ignore")
     return {"truncated": True, "bytes": len(raw), "head": head}
-
-
-def _storable_json(value: Any) -> Any:
-    """``value`` with every string (and key) made storable: no lone surrogates, no NUL."""
-    if isinstance(value, str):
-        return storable(value, limit=len(value) + 1)
-    if isinstance(value, dict):
-        return {_storable_json(str(key)): _storable_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_storable_json(item) for item in value]
-    return value
 
 
 def _tenant_of(

@@ -17,10 +17,8 @@ from base64 import b64decode
 from typing import Any
 
 from mail_proxy.domain.attachment_spec import infer_fetch_mode
-from mail_proxy.domain.text import storable
+from mail_proxy.domain.text import storable, storable_json
 from mail_proxy.schemas import MASK
-
-CONTENT_FIELDS = ("body", "attachments")
 
 SECRET_KEYS = frozenset(
     {"password", "token", "api_key", "api_token", "secret", "signing_secret",
@@ -78,27 +76,16 @@ def public_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return payload | {"attachments": cleaned}
 
 
-def shown_text(value: Any, limit: int | None = None) -> Any:
-    """A JSON value with every string made storable (and cut at ``limit``, if given)."""
-    if isinstance(value, str):
-        return storable(value, limit=len(value) if limit is None else limit)
-    if isinstance(value, dict):
-        return {storable(str(key)): shown_text(item, limit) for key, item in value.items()}
-    if isinstance(value, list):
-        return [shown_text(item, limit) for item in value]
-    return value
-
-
 def listing_payload(payload: dict[str, Any], body_chars: int) -> tuple[dict[str, Any], bool]:
     """A queued message summarised for a listing, and whether its body was cut."""
-    shown = shown_text({k: v for k, v in payload.items() if k not in CONTENT_FIELDS})
+    shown = storable_json({k: v for k, v in payload.items() if k not in CONTENT_KEYS}, limit=None)
     truncated = False
     body = payload.get("body")
     if isinstance(body, str):
         truncated = len(body) > body_chars
         shown["body"] = storable(body[:body_chars], limit=body_chars)
     elif "body" in payload:
-        shown["body"] = shown_text(body)
+        shown["body"] = storable_json(body, limit=None)
     attachments = payload.get("attachments")
     if isinstance(attachments, list):
         shown["attachments"] = [attachment_summary(spec) for spec in attachments]
@@ -112,10 +99,13 @@ def attachment_summary(spec: Any) -> dict[str, Any]:
     source = spec.get("storage_path")
     source = source if isinstance(source, str) else ""
     mode = spec.get("fetch_mode") or infer_fetch_mode(source)
-    summary: dict[str, Any] = {"filename": shown_text(spec.get("filename")), "fetch_mode": mode}
+    summary: dict[str, Any] = {
+        "filename": storable_json(spec.get("filename"), limit=None),
+        "fetch_mode": mode,
+    }
     for key in ("mime_type", "content_md5"):
         if spec.get(key) is not None:
-            summary[key] = shown_text(spec[key])
+            summary[key] = storable_json(spec[key], limit=None)
     if mode == "base64":
         summary.update(_inline_facts(source.removeprefix("base64:")))
     else:

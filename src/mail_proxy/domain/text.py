@@ -12,6 +12,7 @@ controls except tab/newline are dropped, and the length is capped with a marker.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 DEFAULT_LIMIT = 1000
 ELLIPSIS = "…"
@@ -56,3 +57,15 @@ def is_storable(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def storable_json(value: Any, limit: int | None = DEFAULT_LIMIT) -> Any:
+    """A JSON value with every string in it, keys included, made :func:`storable`;
+    strings cut at ``limit`` characters (``None``: not cut, only made valid)."""
+    if isinstance(value, str):
+        return storable(value, len(value) if limit is None else limit)
+    if isinstance(value, dict):
+        return {storable(str(key)): storable_json(item, limit) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_json(item, limit) for item in value]
+    return value

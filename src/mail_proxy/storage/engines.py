@@ -139,6 +139,9 @@ def sqlite_engine(
 
         @sa.event.listens_for(engine.sync_engine, "begin")
         def _begin(connection: sa.Connection) -> None:
+            # A writes_first operation that failed before its first statement leaves
+            # the flag behind on this pooled connection: every transaction resets it.
+            connection.info.pop(_AWAITING_FIRST, None)
             if connection.get_execution_options().get(IMPLICIT_BEGIN):
                 connection.info[_AWAITING_FIRST] = True
             else:

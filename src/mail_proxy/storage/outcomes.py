@@ -20,7 +20,7 @@ from typing import Any
 
 from mail_proxy.domain.models import Deferred, EventType, Failed, Outcome, Sent
 from mail_proxy.domain.reports import RETRY_AT_KEY
-from mail_proxy.domain.text import storable
+from mail_proxy.domain.text import storable, storable_json
 from mail_proxy.storage.records import dump_json
 
 UNSTORABLE_REASON = "outcome could not be stored"
@@ -129,17 +129,6 @@ def unstorable(outcome: Outcome) -> Outcome:
             counts_attempt=outcome.counts_attempt,
         )
     return Failed(ts=outcome.ts, error=UNSTORABLE_REASON)
-
-
-def storable_json(value: Any) -> Any:
-    """``value`` with every string in it, keys included, made ``storable``."""
-    if isinstance(value, str):
-        return storable(value)
-    if isinstance(value, dict):
-        return {storable(str(key)): storable_json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [storable_json(item) for item in value]
-    return value
 
 
 def _kind(outcome: Outcome) -> tuple[str, float | None, str | None]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.domain.models import (
@@ -27,7 +28,6 @@ from mail_proxy.domain.models import (
     Status,
 )
 from mail_proxy.domain.text import storable
-from mail_proxy.errors import StorageUnavailable
 from mail_proxy.storage import records
 from mail_proxy.storage.base import DeleteResult, MessageFilter
 from mail_proxy.storage.outcomes import EVENT_SQL, finish_plan, unstorable, update_sql
@@ -35,6 +35,11 @@ from mail_proxy.storage.sql_base import SqlStore, error_summary
 from mail_proxy.storage.tables import ACTIVE_STATUSES, FINISHED_STATUSES, message_events, messages
 
 log = structlog.get_logger(__name__)
+
+# What the database (or the driver encoding a value) says about the data of a row.
+# Only these split a batch to find the row; StorageUnavailable and programming
+# errors go up whole, since no row of the batch is to blame.
+ROW_REFUSALS = (sa_exc.StatementError, UnicodeError, ValueError)
 
 M = messages.c
 # How many due rows a claim looks at to fill ``limit`` under the per-account caps.
@@ -85,9 +90,7 @@ class QueueOps(SqlStore):
             return []
         try:
             return await self._finish(items)
-        except StorageUnavailable:
-            raise
-        except Exception as exc:
+        except ROW_REFUSALS as exc:
             if len(items) > 1:
                 half = len(items) // 2
                 return await self.finish_many(items[:half]) + await self.finish_many(items[half:])
@@ -101,9 +104,7 @@ class QueueOps(SqlStore):
         log.error("finish_outcome_unstorable", message_pk=pk, error=_describe(exc))
         try:
             return (await self._finish([(pk, token, unstorable(outcome))]))[0]
-        except StorageUnavailable:
-            raise
-        except Exception as again:
+        except ROW_REFUSALS as again:
             log.error("finish_row_unstorable", message_pk=pk, error=_describe(again))
             return False
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import structlog
+
 from mail_proxy.domain.models import (
     Account,
     AuthMethod,
@@ -24,7 +26,11 @@ from mail_proxy.domain.models import (
     Status,
     Tenant,
 )
+from mail_proxy.domain.text import storable
+from mail_proxy.errors import MailProxyError
 from mail_proxy.storage.cipher import Cipher
+
+log = structlog.get_logger(__name__)
 
 
 def dump_json(value: Any) -> str | None:
@@ -49,7 +55,7 @@ def payload_json(payload: dict[str, Any], cipher: Cipher) -> str:
     attachments = payload.get("attachments")
     if attachments:
         payload = payload | {"attachments": [_sealed_auth(spec, cipher) for spec in attachments]}
-    return json.dumps(payload, separators=(",", ":"))
+    return str(dump_json(payload))
 
 
 def _sealed_auth(spec: Any, cipher: Cipher) -> Any:
@@ -69,10 +75,17 @@ def payload_from_json(text: str, cipher: Cipher) -> dict[str, Any]:
 
 
 def _opened_auth(spec: Any, cipher: Cipher) -> Any:
+    """One attachment's ``auth`` opened. A token this key cannot open costs that
+    attachment its credentials (its fetch is then refused), never the whole claim
+    batch the row was read with."""
     auth = spec.get("auth") if isinstance(spec, dict) else None
     if not isinstance(auth, dict) or set(auth) != {SEALED_KEY}:
         return spec
-    return spec | {"auth": json.loads(cipher.open(auth[SEALED_KEY]) or "null")}
+    try:
+        return spec | {"auth": json.loads(cipher.open(auth[SEALED_KEY]) or "null")}
+    except MailProxyError:
+        log.warning("attachment_auth_unreadable", filename=storable(spec.get("filename"), 255))
+        return spec | {"auth": None}
 
 
 def message_record(row: Any, cipher: Cipher) -> MessageRecord:

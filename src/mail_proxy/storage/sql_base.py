@@ -29,7 +29,7 @@ from mail_proxy.storage.base import Store
 from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.engines import IMPLICIT_BEGIN, Target
 from mail_proxy.storage.migrate import migrate
-from mail_proxy.storage.tables import metadata
+from mail_proxy.storage.tables import instance_settings, metadata
 
 log = structlog.get_logger(__name__)
 
@@ -76,14 +76,11 @@ class SqlStore(Store):
         A database holding no secret yet accepts any key."""
 
         async def op(conn: AsyncConnection) -> str | None:
-            for table in metadata.sorted_tables:
-                for column in table.columns:
-                    if not column.name.endswith("_enc"):
-                        continue
-                    query = sa.select(column).where(column.is_not(None)).limit(1)
-                    sealed = (await conn.execute(query)).scalar()
-                    if sealed is not None:
-                        return str(sealed)
+            for column in _sealed_columns():
+                query = sa.select(column).where(column.is_not(None)).limit(1)
+                sealed = (await conn.execute(query)).scalar()
+                if sealed is not None:
+                    return str(sealed)
             return None
 
         self._cipher.open(await self._read(op, "check_secret_key"))
@@ -208,6 +205,13 @@ class SqlStore(Store):
             return True
         text = str(exc.orig).lower()
         return any(word in text for word in _SQLITE_TRANSIENT)
+
+
+def _sealed_columns() -> list[sa.Column[Any]]:
+    """Columns holding nothing but Fernet tokens: every ``*_enc`` column, and the
+    instance settings' values (sealed whole, bounce password included)."""
+    columns = [c for t in metadata.sorted_tables for c in t.columns if c.name.endswith("_enc")]
+    return [*columns, instance_settings.c.value]
 
 
 @contextlib.asynccontextmanager

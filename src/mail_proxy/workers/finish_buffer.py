@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 
@@ -29,6 +30,8 @@ from mail_proxy.metrics import Metrics
 from mail_proxy.storage.base import Store
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 FLUSH_DELAY = 0.004
 FLUSH_SIZE = 100
@@ -102,23 +105,37 @@ class FinishBuffer:
         self._full.clear()
         outcomes, self._outcomes = self._outcomes, []
         releases, self._releases = self._releases, []
+        # Outcomes first, each list on its own: a failed release must never cost a
+        # committed "sent" (its message would be sent again when the lease expired).
+        finished = await self._committed(self._finish_outcomes, outcomes, self._outcomes)
+        released = await self._committed(self._release, releases, self._releases)
+        return finished and released
+
+    async def _committed(
+        self,
+        commit: Callable[[list[T]], Awaitable[None]],
+        items: list[T],
+        backlog: list[T],
+    ) -> bool:
+        """Run ``commit``; when the database is unavailable put ``items`` back at the
+        head of ``backlog`` for the next try, on any other failure drop them."""
+        if not items:
+            return True
         try:
-            await self._commit(outcomes, releases)
+            await commit(items)
         except StorageUnavailable:
-            log.exception("finish_commit_failed", outcomes=len(outcomes), releases=len(releases))
-            self._outcomes[:0] = outcomes
-            self._releases[:0] = releases
+            log.exception("finish_commit_failed", items=len(items))
+            backlog[:0] = items
             self._ready.set()
             return False
         except Exception:
-            log.exception("finish_batch_dropped", outcomes=len(outcomes), releases=len(releases))
+            log.exception("finish_batch_dropped", items=len(items))
         return True
 
-    async def _commit(self, outcomes: list[_Pending], releases: list[ClaimedMessage]) -> None:
-        if releases:
-            await self._store.release((c.record.pk, c.lease_token) for c in releases)
-        if not outcomes:
-            return
+    async def _release(self, releases: list[ClaimedMessage]) -> None:
+        await self._store.release((c.record.pk, c.lease_token) for c in releases)
+
+    async def _finish_outcomes(self, outcomes: list[_Pending]) -> None:
         applied = await self._store.finish_many(
             [(p.claimed.record.pk, p.claimed.lease_token, p.outcome) for p in outcomes]
         )

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from mail_proxy.api.deps import AnyCaller, Caller, RuntimeDep
 from mail_proxy.api.errors import ERROR_RESPONSES
-from mail_proxy.api.redact import listing_payload, public_payload, shown_text
+from mail_proxy.api.redact import listing_payload, public_payload
 from mail_proxy.domain.models import (
     EnqueueOutcome,
     Event,
@@ -22,7 +22,7 @@ from mail_proxy.domain.models import (
     Status,
 )
 from mail_proxy.domain.priority import InvalidPriority, parse_priority
-from mail_proxy.domain.text import is_storable, storable
+from mail_proxy.domain.text import is_storable, storable, storable_json
 from mail_proxy.domain.validation import (
     MAX_ID_LENGTH,
     Rejection,
@@ -190,7 +190,7 @@ def event_out(event: Event) -> EventOut:
         type=str(event.type),
         ts=ts,
         description=storable(event.description) if event.description is not None else None,
-        details=shown_text(event.details),
+        details=storable_json(event.details, limit=None),
         reported_ts=event.reported_ts,
         event_type=str(event.type),
         event_ts=ts,
@@ -334,7 +334,7 @@ async def get_message(
     owner = await runtime.store.get_tenant(tenant)
     shown = message_out(
         record,
-        shown_text(public_payload(record.payload)),
+        storable_json(public_payload(record.payload), limit=None),
         history=history,
         tenant_name=owner.name if owner else None,
     )
