@@ -126,10 +126,11 @@ class Dispatcher:
     @active.setter
     def active(self, value: bool) -> None:
         """Apply a suspend/activate already stored, here at once rather than at the
-        next re-read."""
+        next re-read; on activation look for due messages (``wake``: not in test
+        mode, where only run-now sends)."""
         self._active = value
         if value:
-            self.run_now()
+            self.wake()
 
     def wake(self) -> None:
         """New messages were enqueued: look for due messages now. Ignored in test

@@ -103,6 +103,10 @@ async def test_tenant_callback_url_is_checked_and_admin_trusted(
     assert moved.status_code == 200
     stored = await runtime.store.get_tenant("acme")
     assert stored is not None and stored.target_trusted is False
+    # The admin renaming the tenant does not vouch for the URL the tenant chose.
+    assert (await admin.put("/tenant/acme", json={"name": "Acme"})).status_code == 200
+    stored = await runtime.store.get_tenant("acme")
+    assert stored is not None and stored.target_trusted is False
 
 
 @pytest.mark.parametrize("url", ["https://user:s3cret@app.example/", "https://s3cret@app.example/"])

@@ -81,10 +81,12 @@ async def test_run_now_wakes_the_dispatcher(
     assert await _arrived(sink, 1)
 
 
+@pytest.mark.parametrize("live", [False], ids=["serving"], indirect=True)
 async def test_instance_suspend_holds_and_activate_releases(
     live: tuple[httpx.AsyncClient, Runtime], sink: RecordingSink
 ) -> None:
-    """With the instance suspended nothing is claimed; activating sends the backlog."""
+    """With the instance suspended nothing is claimed; activating sends the backlog
+    at once (the loop interval is an hour: only the activation can have woken it)."""
     http, _ = live
     await http.post("/commands/suspend")
     await http.post("/commands/add-messages", json={"messages": [message("3", tenant_id="acme")]})
@@ -108,6 +110,20 @@ async def test_add_messages_in_test_mode_waits_for_run_now(
     assert answer.json()["queued"] == 1
     pending = (await http.get("/messages", params={"status": "pending"})).json()
     assert [m["id"] for m in pending["messages"]] == ["4"]
+    assert sink.count() == 0
+    await http.post("/commands/run-now")
+    assert await _arrived(sink, 1)
+
+
+async def test_activate_in_test_mode_waits_for_run_now(
+    live: tuple[httpx.AsyncClient, Runtime], sink: RecordingSink
+) -> None:
+    """Test mode: activating the instance releases the hold, run-now sends."""
+    http, runtime = live
+    await http.post("/commands/suspend")
+    await http.post("/commands/add-messages", json={"messages": [message("5", tenant_id="acme")]})
+    await http.post("/commands/activate")
+    assert runtime.dispatcher.active is True
     assert sink.count() == 0
     await http.post("/commands/run-now")
     assert await _arrived(sink, 1)

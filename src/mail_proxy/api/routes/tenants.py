@@ -125,17 +125,16 @@ async def _checked_changes(
 ) -> dict[str, Any]:
     """The changes to store, the callback URL judged by the target policy.
 
-    The admin's save marks the tenant trusted; a tenant's own save of its URL
-    clears the mark, so the URL is judged again when it is called.
+    Whoever sets the URL decides the mark: the admin's URL is trusted, a tenant's
+    is judged again each time it is called. An edit that leaves the URL alone keeps
+    the mark (an admin renaming a tenant does not vouch for the tenant's URL).
     """
     changes = _changes(body, current)
     url = changes.get("client_base_url")
     if url:
         await check_callback_url(caller, runtime.settings, url, "client_base_url")
-    if caller.is_admin:
-        changes["target_trusted"] = True
-    elif "client_base_url" in changes:
-        changes["target_trusted"] = False
+    if current is None or "client_base_url" in changes:
+        changes["target_trusted"] = caller.is_admin
     return changes
 
 
