@@ -86,11 +86,15 @@ class Envelope:
 
     sender: str
     recipients: tuple[str, ...]
+    # A header address outside the envelope (From behind a Return-Path, Reply-To)
+    # with a non-ASCII local part: the message itself then needs SMTPUTF8 too.
+    utf8_headers: bool = False
 
     @property
     def utf8(self) -> bool:
         """An address has a non-ASCII local part: only SMTPUTF8 can carry it."""
-        return not all(address.isascii() for address in (self.sender, *self.recipients))
+        addresses = (self.sender, *self.recipients)
+        return self.utf8_headers or not all(address.isascii() for address in addresses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +162,8 @@ def envelope_of(payload: Mapping[str, Any]) -> Envelope:
             seen.setdefault(addr.lower(), addr)
     if not seen:
         raise MimeError("message has no recipients")
-    return Envelope(sender_addr, tuple(seen.values()))
+    headers = [addr for key in ("from", "reply_to") for _, addr in _mailboxes(payload.get(key))]
+    return Envelope(sender_addr, tuple(seen.values()), not all(a.isascii() for a in headers))
 
 
 # -- headers -----------------------------------------------------------------------

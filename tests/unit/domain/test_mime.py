@@ -356,3 +356,24 @@ def test_md5_marker_is_stripped_from_the_sent_filename(filename: str, sent: str)
     _, part = list(msg.iter_parts())
     assert part.get_filename() == sent
     assert b"MD5" not in raw
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"reply_to": "josé@example.com"},
+        {"from": "josé@example.com", "return_path": "bounces@example.com"},
+    ],
+    ids=["reply-to", "from-behind-return-path"],
+)
+def test_non_ascii_header_address_outside_the_envelope_needs_smtputf8(
+    fields: dict[str, str],
+) -> None:
+    """A raw UTF-8 header (RFC 6532) may only travel with SMTPUTF8, even when every
+    envelope address is ASCII."""
+    p = payload(to=["to@example.com"]) | fields
+    envelope = envelope_of(p)
+    assert envelope.sender.isascii() and all(r.isascii() for r in envelope.recipients)
+    assert envelope.utf8 is True
+    raw, _ = build(p)
+    assert not raw.isascii()
