@@ -27,3 +27,17 @@ async def test_instance_is_active_until_suspended_and_every_store_sees_it(
         assert await reopened.instance_active() is True
     finally:
         await reopened.close()
+
+
+async def test_a_starting_value_never_overrides_a_stored_state(db_settings: Settings) -> None:
+    """GMP_SCHEDULER_ACTIVE=false sets a starting value only: on a fresh database it
+    suspends, after an operator's activate it changes nothing."""
+    store = await open_store(db_settings)
+    try:
+        await store.set_instance_active(False, if_unset=True)
+        assert await store.instance_active() is False
+        await store.set_instance_active(True)
+        await store.set_instance_active(False, if_unset=True)
+        assert await store.instance_active() is True
+    finally:
+        await store.close()

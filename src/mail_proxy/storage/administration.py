@@ -103,9 +103,12 @@ class AdministrationOps(SqlStore):
 
         return await self._write(op, "update_instance_settings")
 
-    async def set_instance_active(self, active: bool) -> None:
+    async def set_instance_active(self, active: bool, *, if_unset: bool = False) -> None:
         upsert = self._insert(instance_state).values(id=_INSTANCE_ROW, active=active)
-        upsert = upsert.on_conflict_do_update(index_elements=[S.id], set_={"active": active})
+        if if_unset:
+            upsert = upsert.on_conflict_do_nothing(index_elements=[S.id])
+        else:
+            upsert = upsert.on_conflict_do_update(index_elements=[S.id], set_={"active": active})
 
         async def op(conn: AsyncConnection) -> None:
             await conn.execute(upsert)

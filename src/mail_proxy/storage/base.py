@@ -288,9 +288,10 @@ class Store(ABC):
 
     # -- instance settings and audit -------------------------------------------
     @abstractmethod
-    async def set_instance_active(self, active: bool) -> None:
+    async def set_instance_active(self, active: bool, *, if_unset: bool = False) -> None:
         """Suspend (False) or resume the whole instance, for every process on the
-        database and across restarts."""
+        database and across restarts. ``if_unset``: only a starting value, kept
+        when the instance was ever suspended or activated."""
 
     @abstractmethod
     async def instance_active(self) -> bool:

@@ -152,14 +152,11 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until ``stop`` is set, then drain (see module docstring)."""
         self._stopping = False
-        if not self._settings.scheduler_active:
-            await self._store.set_instance_active(False)  # GMP_SCHEDULER_ACTIVE=false
-            self._active = False
-            self._active_checked = time.monotonic()
         watcher = asyncio.create_task(self._wake_on(stop))
         flusher = asyncio.create_task(self._finished.run())
         again = not self._settings.test_mode
         try:
+            await self._start_suspended_if_configured()
             while not stop.is_set():
                 if not again:
                     await self._sleep()
@@ -170,6 +167,16 @@ class Dispatcher:
             watcher.cancel()
             await self._drain()
             await self._close_finisher(flusher)
+
+    async def _start_suspended_if_configured(self) -> None:
+        """``GMP_SCHEDULER_ACTIVE=false``: a database that was never suspended or
+        activated starts suspended. A stored state wins, so an operator's activate is
+        not undone by the next restart of a process started with the variable."""
+        if self._settings.scheduler_active:
+            return
+        await self._store.set_instance_active(False, if_unset=True)
+        self._active = await self._store.instance_active()
+        self._active_checked = time.monotonic()
 
     async def _close_finisher(self, flusher: asyncio.Task[None]) -> None:
         """Commit every buffered outcome; give up (leases will expire) if the store
