@@ -9,6 +9,7 @@ Nothing here is used by the server itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -249,7 +250,7 @@ def database_rows(db: str, sql: str) -> list[tuple[Any, ...]]:
     """Rows straight from a proxy's database: a SQLite file path, or a PostgreSQL URL
     whose ``?schema=`` names the schema (as the tests' ``pg_dsn`` gives)."""
     if not db.startswith(("postgresql://", "postgres://")):
-        with sqlite3.connect(db) as conn:
+        with contextlib.closing(sqlite3.connect(db)) as conn:
             return list(conn.execute(sql))
     url, _, schema = db.partition("?schema=")
     options = f"-csearch_path={schema}" if schema else ""

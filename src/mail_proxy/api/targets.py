@@ -28,8 +28,6 @@ async def check_host(
         await resolve_permitted(host, port, target_policy(settings))
     except TargetRefused as exc:
         raise TargetRefused(f"{field}: {exc.message}", field=field) from None
-    except ValueError:  # a name the resolver cannot even take (NUL, bad IDNA)
-        raise TargetRefused(f"{field}: not a host name", field=field) from None
 
 
 def callback_url(url: str, field: str) -> SplitResult:

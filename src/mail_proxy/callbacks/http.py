@@ -66,7 +66,11 @@ class HttpSyncClient(SyncClient):
             async with asyncio.timeout(self._timeout):
                 return await self._post_checked(target, body, headers)
         except TargetRefused as exc:
-            return SyncFailure(FailureKind.TARGET_REFUSED, str(exc))
+            # A name that did not resolve is a connection failure like any other;
+            # only an address the policy refuses is a refusal.
+            unresolved = isinstance(exc.__cause__, OSError)
+            kind = FailureKind.CONNECTION if unresolved else FailureKind.TARGET_REFUSED
+            return SyncFailure(kind, str(exc))
         except (TimeoutError, httpx.TimeoutException):
             return SyncFailure(FailureKind.TIMEOUT, f"no answer within {self._timeout:g} s")
         except httpx.InvalidURL:
@@ -84,10 +88,10 @@ class HttpSyncClient(SyncClient):
         url = httpx.URL(target.url)
         if url.scheme not in ("http", "https") or not url.host:
             raise httpx.UnsupportedProtocol("not an http(s) URL")
+        if target.trusted or self._policy.allow_private:
+            return await self._post(url, body, headers)  # nothing to check: no lookup
         port = url.port or (443 if url.scheme == "https" else 80)
         addresses = await resolve_permitted(url.host, port, self._policy, trusted=target.trusted)
-        if not addresses:
-            raise TargetRefused(f"{url.host} could not be resolved")
         if url.scheme == "https":
             return await self._post(url, body, headers)
         pinned = {**headers, "Host": url.netloc.decode("ascii")}

@@ -168,8 +168,9 @@ async def test_private_target_is_refused_without_a_call(
 async def test_permitted_private_target_is_called_by_name_with_its_host_header(
     application: Application, settings: dict[str, object], trusted: bool
 ) -> None:
-    """A trusted target (or the operator's permission) may use loopback; the call goes to
-    the checked address and still carries the name in ``Host``."""
+    """A trusted target (or the operator's permission) may use loopback: the call is
+    made, and carries the name in ``Host`` also when it was sent to the address the
+    allowlist checked."""
     permitted = HttpSyncClient(Settings(sync_timeout=2.0, **settings))
     try:
         url = f"http://localhost:{application.port}/sync"

@@ -122,7 +122,7 @@ def _nothing_queued(rejected: list[RejectedMessage]) -> JSONResponse:
     """400 with the rejection list: the documented answer when no message was queued."""
     error = f"No message queued: all {len(rejected)} rejected"
     refused = AddMessagesRefused(error=error, detail=error, rejected=rejected)
-    return JSONResponse(refused.model_dump(), status_code=400)
+    return JSONResponse(refused.model_dump(exclude_none=True), status_code=400)
 
 
 def _refuse_other_tenants(caller: Caller, messages: list[Any]) -> None:
