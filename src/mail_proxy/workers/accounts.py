@@ -17,7 +17,6 @@ from mail_proxy.domain.models import (
     LimitBehavior,
     Outcome,
     RateLimits,
-    Tenant,
 )
 from mail_proxy.domain.rate_limit import WaitUntil, tenant_limits
 from mail_proxy.metrics import Metrics
@@ -36,7 +35,7 @@ class AccountCache:
         self._store = store
         self._ttl = ttl
         self._entries: dict[AccountKey, tuple[float, Account | None]] = {}
-        self._tenants: dict[str, tuple[float, Tenant | None]] = {}
+        self._tenant_limits: dict[str, tuple[float, RateLimits]] = {}
 
     def peek(self, key: AccountKey) -> Account | None:
         """The cached account, however old, without a query."""
@@ -54,11 +53,12 @@ class AccountCache:
 
     async def tenant_limits(self, tenant_id: str, now: float) -> RateLimits:
         """The tenant's own rate limits (over all its accounts)."""
-        entry = self._tenants.get(tenant_id)
+        entry = self._tenant_limits.get(tenant_id)
         if entry is None or now - entry[0] >= self._ttl:
-            entry = self._tenants[tenant_id] = (now, await self._store.get_tenant(tenant_id))
-        tenant = entry[1]
-        return tenant_limits(tenant.rate_limits if tenant else None)
+            tenant = await self._store.get_tenant(tenant_id)
+            limits = tenant_limits(tenant.rate_limits if tenant else None)
+            entry = self._tenant_limits[tenant_id] = (now, limits)
+        return entry[1]
 
 
 class RateGate:
