@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
 from mail_proxy.schemas.common import MAX_COUNT, MAX_TS, examples
 
@@ -114,7 +114,9 @@ class TenantUpdate(BaseModel):
     client_sync_path: str | None = Field(default=None, pattern=PATH_PATTERN)
     client_attachment_path: str | None = Field(default=None, pattern=PATH_PATTERN)
     client_auth: ClientAuthIn | None = None
-    rate_limits: dict[str, int | None] | None = Field(
+    # Strict: pydantic would turn ``true`` into 1 and ``2.0`` into 2 before the
+    # canonical check could refuse them.
+    rate_limits: dict[str, StrictInt | None] | None = Field(
         default=None,
         description="Sends per window: `per_minute`, `per_hour`, `per_day` "
         "(also `hourly`, `daily`, `limit_per_*`); stored under the `per_*` names.",

@@ -161,6 +161,13 @@ async def test_rate_limits_documented_keys_are_stored_canonically(
         assert refused.json()["fields"][0]["field"] == "rate_limits"
     same = await client.put("/tenant/acme", json={"rate_limits": {"hourly": 7, "per_hour": 7}})
     assert same.json()["rate_limits"] == {"per_hour": 7}
+    for limits in ({"hourly": True}, {"daily": 2.0}, {"hourly": "5"}):
+        refused = await client.put("/tenant/acme", json={"rate_limits": limits})
+        assert refused.status_code == 422, limits  # not coerced to 1, 2 or 5
+        [key] = limits
+        assert refused.json()["fields"][0]["field"] == f"body.rate_limits.{key}"
+    stored = await runtime.store.get_tenant("acme")
+    assert stored is not None and stored.rate_limits == {"per_hour": 7}
 
 
 async def test_invalid_tenant_input_names_the_fields(client: httpx.AsyncClient) -> None:
