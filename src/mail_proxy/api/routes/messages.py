@@ -271,8 +271,7 @@ async def list_messages(
     records = await runtime.store.list_messages(flt, limit=limit, offset=offset)
     total = await runtime.store.count_messages(flt)
     histories = await _histories(runtime, records) if include_history else None
-    names = {t.id: t.name for t in await runtime.store.list_tenants()}
-    shown = _within_size(runtime, records, histories, names)
+    shown = _within_size(runtime, records, histories, await _tenant_names(runtime, records))
     following = offset + len(shown)
     return MessageListResponse(
         total=total,
@@ -281,6 +280,15 @@ async def list_messages(
         next_offset=following if following < total else None,
         messages=shown,
     )
+
+
+async def _tenant_names(runtime: Runtime, records: list[MessageRecord]) -> dict[str, str | None]:
+    """Display names of the tenants on this page only (a tenant's page: one lookup)."""
+    names: dict[str, str | None] = {}
+    for tenant_id in {record.tenant_id for record in records}:
+        tenant = await runtime.store.get_tenant(tenant_id)
+        names[tenant_id] = tenant.name if tenant else None
+    return names
 
 
 def _within_size(
