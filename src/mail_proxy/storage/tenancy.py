@@ -227,7 +227,7 @@ class TenantOps(SqlStore):
         async def op(conn: AsyncConnection) -> bool:
             return (await conn.execute(statement)).rowcount > 0
 
-        return await self._write(op, "take_sync_lease")
+        return await self._write(op, "take_sync_lease", writes_first=True)
 
     async def release_sync_lease(self, tenant_id: str, holder: str) -> None:
         statement = (
@@ -239,7 +239,7 @@ class TenantOps(SqlStore):
         async def op(conn: AsyncConnection) -> None:
             await conn.execute(statement)
 
-        await self._write(op, "release_sync_lease")
+        await self._write(op, "release_sync_lease", writes_first=True)
 
     async def _update_tenant_columns(self, tenant_id: str, what: str, **values: Any) -> bool:
         async def op(conn: AsyncConnection) -> bool:
