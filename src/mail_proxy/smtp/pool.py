@@ -212,16 +212,21 @@ class SmtpPool(Mailer):
     async def _open(self, account: Account, config: tuple[object, ...]) -> _Connection:
         implicit = account.port in self._implicit_tls_ports and account.use_tls is not False
         timeout = min(account.timeout, self._settings.smtp_timeout)
+        local_hostname = await self._hostname()
         sock = await self._socket(account, timeout)
-        client = aiosmtplib.SMTP(
-            hostname=account.host.strip("[]"),  # what TLS verifies, not where we connect
-            sock=sock,
-            local_hostname=await self._hostname(),
-            timeout=timeout,
-            use_tls=implicit,
-            start_tls=None if implicit else account.use_tls,
-            tls_context=self._tls_context(),
-        )
+        try:
+            client = aiosmtplib.SMTP(
+                hostname=account.host.strip("[]"),  # what TLS verifies, not where we connect
+                sock=sock,
+                local_hostname=local_hostname,
+                timeout=timeout,
+                use_tls=implicit,
+                start_tls=None if implicit else account.use_tls,
+                tls_context=self._tls_context(),
+            )
+        except BaseException:
+            sock.close()
+            raise
         try:
             await client.connect()
             if account.user:
