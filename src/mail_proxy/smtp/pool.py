@@ -386,8 +386,7 @@ async def _reset_after(client: aiosmtplib.SMTP, rejected: SmtpRejected) -> None:
 async def _authenticate(client: aiosmtplib.SMTP, user: str, password: str) -> None:
     """AUTH (RFC 4954) with the server's mechanisms in aiosmtplib's order of
     preference; 535 (credentials invalid) ends it, another mechanism won't help."""
-    if client.is_ehlo_or_helo_needed:
-        await client.ehlo()  # after STARTTLS the server's extensions must be asked again
+    await _greet(client)  # after STARTTLS the server's extensions must be asked again
     if not client.supports_extension("auth"):
         raise aiosmtplib.SMTPException("the server offers no AUTH (is TLS required?)")
     failure: aiosmtplib.SMTPAuthenticationError | None = None
