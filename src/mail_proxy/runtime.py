@@ -17,11 +17,11 @@ import structlog
 from mail_proxy.callbacks.http import HttpSyncClient
 from mail_proxy.domain.models import Account, Tenant
 from mail_proxy.metrics import Metrics
+from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.pool import SmtpPool
 from mail_proxy.smtp.sink import DevSink
 from mail_proxy.storage import open_store
-from mail_proxy.storage.base import Store
 from mail_proxy.workers.dispatcher import Dispatcher
 from mail_proxy.workers.reporter import Reporter
 
@@ -74,10 +74,10 @@ class Runtime:
         while not self._stop.is_set():
             try:
                 cutoff = time.time() - self.settings.delivery_report_retention_seconds
-                removed = await self.store.cleanup_messages(cutoff)
+                removed = await self.store.messages.cleanup(cutoff)
                 if removed:
                     log.info("messages_cleaned_up", removed=removed)
-                await self.store.purge_command_log(
+                await self.store.audit.purge(
                     time.time() - self.settings.command_log_retention_seconds
                 )
             except Exception:
@@ -108,8 +108,8 @@ DEMO_ACCOUNT = "demo-smtp"
 async def _seed_demo(store: Store, sink: DevSink) -> None:
     """Make sure the demo tenant exists with a default account that points at the sink."""
     now = time.time()
-    if await store.get_tenant(DEMO_TENANT) is None:
-        await store.create_tenant(Tenant(id=DEMO_TENANT, name="Demo (dev sink)"), None, now)
+    if await store.tenants.get(DEMO_TENANT) is None:
+        await store.tenants.create(Tenant(id=DEMO_TENANT, name="Demo (dev sink)"), None, now)
     account = Account(
         id=DEMO_ACCOUNT,
         tenant_id=DEMO_TENANT,
@@ -120,5 +120,5 @@ async def _seed_demo(store: Store, sink: DevSink) -> None:
         target_trusted=True,  # seeded by the operator's own process, at its own sink
         default_from="Mail Proxy Demo <demo@example.com>",
     )
-    await store.upsert_account(account, now)
+    await store.accounts.upsert(account, now)
     log.info("dev_sink_started", host=sink.host, port=sink.port, tenant_id=DEMO_TENANT)

@@ -162,6 +162,9 @@ class NewMessage:
     payload: dict[str, Any]
     deferred_ts: int | None = None
     batch_code: str | None = None
+    #: The Message-ID header it is sent with (RFC 5322 §3.6.4), kept so that a
+    #: bounce or a PEC receipt quoting it leads back to this message.
+    rfc_message_id: str | None = None
 
 
 class EnqueueOutcome(StrEnum):
@@ -197,6 +200,7 @@ class MessageRecord:
     error_ts: int | None = None
     error: str | None = None
     reported_ts: int | None = None
+    rfc_message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

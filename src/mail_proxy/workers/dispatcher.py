@@ -61,9 +61,9 @@ from mail_proxy.domain.retry import GiveUp, RetryPolicy
 from mail_proxy.domain.smtp_replies import Classification, Transient
 from mail_proxy.domain.text import storable
 from mail_proxy.metrics import Metrics
+from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.base import Mailer, MailerError, SendResult, classify
-from mail_proxy.storage.base import Store
 from mail_proxy.workers.accounts import AccountCache, AccountKey, RateGate
 from mail_proxy.workers.finish_buffer import FinishBuffer
 
@@ -117,7 +117,7 @@ class Dispatcher:
     def active(self) -> bool:
         """False while the whole instance is suspended: nothing new is claimed.
 
-        The state is the store's (``Store.instance_active``), shared by every process
+        The state is the store's (``Control.instance_active``), shared by every process
         on the database; this is this process's copy, re-read at least every
         ``GMP_SEND_LOOP_INTERVAL`` and whenever the dispatcher is woken.
         """
@@ -174,8 +174,8 @@ class Dispatcher:
         not undone by the next restart of a process started with the variable."""
         if self._settings.scheduler_active:
             return
-        await self._store.set_instance_active(False, if_unset=True)
-        self._active = await self._store.instance_active()
+        await self._store.control.set_instance_active(False, if_unset=True)
+        self._active = await self._store.control.instance_active()
         self._active_checked = time.monotonic()
 
     async def _close_finisher(self, flusher: asyncio.Task[None]) -> None:
@@ -210,7 +210,7 @@ class Dispatcher:
         now = time.monotonic()
         due = now - self._active_checked >= self._settings.send_loop_interval
         if due or (explore and not self._active):
-            self._active = await self._store.instance_active()
+            self._active = await self._store.control.instance_active()
             self._active_checked = now
         return self._active
 
@@ -276,7 +276,7 @@ class Dispatcher:
         return any(count >= self._lane_capacity(key) for key, count in counts.items())
 
     async def _claim(self, low: int, high: int, limit: int) -> list[ClaimedMessage]:
-        return await self._store.claim(
+        return await self._store.queue.claim(
             now=time.time(),
             lease_seconds=self._settings.lease_seconds,
             limit=limit,

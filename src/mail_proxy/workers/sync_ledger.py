@@ -16,8 +16,8 @@ import structlog
 
 from mail_proxy.domain import reports
 from mail_proxy.domain.reports import SyncSchedule
+from mail_proxy.ports import Store, TenantSyncState
 from mail_proxy.settings import Settings
-from mail_proxy.storage.base import Store, TenantSyncState
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +55,7 @@ class SyncLedger:
 
     async def clear_dnd(self, tenant_id: str) -> None:
         """The tenant's own run-now ends its DND, for every process."""
-        await self._store.set_sync_state(tenant_id, clear_dnd=True)
+        await self._store.sync_state.set(tenant_id, clear_dnd=True)
         self._dnd[tenant_id] = None
 
     def failed(self, tenant_id: str, now: float) -> float:
@@ -86,7 +86,7 @@ class SyncLedger:
         stale = local.written_ts is None or now - local.written_ts >= SYNC_STATE_WRITE_SECONDS
         if after.dnd_until == before and not stale:
             return
-        await self._store.set_sync_state(
+        await self._store.sync_state.set(
             tenant_id,
             last_sync_ts=now,
             dnd_until=after.dnd_until,

@@ -75,7 +75,7 @@ async def save_account(
     body: AccountIn, caller: AnyCaller, runtime: RuntimeDep
 ) -> AccountSaveResponse:
     tenant_id = caller.tenant(body.tenant_id)
-    if await runtime.store.get_tenant(tenant_id) is None:
+    if await runtime.store.tenants.get(tenant_id) is None:
         raise NotFound(f"Unknown tenant {tenant_id!r}")
     default_from = None
     if body.default_from:
@@ -86,7 +86,7 @@ async def save_account(
     await check_host(caller, runtime.settings, body.host, body.port, "host")
     imap_port = body.imap_port or (993 if body.imap_ssl else 143)
     await check_host(caller, runtime.settings, body.imap_host, imap_port, "imap_host")
-    current = await runtime.store.get_account(tenant_id, body.id)
+    current = await runtime.store.accounts.get(tenant_id, body.id)
     fields = body.model_dump(exclude={"tenant_id", "default_from", "limit_behavior"})
     fields["password"] = _kept(body.password, current.password if current else None)
     fields["imap_password"] = _kept(body.imap_password, current.imap_password if current else None)
@@ -97,7 +97,7 @@ async def save_account(
         target_trusted=caller.is_admin,
         **fields,
     )
-    saved, created = await runtime.store.upsert_account(account, time.time())
+    saved, created = await runtime.store.accounts.upsert(account, time.time())
     return AccountSaveResponse(created=created, account=account_out(saved))
 
 
@@ -106,7 +106,7 @@ async def list_accounts(
     caller: AnyCaller, runtime: RuntimeDep, tenant_id: TenantQuery = None
 ) -> AccountListResponse:
     """An admin token without ``tenant_id`` lists every tenant's accounts."""
-    accounts = await runtime.store.list_accounts(caller.scope(tenant_id))
+    accounts = await runtime.store.accounts.all(caller.scope(tenant_id))
     return AccountListResponse(accounts=[account_out(a) for a in accounts])
 
 
@@ -117,6 +117,6 @@ async def delete_account(
     account_id: str, caller: AnyCaller, runtime: RuntimeDep, tenant_id: TenantQuery = None
 ) -> RemovedResponse:
     tenant = caller.tenant(tenant_id)
-    if not await runtime.store.delete_account(tenant, account_id):
+    if not await runtime.store.accounts.delete(tenant, account_id):
         raise NotFound(f"No account {account_id!r} for tenant {tenant!r}")
     return RemovedResponse(removed=account_id)

@@ -94,7 +94,7 @@ async def command_log(
     offset: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
     since: OldSinceQuery = None,
 ) -> CommandLogResponse:
-    entries = await runtime.store.command_log(
+    entries = await runtime.store.audit.entries(
         since=since_ts if since_ts is not None else since,
         until=until_ts,
         tenant_id=tenant_id,
@@ -150,7 +150,7 @@ async def export_command_log(
 async def _entries(runtime: Runtime, flt: _Filter) -> AsyncIterator[CommandLogEntryOut]:
     offset = 0
     while True:
-        page = await runtime.store.command_log(
+        page = await runtime.store.audit.entries(
             since=flt.since,
             until=flt.until,
             tenant_id=flt.tenant_id,

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Query
 from mail_proxy.api.deps import AnyCaller, RuntimeDep
 from mail_proxy.api.errors import ERROR_RESPONSES
 from mail_proxy.errors import Conflict, NotFound
+from mail_proxy.ports import MessageFilter
 from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import RunNowResponse, SuspensionResponse
-from mail_proxy.storage.base import MessageFilter
 
 router = APIRouter(tags=["commands"], responses=ERROR_RESPONSES)
 
@@ -28,7 +28,7 @@ BatchQuery = Annotated[str | None, Query(max_length=64, description="A batch cod
 
 
 async def _known(runtime: Runtime, tenant_id: str) -> str:
-    if await runtime.store.get_tenant(tenant_id) is None:
+    if await runtime.store.tenants.get(tenant_id) is None:
         raise NotFound(f"Unknown tenant {tenant_id!r}")
     return tenant_id
 
@@ -55,11 +55,11 @@ async def _pending(runtime: Runtime, tenant_id: str | None, batch_code: str | No
     """Pending (and deferred) messages of the scope: those a suspension holds."""
     batch = None if batch_code == WHOLE_TENANT else batch_code
     flt = MessageFilter(tenant_id=tenant_id, active_only=True, batch_code=batch)
-    return await runtime.store.count_messages(flt)
+    return await runtime.store.messages.count(flt)
 
 
 async def _instance_switched(runtime: Runtime, active: bool) -> SuspensionResponse:
-    await runtime.store.set_instance_active(active)
+    await runtime.store.control.set_instance_active(active)
     runtime.dispatcher.active = active
     return SuspensionResponse(
         tenant_id=None,
@@ -77,7 +77,7 @@ async def _tenant_answer(
     return SuspensionResponse(
         tenant_id=tenant_id,
         batch_code=acted_on,
-        suspended_batches=await runtime.store.suspensions(tenant_id),
+        suspended_batches=await runtime.store.control.suspensions(tenant_id),
         pending_messages=await _pending(runtime, tenant_id, acted_on),
         active=active,
     )
@@ -96,7 +96,7 @@ async def suspend(
     if scope is None:
         return await _instance_switched(runtime, False)
     await _known(runtime, scope)
-    await runtime.store.suspend(scope, batch_code or WHOLE_TENANT)
+    await runtime.store.control.suspend(scope, batch_code or WHOLE_TENANT)
     return await _tenant_answer(runtime, scope, batch_code, active=False)
 
 
@@ -113,12 +113,12 @@ async def activate(
     if scope is None:
         return await _instance_switched(runtime, True)
     await _known(runtime, scope)
-    current = await runtime.store.suspensions(scope)
+    current = await runtime.store.control.suspensions(scope)
     if batch_code not in (None, WHOLE_TENANT) and WHOLE_TENANT in current:
         raise Conflict(
             f"Tenant {scope!r} is suspended as a whole ('*'): activate the tenant "
             "(without batch_code) before activating a single batch"
         )
-    await runtime.store.activate(scope, None if batch_code == WHOLE_TENANT else batch_code)
+    await runtime.store.control.activate(scope, None if batch_code == WHOLE_TENANT else batch_code)
     runtime.dispatcher.wake()
     return await _tenant_answer(runtime, scope, batch_code, active=True)

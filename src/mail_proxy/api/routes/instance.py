@@ -47,7 +47,7 @@ def _masked_bounce(bounce: Any) -> dict[str, Any] | None:
 
 
 async def _instance_out(runtime: Runtime) -> InstanceResponse:
-    stored = await runtime.store.get_instance_settings()
+    stored = await runtime.store.instance.get()
     settings = runtime.settings
     bounce = _masked_bounce(stored.get("bounce"))
     defaults = BounceSettings().model_dump()
@@ -60,7 +60,7 @@ async def _instance_out(runtime: Runtime) -> InstanceResponse:
         name=stored.get("name"),
         bounce=bounce,
         **flat,
-        active=await runtime.store.instance_active(),
+        active=await runtime.store.control.instance_active(),
         test_mode=settings.test_mode,
         default_priority=settings.default_priority,
         sync_interval_seconds=int(settings.sync_interval),
@@ -72,7 +72,7 @@ async def _bounce_changes(runtime: Runtime, bounce: BounceSettings) -> dict[str,
     """The bounce settings to store; a masked or missing password keeps the stored one."""
     values = bounce.model_dump()
     if values["imap_password"] in (None, MASK):
-        current = (await runtime.store.get_instance_settings()).get("bounce")
+        current = (await runtime.store.instance.get()).get("bounce")
         values["imap_password"] = (
             current.get("imap_password") if isinstance(current, dict) else None
         )
@@ -90,7 +90,7 @@ async def _flat_bounce(
     if not sent:
         return None
     if base is None:
-        stored = (await runtime.store.get_instance_settings()).get("bounce")
+        stored = (await runtime.store.instance.get()).get("bounce")
         base = dict(stored) if isinstance(stored, dict) else {}
     try:
         return BounceSettings.model_validate(base | sent)
@@ -118,7 +118,7 @@ async def update_instance(
     if chosen is not None:
         changes["bounce"] = await _bounce_changes(runtime, chosen)
     if changes:
-        await runtime.store.update_instance_settings(changes)
+        await runtime.store.instance.update(changes)
     return await _instance_out(runtime)
 
 
@@ -132,8 +132,6 @@ async def reload_bounce(
 ) -> ReloadBounceResponse:
     """With a body, the bounce settings are replaced first; then they are re-read."""
     if body is not None:
-        await runtime.store.update_instance_settings(
-            {"bounce": await _bounce_changes(runtime, body)}
-        )
-    stored = (await runtime.store.get_instance_settings()).get("bounce")
+        await runtime.store.instance.update({"bounce": await _bounce_changes(runtime, body)})
+    stored = (await runtime.store.instance.get()).get("bounce")
     return ReloadBounceResponse(bounce=_masked_bounce(stored), polling=False, detail=NO_POLLER)

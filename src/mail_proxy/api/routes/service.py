@@ -30,9 +30,9 @@ async def health() -> OkResponse:
 )
 async def status(caller: AnyCaller, runtime: RuntimeDep) -> InstanceStatusResponse:
     """``active`` is the stored instance flag, the same in every process."""
-    counts = await runtime.store.count_by_status(caller.tenant_id)
+    counts = await runtime.store.messages.count_by_status(caller.tenant_id)
     pending = sum(n for state, n in counts.items() if Status(state).active)
-    active = await runtime.store.instance_active()
+    active = await runtime.store.control.instance_active()
     return InstanceStatusResponse(
         active=active,
         scheduler_active=active,
@@ -63,11 +63,11 @@ async def refresh_gauges(runtime: Runtime) -> None:
     """Gauges mirror the database, so read it just before rendering."""
     now = time.time()
     store, metrics = runtime.store, runtime.metrics
-    counts = await store.count_by_status()
+    counts = await store.messages.count_by_status()
     metrics.pending.set(sum(n for state, n in counts.items() if Status(state).active))
-    oldest = await store.oldest_due_ts(now)
+    oldest = await store.queue.oldest_due_ts(now)
     metrics.oldest_due_age.set(max(0.0, now - oldest) if oldest is not None else 0.0)
-    unreported, oldest_event = await store.unreported_stats()
+    unreported, oldest_event = await store.outbox.unreported_stats()
     metrics.reports_pending.set(unreported)
     metrics.oldest_unreported_age.set(
         max(0.0, now - oldest_event) if oldest_event is not None else 0.0

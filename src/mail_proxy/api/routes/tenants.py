@@ -84,7 +84,7 @@ async def tenant_detail(runtime: Runtime, tenant: Tenant) -> TenantDetail:
     return TenantDetail(
         **tenant_out(tenant).model_dump(),
         signing_secret=tenant.signing_secret,
-        suspended_batches=await runtime.store.suspensions(tenant.id),
+        suspended_batches=await runtime.store.control.suspensions(tenant.id),
     )
 
 
@@ -139,7 +139,7 @@ async def _checked_changes(
 
 
 async def _existing(runtime: Runtime, tenant_id: str) -> Tenant:
-    tenant = await runtime.store.get_tenant(tenant_id)
+    tenant = await runtime.store.tenants.get(tenant_id)
     if tenant is None:
         raise NotFound(f"Unknown tenant {tenant_id!r}")
     return tenant
@@ -154,19 +154,19 @@ async def save_tenant(
     body: TenantIn, caller: AdminCaller, runtime: RuntimeDep
 ) -> TenantSaveResponse:
     now = time.time()
-    current = await runtime.store.get_tenant(body.id)
+    current = await runtime.store.tenants.get(body.id)
     changes = await _checked_changes(runtime, caller, body, current)
     if current is not None:
-        updated = await runtime.store.update_tenant(body.id, changes, now)
+        updated = await runtime.store.tenants.update(body.id, changes, now)
         if current.signing_secret is None:
-            await runtime.store.set_signing_secret(body.id, new_secret())
-            updated = await runtime.store.get_tenant(body.id)
+            await runtime.store.tenants.set_signing_secret(body.id, new_secret())
+            updated = await runtime.store.tenants.get(body.id)
         tenant = await _existing(runtime, body.id) if updated is None else updated
         return TenantSaveResponse(created=False, tenant=await tenant_detail(runtime, tenant))
     api_key = new_secret()
     changes.setdefault("client_auth", ClientAuth())
     tenant = Tenant(id=body.id, signing_secret=new_secret(), **changes)
-    created = await runtime.store.create_tenant(tenant, hash_api_key(api_key), now)
+    created = await runtime.store.tenants.create(tenant, hash_api_key(api_key), now)
     return TenantSaveResponse(
         created=True, tenant=await tenant_detail(runtime, created), api_key=api_key
     )
@@ -176,7 +176,7 @@ async def save_tenant(
 async def list_tenants(
     _: AdminCaller, runtime: RuntimeDep, active_only: Annotated[bool, Query()] = False
 ) -> TenantListResponse:
-    tenants = await runtime.store.list_tenants(active_only=active_only)
+    tenants = await runtime.store.tenants.all(active_only=active_only)
     return TenantListResponse(tenants=[tenant_out(t) for t in tenants])
 
 
@@ -189,7 +189,7 @@ async def sync_status(_: AdminCaller, runtime: RuntimeDep) -> SyncStatusResponse
     """``next_sync_due`` is the documented boolean; the time is ``next_sync_ts``."""
     now = time.time()
     rows = await runtime.reporter.sync_status(now)
-    tenants = {t.id: t for t in await runtime.store.list_tenants(active_only=True)}
+    tenants = {t.id: t for t in await runtime.store.tenants.all(active_only=True)}
     return SyncStatusResponse(
         sync_interval_seconds=int(runtime.settings.sync_interval),
         tenants=[_sync_entry(row, tenants.get(str(row["tenant_id"])), now) for row in rows],
@@ -225,7 +225,7 @@ async def update_tenant(
     if not caller.is_admin and body.model_fields_set & set(ADMIN_ONLY_FIELDS):
         raise Forbidden("Only the admin token may change active or api_key_expires_at")
     changes = await _checked_changes(runtime, caller, body, current)
-    updated = await runtime.store.update_tenant(tenant_id, changes, time.time())
+    updated = await runtime.store.tenants.update(tenant_id, changes, time.time())
     if updated is None:
         raise NotFound(f"Unknown tenant {tenant_id!r}")
     return await tenant_response(runtime, updated)
@@ -237,7 +237,7 @@ async def update_tenant(
     summary="Remove a tenant with its accounts and messages",
 )
 async def delete_tenant(tenant_id: str, _: AdminCaller, runtime: RuntimeDep) -> RemovedResponse:
-    if not await runtime.store.delete_tenant(tenant_id):
+    if not await runtime.store.tenants.delete(tenant_id):
         raise NotFound(f"Unknown tenant {tenant_id!r}")
     return RemovedResponse(removed=tenant_id)
 
@@ -252,7 +252,7 @@ async def rotate_api_key(
 ) -> ApiKeyResponse:
     expires_at = body.expires_at if body else None
     api_key = new_secret()
-    if not await runtime.store.set_api_key(tenant_id, hash_api_key(api_key), expires_at):
+    if not await runtime.store.tenants.set_api_key(tenant_id, hash_api_key(api_key), expires_at):
         raise NotFound(f"Unknown tenant {tenant_id!r}")
     return ApiKeyResponse(tenant_id=tenant_id, api_key=api_key, api_key_expires_at=expires_at)
 
@@ -261,7 +261,7 @@ async def rotate_api_key(
     "/tenant/{tenant_id}/api-key", response_model=TenantResponse, summary="Revoke the API key"
 )
 async def revoke_api_key(tenant_id: str, _: AdminCaller, runtime: RuntimeDep) -> TenantResponse:
-    if not await runtime.store.set_api_key(tenant_id, None, None):
+    if not await runtime.store.tenants.set_api_key(tenant_id, None, None):
         raise NotFound(f"Unknown tenant {tenant_id!r}")
     return await tenant_response(runtime, await _existing(runtime, tenant_id))
 
@@ -276,6 +276,6 @@ async def rotate_signing_secret(
 ) -> SigningSecretResponse:
     tenant = caller.tenant(tenant_id)
     secret = new_secret()
-    if not await runtime.store.set_signing_secret(tenant, secret):
+    if not await runtime.store.tenants.set_signing_secret(tenant, secret):
         raise NotFound(f"Unknown tenant {tenant!r}")
     return SigningSecretResponse(tenant_id=tenant, signing_secret=secret)
