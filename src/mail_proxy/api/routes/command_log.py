@@ -50,6 +50,7 @@ EndpointQuery = Annotated[
     str | None,
     Query(max_length=255, description="Only calls whose `METHOD /path` contains this text."),
 ]
+ExportFormat = Literal["json", "jsonl", "csv"]
 OldSinceQuery = Annotated[
     float | None, Query(ge=0, le=MAX_TS, description="Former name of `since_ts`.")
 ]
@@ -111,7 +112,7 @@ async def command_log(
 async def export_command_log(
     _: AdminCaller,
     audit: AuditDep,
-    format: Literal["json", "jsonl", "csv"] = "json",
+    format: ExportFormat = "json",
     since_ts: SinceQuery = None,
     until_ts: UntilQuery = None,
     tenant_id: TenantQuery = None,
@@ -119,7 +120,12 @@ async def export_command_log(
     since: OldSinceQuery = None,
 ) -> StreamingResponse:
     flt = AuditFilter(_since(since_ts, since), until_ts, tenant_id, endpoint_filter)
-    entries = _shaped(audit.export(flt))
+    return _streamed(_shaped(audit.export(flt)), format)
+
+
+def _streamed(
+    entries: AsyncIterator[CommandLogEntryOut], format: ExportFormat
+) -> StreamingResponse:
     if format == "csv":
         return StreamingResponse(
             _as_csv(entries),
