@@ -6,14 +6,14 @@ import pytest
 
 from mail_proxy.services import audit
 from mail_proxy.services.audit import AuditFilter, AuditService
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 NOW = 1_700_000_000.0
 RETENTION = 100.0
 
 
 async def _log(store: Store, ts: float, path: str, tenant_id: str | None = None) -> None:
-    await store.log_command(
+    await store.audit.record(
         ts=ts, method="POST", path=path, actor="admin", tenant_id=tenant_id,
         status_code=200, body=None,
     )  # fmt: skip

@@ -15,7 +15,7 @@ from mail_proxy.services.control import (
     refresh_gauges,
     refresh_report_gauges,
 )
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 NOW = 1_700_000_000.0
 
@@ -42,8 +42,8 @@ def _message(id_: str, batch_code: str | None = None, tenant: str = "acme") -> N
 
 @pytest.fixture
 async def store(sqlite_store: Store) -> Store:
-    await sqlite_store.create_tenant(Tenant(id="acme", name="Acme"), None, NOW)
-    await sqlite_store.enqueue(
+    await sqlite_store.tenants.create(Tenant(id="acme", name="Acme"), None, NOW)
+    await sqlite_store.intake.enqueue(
         [_message("m1", "news"), _message("m2", "news"), _message("m3")], NOW - 30
     )
     return sqlite_store
@@ -82,7 +82,7 @@ async def test_suspending_a_batch_holds_only_its_messages(
     assert (done.tenant_id, done.batch_code, done.active) == ("acme", "news", False)
     assert done.suspended_batches == ["news"]
     assert done.pending == 2
-    assert await store.suspensions("acme") == ["news"]
+    assert await store.control.suspensions("acme") == ["news"]
 
 
 async def test_suspending_the_whole_tenant_counts_all_its_pending(control: ControlService) -> None:
@@ -97,7 +97,7 @@ async def test_a_batch_stays_held_while_the_whole_tenant_is_suspended(
     await control.suspend("acme", None)
     with pytest.raises(Conflict):
         await control.activate("acme", "news")
-    assert await store.suspensions("acme") == ["*"]
+    assert await store.control.suspensions("acme") == ["*"]
     assert woken.calls == []
 
 
@@ -108,7 +108,7 @@ async def test_activating_the_tenant_clears_every_suspension_and_wakes_dispatch(
     await control.suspend("acme", "*")
     done = await control.activate("acme", "*")
     assert (done.suspended_batches, done.active, done.pending) == ([], True, 3)
-    assert await store.suspensions("acme") == []
+    assert await store.control.suspensions("acme") == []
     assert woken.calls == [("dispatch", None)]
 
 
@@ -131,18 +131,18 @@ async def test_the_instance_flag_is_stored_and_applied_here(
 ) -> None:
     held = await control.suspend(None, "ignored")
     assert (held.tenant_id, held.batch_code, held.active, held.pending) == (None, None, False, 3)
-    assert await store.instance_active() is False
+    assert await store.control.instance_active() is False
     assert (await control.status(None)).active is False
     await control.activate(None, None)
-    assert await store.instance_active() is True
+    assert await store.control.instance_active() is True
     assert woken.calls == [("instance", False), ("instance", True)]
 
 
 async def test_status_counts_the_scope_and_the_uptime(
     control: ControlService, store: Store
 ) -> None:
-    await store.create_tenant(Tenant(id="other"), None, NOW)
-    await store.enqueue([_message("x", tenant="other")], NOW)
+    await store.tenants.create(Tenant(id="other"), None, NOW)
+    await store.intake.enqueue([_message("x", tenant="other")], NOW)
     everyone = await control.status(None)
     assert (everyone.active, everyone.pending, everyone.uptime_seconds) == (True, 4, 90)
     assert (await control.status("other")).pending == 1
@@ -155,7 +155,7 @@ def _gauge(metrics: Metrics, name: str) -> float | None:
 
 async def test_gauges_mirror_the_queue_and_the_outbox(store: Store) -> None:
     metrics = Metrics()
-    [claimed] = await store.claim(now=NOW, lease_seconds=60, limit=1, per_account=1)
+    [claimed] = await store.queue.claim(now=NOW, lease_seconds=60, limit=1, per_account=1)
     await store.add_event(claimed.record.pk, "bounce", NOW - 5)
     await refresh_gauges(store, metrics, NOW)
     assert _gauge(metrics, "gmp_pending_messages") == 3

@@ -7,7 +7,7 @@ import pytest
 from mail_proxy.domain.models import NewMessage, Sent, Status, Tenant
 from mail_proxy.errors import NotFound
 from mail_proxy.services.messages import MessageService
-from mail_proxy.storage.base import MessageFilter, Store
+from mail_proxy.ports import MessageFilter, Store
 
 NOW = 1_700_000_000.0
 RETENTION = 3600.0
@@ -20,9 +20,9 @@ def _message(id_: str, tenant: str = "acme", batch_code: str | None = None) -> N
 
 @pytest.fixture
 async def store(sqlite_store: Store) -> Store:
-    await sqlite_store.create_tenant(Tenant(id="acme", name="Acme"), None, NOW)
-    await sqlite_store.create_tenant(Tenant(id="zeta"), None, NOW)
-    await sqlite_store.enqueue(
+    await sqlite_store.tenants.create(Tenant(id="acme", name="Acme"), None, NOW)
+    await sqlite_store.tenants.create(Tenant(id="zeta"), None, NOW)
+    await sqlite_store.intake.enqueue(
         [_message("m1", batch_code="news"), _message("m2"), _message("z1", tenant="zeta")], NOW
     )
     return sqlite_store
@@ -34,8 +34,8 @@ def messages(store: Store) -> MessageService:
 
 
 async def _send_all(store: Store, at: float) -> None:
-    claimed = await store.claim(now=NOW, lease_seconds=60, limit=10, per_account=10)
-    await store.finish_many([(c.record.pk, c.lease_token, Sent(ts=at)) for c in claimed])
+    claimed = await store.queue.claim(now=NOW, lease_seconds=60, limit=10, per_account=10)
+    await store.queue.finish_many([(c.record.pk, c.lease_token, Sent(ts=at)) for c in claimed])
 
 
 async def test_search_pages_and_names_only_the_tenants_shown(messages: MessageService) -> None:
@@ -59,7 +59,7 @@ async def test_search_with_history_gives_every_record_its_events(
     messages: MessageService, store: Store
 ) -> None:
     await _send_all(store, NOW)
-    await store.enqueue([_message("fresh")], NOW)
+    await store.intake.enqueue([_message("fresh")], NOW)
     page = await messages.search(
         MessageFilter(tenant_id="acme"), limit=10, offset=0, with_history=True
     )
@@ -91,20 +91,20 @@ async def test_another_tenants_message_is_not_found(messages: MessageService) ->
 async def test_delete_removes_own_messages_only(messages: MessageService, store: Store) -> None:
     result = await messages.delete("acme", ["m1", "z1", "nope"])
     assert (result.removed, result.unauthorized, result.not_found) == (["m1"], ["z1"], ["nope"])
-    assert await store.get_message("acme", "m1") is None
-    assert await store.get_message("zeta", "z1") is not None
+    assert await store.messages.get("acme", "m1") is None
+    assert await store.messages.get("zeta", "z1") is not None
 
 
 async def _reported(store: Store) -> None:
-    events = await store.unreported_events(None, 100)
-    await store.ack_events([e.event_id for e in events], NOW)
+    events = await store.outbox.unreported(None, 100)
+    await store.outbox.ack([e.event_id for e in events], NOW)
 
 
 async def test_cleanup_defaults_to_the_retention(messages: MessageService, store: Store) -> None:
     await _send_all(store, NOW - RETENTION - 10)
     await _reported(store)
     assert await messages.cleanup("acme", None) == 2
-    assert await store.get_message("zeta", "z1") is not None
+    assert await store.messages.get("zeta", "z1") is not None
     assert await messages.cleanup(None, None) == 1
 
 

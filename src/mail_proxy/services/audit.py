@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from mail_proxy.domain.models import CommandLogEntry
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 EXPORT_PAGE = 500
 """Entries read per query while exporting: the whole log never sits in memory."""
@@ -44,7 +44,7 @@ class AuditService:
         self, flt: AuditFilter, *, limit: int = 100, offset: int = 0
     ) -> list[CommandLogEntry]:
         """In call order."""
-        return await self._store.command_log(
+        return await self._store.audit.entries(
             since=flt.since,
             until=flt.until,
             tenant_id=flt.tenant_id,
@@ -66,4 +66,4 @@ class AuditService:
 
     async def purge(self) -> int:
         """Forget entries older than the retention period; how many went."""
-        return await self._store.purge_command_log(self._clock() - self._retention)
+        return await self._store.audit.purge(self._clock() - self._retention)

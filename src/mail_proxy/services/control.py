@@ -15,7 +15,7 @@ from typing import Protocol
 
 from mail_proxy.domain.models import Status
 from mail_proxy.errors import Conflict, NotFound
-from mail_proxy.storage.base import MessageFilter, Store
+from mail_proxy.ports import MessageFilter, Store
 
 WHOLE_TENANT = "*"
 
@@ -87,15 +87,15 @@ def _pending(counts: dict[Status, int]) -> int:
 
 async def refresh_report_gauges(store: Store, gauges: ReportGauges, now: float) -> None:
     """Events not yet acknowledged: read from the store, as every process writes them."""
-    unreported, oldest = await store.unreported_stats()
+    unreported, oldest = await store.outbox.unreported_stats()
     gauges.reports_pending.set(unreported)
     gauges.oldest_unreported_age.set(_age(now, oldest))
 
 
 async def refresh_gauges(store: Store, gauges: QueueGauges, now: float) -> None:
     """Gauges mirror the database, and collection is synchronous: read it just before."""
-    gauges.pending.set(_pending(await store.count_by_status()))
-    gauges.oldest_due_age.set(_age(now, await store.oldest_due_ts(now)))
+    gauges.pending.set(_pending(await store.messages.count_by_status()))
+    gauges.oldest_due_age.set(_age(now, await store.queue.oldest_due_ts(now)))
     await refresh_report_gauges(store, gauges, now)
 
 
@@ -116,8 +116,8 @@ class ControlService:
     async def status(self, tenant_id: str | None) -> InstanceStatus:
         """``active`` is the stored instance flag, the same in every process."""
         return InstanceStatus(
-            active=await self._store.instance_active(),
-            pending=_pending(await self._store.count_by_status(tenant_id)),
+            active=await self._store.control.instance_active(),
+            pending=_pending(await self._store.messages.count_by_status(tenant_id)),
             uptime_seconds=int(self._clock() - self._started_at),
         )
 
@@ -135,7 +135,7 @@ class ControlService:
         if tenant_id is None:
             return await self._switch_instance(False)
         await self._known(tenant_id)
-        await self._store.suspend(tenant_id, batch_code or WHOLE_TENANT)
+        await self._store.control.suspend(tenant_id, batch_code or WHOLE_TENANT)
         return await self._tenant_suspension(tenant_id, batch_code, active=False)
 
     async def activate(self, tenant_id: str | None, batch_code: str | None) -> Suspension:
@@ -145,21 +145,21 @@ class ControlService:
             return await self._switch_instance(True)
         await self._known(tenant_id)
         one_batch = None if batch_code == WHOLE_TENANT else batch_code
-        if one_batch is not None and WHOLE_TENANT in await self._store.suspensions(tenant_id):
+        if one_batch is not None and WHOLE_TENANT in await self._store.control.suspensions(tenant_id):
             raise Conflict(
                 f"Tenant {tenant_id!r} is suspended as a whole ('*'): activate the tenant "
                 "(without batch_code) before activating a single batch"
             )
-        await self._store.activate(tenant_id, one_batch)
+        await self._store.control.activate(tenant_id, one_batch)
         self._wakeups.dispatch()
         return await self._tenant_suspension(tenant_id, batch_code, active=True)
 
     async def _known(self, tenant_id: str) -> None:
-        if await self._store.get_tenant(tenant_id) is None:
+        if await self._store.tenants.get(tenant_id) is None:
             raise NotFound(f"Unknown tenant {tenant_id!r}")
 
     async def _switch_instance(self, active: bool) -> Suspension:
-        await self._store.set_instance_active(active)
+        await self._store.control.set_instance_active(active)
         self._wakeups.instance_switched(active)
         return Suspension(None, None, [], await self._held(None, None), active)
 
@@ -170,7 +170,7 @@ class ControlService:
         return Suspension(
             tenant_id=tenant_id,
             batch_code=acted_on,
-            suspended_batches=await self._store.suspensions(tenant_id),
+            suspended_batches=await self._store.control.suspensions(tenant_id),
             pending=await self._held(tenant_id, acted_on),
             active=active,
         )
@@ -178,4 +178,4 @@ class ControlService:
     async def _held(self, tenant_id: str | None, batch_code: str | None) -> int:
         """Pending (and deferred) messages of the scope: those a suspension holds."""
         flt = MessageFilter(tenant_id=tenant_id, active_only=True, batch_code=batch_code)
-        return await self._store.count_messages(flt)
+        return await self._store.messages.count(flt)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from mail_proxy.domain.models import Event, MessageRecord
 from mail_proxy.errors import NotFound
-from mail_proxy.storage.base import DeleteResult, MessageFilter, Store
+from mail_proxy.ports import DeleteResult, MessageFilter, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,36 +48,36 @@ class MessageService:
     async def search(
         self, flt: MessageFilter, *, limit: int, offset: int, with_history: bool = False
     ) -> MessagePage:
-        records = await self._store.list_messages(flt, limit=limit, offset=offset)
+        records = await self._store.messages.search(flt, limit=limit, offset=offset)
         return MessagePage(
             records=records,
-            total=await self._store.count_messages(flt),
+            total=await self._store.messages.count(flt),
             tenant_names=await self._tenant_names(r.tenant_id for r in records),
             histories=await self._histories(records) if with_history else None,
         )
 
     async def get(self, tenant_id: str, message_id: str) -> MessageDetail:
         record = await self._record(tenant_id, message_id)
-        events = await self._store.message_events(tenant_id, message_id)
+        events = await self._store.messages.events(tenant_id, message_id)
         names = await self._tenant_names([tenant_id])
         return MessageDetail(record, events, names[tenant_id])
 
     async def events(self, tenant_id: str, message_id: str) -> list[Event]:
         """NotFound for an unknown message, rather than an empty history."""
         await self._record(tenant_id, message_id)
-        return await self._store.message_events(tenant_id, message_id)
+        return await self._store.messages.events(tenant_id, message_id)
 
     async def delete(self, tenant_id: str, ids: Sequence[str]) -> DeleteResult:
-        return await self._store.delete_messages(tenant_id, ids)
+        return await self._store.messages.delete(tenant_id, ids)
 
     async def cleanup(self, tenant_id: str | None, older_than_seconds: float | None) -> int:
         """Only sent or failed messages whose reports were acknowledged go; the age
         defaults to the delivery report retention."""
         age = self._retention if older_than_seconds is None else older_than_seconds
-        return await self._store.cleanup_messages(self._clock() - age, tenant_id)
+        return await self._store.messages.cleanup(self._clock() - age, tenant_id)
 
     async def _record(self, tenant_id: str, message_id: str) -> MessageRecord:
-        record = await self._store.get_message(tenant_id, message_id)
+        record = await self._store.messages.get(tenant_id, message_id)
         if record is None:
             raise NotFound(f"No message {message_id!r} for tenant {tenant_id!r}")
         return record
@@ -86,12 +86,12 @@ class MessageService:
         """Display names of these tenants only (a tenant's page: one lookup)."""
         names: dict[str, str | None] = {}
         for tenant_id in set(tenant_ids):
-            tenant = await self._store.get_tenant(tenant_id)
+            tenant = await self._store.tenants.get(tenant_id)
             names[tenant_id] = tenant.name if tenant else None
         return names
 
     async def _histories(self, records: list[MessageRecord]) -> dict[int, list[Event]]:
         histories: dict[int, list[Event]] = {r.pk: [] for r in records}
-        for event in await self._store.events_of_messages([r.pk for r in records]):
+        for event in await self._store.messages.events_of([r.pk for r in records]):
             histories[event.message_pk].append(event)
         return histories

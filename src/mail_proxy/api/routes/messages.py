@@ -50,7 +50,7 @@ from mail_proxy.schemas import (
 )
 from mail_proxy.services.messages import MessagePage
 from mail_proxy.settings import Settings
-from mail_proxy.storage.base import MessageFilter
+from mail_proxy.ports import MessageFilter
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["messages"], responses=ERROR_RESPONSES)
@@ -148,10 +148,10 @@ async def _context(runtime: Runtime, caller: Caller, body: AddMessagesRequest) -
     tenants = {}
     accounts = {}
     for tenant_id in wanted:
-        tenant = await runtime.store.get_tenant(tenant_id)
+        tenant = await runtime.store.tenants.get(tenant_id)
         if tenant is not None:
             tenants[tenant_id] = tenant
-            accounts[tenant_id] = await runtime.store.list_accounts(tenant_id)
+            accounts[tenant_id] = await runtime.store.accounts.all(tenant_id)
     return ValidationContext(
         tenants=tenants,
         accounts=accounts,
@@ -174,7 +174,7 @@ async def _enqueue(
 ) -> int:
     if not accepted:
         return 0
-    results = await runtime.store.enqueue([message for _, message in accepted], time.time())
+    results = await runtime.store.intake.enqueue([message for _, message in accepted], time.time())
     queued = 0
     for (index, message), result in zip(accepted, results, strict=True):
         if result.outcome is EnqueueOutcome.REJECTED:
