@@ -21,6 +21,9 @@ from fastapi.security import APIKeyHeader
 
 from mail_proxy.errors import Forbidden, InvalidInput, Unauthorized, WrongTenant
 from mail_proxy.runtime import Runtime
+from mail_proxy.services.audit import AuditService
+from mail_proxy.services.control import ControlService, Wakeups
+from mail_proxy.services.messages import MessageService
 
 TOKEN_HEADER = "X-API-Token"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -111,3 +114,36 @@ async def require_admin(caller: Annotated[Caller, Depends(authenticate)]) -> Cal
 
 AnyCaller = Annotated[Caller, Depends(authenticate)]
 AdminCaller = Annotated[Caller, Depends(require_admin)]
+
+
+# -- services (the use cases the routes call), built from the runtime ---------------
+
+
+def control_service(runtime: RuntimeDep) -> ControlService:
+    dispatcher, reporter = runtime.dispatcher, runtime.reporter
+
+    def instance_switched(active: bool) -> None:
+        dispatcher.active = active
+
+    wakeups = Wakeups(
+        dispatch=dispatcher.wake,
+        run_now=dispatcher.run_now,
+        sync=reporter.wake,
+        instance_switched=instance_switched,
+    )
+    return ControlService(runtime.store, wakeups, started_at=runtime.started_at)
+
+
+def message_service(runtime: RuntimeDep) -> MessageService:
+    retention = runtime.settings.delivery_report_retention_seconds
+    return MessageService(runtime.store, retention_seconds=retention)
+
+
+def audit_service(runtime: RuntimeDep) -> AuditService:
+    retention = runtime.settings.command_log_retention_seconds
+    return AuditService(runtime.store, retention_seconds=retention)
+
+
+ControlDep = Annotated[ControlService, Depends(control_service)]
+MessagesDep = Annotated[MessageService, Depends(message_service)]
+AuditDep = Annotated[AuditService, Depends(audit_service)]
