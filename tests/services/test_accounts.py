@@ -11,7 +11,7 @@ from mail_proxy.domain.models import Account, Tenant
 from mail_proxy.errors import InvalidInput, NotFound, TargetRefused
 from mail_proxy.services.accounts import AccountService
 from mail_proxy.services.requester import Requester
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 NOW = 1_700_000_000.0
 MAIN = Account(id="main", tenant_id="acme", host="smtp.acme.example")
@@ -19,7 +19,7 @@ MAIN = Account(id="main", tenant_id="acme", host="smtp.acme.example")
 
 @pytest.fixture
 async def accounts(sqlite_store: Store) -> AccountService:
-    await sqlite_store.create_tenant(Tenant(id="acme"), None, NOW)
+    await sqlite_store.tenants.create(Tenant(id="acme"), None, NOW)
     return AccountService(sqlite_store, lambda: NOW)
 
 
@@ -31,11 +31,11 @@ async def test_replace_without_passwords_keeps_the_stored_ones(
     saved, created = await accounts.save(first, admin)
     assert created and saved.target_trusted
     _, created = await accounts.save(dataclasses.replace(MAIN, port=465), admin)
-    stored = await sqlite_store.get_account("acme", "main")
+    stored = await sqlite_store.accounts.get("acme", "main")
     assert not created and stored is not None and stored.port == 465
     assert (stored.password, stored.imap_password) == ("smtp-1", "imap-1")
     await accounts.save(dataclasses.replace(MAIN, password="smtp-2"), admin)
-    stored = await sqlite_store.get_account("acme", "main")
+    stored = await sqlite_store.accounts.get("acme", "main")
     assert stored is not None and (stored.password, stored.imap_password) == ("smtp-2", "imap-1")
 
 
@@ -74,7 +74,7 @@ async def test_listing_and_delete(
     accounts: AccountService, sqlite_store: Store, admin: Requester
 ) -> None:
     """None lists every tenant's accounts; removing twice is NotFound."""
-    await sqlite_store.create_tenant(Tenant(id="beta"), None, NOW)
+    await sqlite_store.tenants.create(Tenant(id="beta"), None, NOW)
     await accounts.save(MAIN, admin)
     await accounts.save(dataclasses.replace(MAIN, tenant_id="beta"), admin)
     assert [(a.tenant_id, a.id) for a in await accounts.listing(None)] == [

@@ -6,7 +6,7 @@ import pytest
 
 from mail_proxy.schemas import BounceSettings
 from mail_proxy.services.instance import InstanceService
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 DEFAULTS = BounceSettings().model_dump()
 

@@ -10,7 +10,7 @@ from mail_proxy.errors import Forbidden, InvalidInput, NotFound, TargetRefused
 from mail_proxy.schemas import MASK, ClientAuthIn
 from mail_proxy.services.requester import Requester
 from mail_proxy.services.tenants import TenantService, hash_api_key
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 NOW = 1_700_000_000.0
 URL = "https://app.acme.example"
@@ -27,7 +27,7 @@ async def test_create_makes_key_and_signing_secret(
     """The key is given once, stored as its digest; saving again issues none."""
     saved = await tenants.save("acme", {"name": "ACME"}, admin)
     assert saved.created and saved.api_key is not None and len(saved.api_key) == 43
-    found = await sqlite_store.tenant_by_key_hash(hash_api_key(saved.api_key))
+    found = await sqlite_store.tenants.by_key_hash(hash_api_key(saved.api_key))
     assert found is not None and found.id == "acme" and found.created_at == int(NOW)
     assert saved.view.tenant.signing_secret and saved.view.suspended_batches == []
     again = await tenants.save("acme", {"client_base_url": URL}, admin)
@@ -39,9 +39,9 @@ async def test_save_gives_a_tenant_without_signing_secret_one(
     tenants: TenantService, sqlite_store: Store, admin: Requester
 ) -> None:
     """A tenant stored before signing secrets existed gets one on its next save."""
-    await sqlite_store.create_tenant(Tenant(id="old"), None, NOW)
+    await sqlite_store.tenants.create(Tenant(id="old"), None, NOW)
     saved = await tenants.save("old", {"name": "Old"}, admin)
-    stored = await sqlite_store.get_tenant("old")
+    stored = await sqlite_store.tenants.get("old")
     assert stored is not None and stored.signing_secret == saved.view.tenant.signing_secret
     assert stored.signing_secret is not None and stored.name == "Old"
 
@@ -112,8 +112,8 @@ async def test_key_rotation_revocation_and_signing_secret(
     first = (await tenants.save("acme", {}, admin)).api_key
     assert first is not None
     second = await tenants.rotate_api_key("acme", expires_at=2_000_000_000)
-    assert await sqlite_store.tenant_by_key_hash(hash_api_key(first)) is None
-    found = await sqlite_store.tenant_by_key_hash(hash_api_key(second))
+    assert await sqlite_store.tenants.by_key_hash(hash_api_key(first)) is None
+    found = await sqlite_store.tenants.by_key_hash(hash_api_key(second))
     assert found is not None and found.api_key_expires_at == 2_000_000_000
     assert (await tenants.revoke_api_key("acme")).tenant.has_api_key is False
     before = (await tenants.get("acme")).tenant.signing_secret

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mail_proxy.services.write_only import kept
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +33,9 @@ class InstanceService:
         self._bounce_defaults = dict(bounce_defaults)
 
     async def get(self) -> InstanceView:
-        stored = await self._store.get_instance_settings()
+        stored = await self._store.instance.get()
         return InstanceView(
-            stored.get("name"), _bounce(stored), await self._store.instance_active()
+            stored.get("name"), _bounce(stored), await self._store.control.instance_active()
         )
 
     async def update(
@@ -51,11 +51,11 @@ class InstanceService:
         """Replaces the bounce settings when given; returns them as stored."""
         if bounce is not None:
             await self._save({"bounce": bounce}, {})
-        return _bounce(await self._store.get_instance_settings())
+        return _bounce(await self._store.instance.get())
 
     async def _save(self, changes: Mapping[str, Any], bounce_fields: Mapping[str, Any]) -> None:
         settings = dict(changes)
-        stored = await self._store.get_instance_settings()
+        stored = await self._store.instance.get()
         bounce = settings.get("bounce")
         if bounce_fields:
             base = bounce if bounce is not None else _bounce(stored) or {}
@@ -66,7 +66,7 @@ class InstanceService:
             )
             settings["bounce"] = dict(bounce) | {"imap_password": password}
         if settings:
-            await self._store.update_instance_settings(settings)
+            await self._store.instance.update(settings)
 
 
 def _bounce(stored: Mapping[str, Any]) -> dict[str, Any] | None:

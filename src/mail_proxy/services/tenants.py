@@ -19,7 +19,7 @@ from mail_proxy.domain.models import AuthMethod, ClientAuth, Tenant
 from mail_proxy.errors import Forbidden, InvalidInput, NotFound
 from mail_proxy.services.requester import Requester
 from mail_proxy.services.write_only import kept
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 ADMIN_ONLY_FIELDS = frozenset({"active", "api_key_expires_at"})
 NOT_NULLABLE = frozenset({"client_sync_path", "client_attachment_path", "active"})
@@ -63,7 +63,7 @@ class TenantService:
     async def save(self, tenant_id: str, changes: Mapping[str, Any], by: Requester) -> SavedTenant:
         """Creates the tenant with its API key and signing secret, or updates the
         fields in ``changes`` when it exists (giving it a signing secret if it has none)."""
-        current = await self._store.get_tenant(tenant_id)
+        current = await self._store.tenants.get(tenant_id)
         fields = await _checked(changes, current, by)
         if current is None:
             return await self._create(tenant_id, fields)
@@ -82,51 +82,51 @@ class TenantService:
         return await self._view(await self._existing(tenant_id))
 
     async def listing(self, active_only: bool = False) -> list[Tenant]:
-        return await self._store.list_tenants(active_only=active_only)
+        return await self._store.tenants.all(active_only=active_only)
 
     async def delete(self, tenant_id: str) -> None:
         """Removes the tenant with its accounts and messages."""
-        if not await self._store.delete_tenant(tenant_id):
+        if not await self._store.tenants.delete(tenant_id):
             raise _unknown(tenant_id)
 
     async def rotate_api_key(self, tenant_id: str, expires_at: int | None) -> str:
         """The new key; the old one stops working at once."""
         api_key = new_secret()
-        if not await self._store.set_api_key(tenant_id, hash_api_key(api_key), expires_at):
+        if not await self._store.tenants.set_api_key(tenant_id, hash_api_key(api_key), expires_at):
             raise _unknown(tenant_id)
         return api_key
 
     async def revoke_api_key(self, tenant_id: str) -> TenantView:
-        if not await self._store.set_api_key(tenant_id, None, None):
+        if not await self._store.tenants.set_api_key(tenant_id, None, None):
             raise _unknown(tenant_id)
         return await self.get(tenant_id)
 
     async def rotate_signing_secret(self, tenant_id: str) -> str:
         secret = new_secret()
-        if not await self._store.set_signing_secret(tenant_id, secret):
+        if not await self._store.tenants.set_signing_secret(tenant_id, secret):
             raise _unknown(tenant_id)
         return secret
 
     async def _create(self, tenant_id: str, fields: dict[str, Any]) -> SavedTenant:
         api_key = new_secret()
         tenant = Tenant(id=tenant_id, signing_secret=new_secret(), **fields)
-        created = await self._store.create_tenant(tenant, hash_api_key(api_key), self._clock())
+        created = await self._store.tenants.create(tenant, hash_api_key(api_key), self._clock())
         return SavedTenant(await self._view(created), created=True, api_key=api_key)
 
     async def _update(self, tenant_id: str, fields: dict[str, Any]) -> TenantView:
-        updated = await self._store.update_tenant(tenant_id, fields, self._clock())
+        updated = await self._store.tenants.update(tenant_id, fields, self._clock())
         if updated is None:
             raise _unknown(tenant_id)
         return await self._view(updated)
 
     async def _existing(self, tenant_id: str) -> Tenant:
-        tenant = await self._store.get_tenant(tenant_id)
+        tenant = await self._store.tenants.get(tenant_id)
         if tenant is None:
             raise _unknown(tenant_id)
         return tenant
 
     async def _view(self, tenant: Tenant) -> TenantView:
-        return TenantView(tenant, await self._store.suspensions(tenant.id))
+        return TenantView(tenant, await self._store.control.suspensions(tenant.id))
 
 
 def _unknown(tenant_id: str) -> NotFound:

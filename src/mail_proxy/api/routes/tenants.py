@@ -126,7 +126,7 @@ async def sync_status(_: AdminCaller, runtime: RuntimeDep) -> SyncStatusResponse
     """``next_sync_due`` is the documented boolean; the time is ``next_sync_ts``."""
     now = time.time()
     rows = await runtime.reporter.sync_status(now)
-    tenants = {t.id: t for t in await runtime.store.list_tenants(active_only=True)}
+    tenants = {t.id: t for t in await runtime.store.tenants.all(active_only=True)}
     return SyncStatusResponse(
         sync_interval_seconds=int(runtime.settings.sync_interval),
         tenants=[_sync_entry(row, tenants.get(str(row["tenant_id"])), now) for row in rows],
