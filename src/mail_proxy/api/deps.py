@@ -10,7 +10,6 @@ admin switched the tenant off, and its application must not keep queueing mail.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 from dataclasses import dataclass
@@ -21,9 +20,13 @@ from fastapi.security import APIKeyHeader
 
 from mail_proxy.errors import Forbidden, InvalidInput, Unauthorized, WrongTenant
 from mail_proxy.runtime import Runtime
+from mail_proxy.schemas import BounceSettings
+from mail_proxy.services.accounts import AccountService
 from mail_proxy.services.audit import AuditService
 from mail_proxy.services.control import ControlService, Wakeups
+from mail_proxy.services.instance import InstanceService
 from mail_proxy.services.messages import MessageService
+from mail_proxy.services.tenants import TenantService, hash_api_key
 
 TOKEN_HEADER = "X-API-Token"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -32,11 +35,6 @@ _token_header = APIKeyHeader(
     auto_error=False,
     description="The admin token (GMP_API_TOKEN) or a tenant's API key.",
 )
-
-
-def hash_api_key(key: str) -> str:
-    """How tenant API keys are stored and looked up: SHA-256, hex."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,3 +145,20 @@ def audit_service(runtime: RuntimeDep) -> AuditService:
 ControlDep = Annotated[ControlService, Depends(control_service)]
 MessagesDep = Annotated[MessageService, Depends(message_service)]
 AuditDep = Annotated[AuditService, Depends(audit_service)]
+
+
+def tenant_service(runtime: RuntimeDep) -> TenantService:
+    return TenantService(runtime.store, time.time)
+
+
+def account_service(runtime: RuntimeDep) -> AccountService:
+    return AccountService(runtime.store, time.time)
+
+
+def instance_service(runtime: RuntimeDep) -> InstanceService:
+    return InstanceService(runtime.store, BounceSettings().model_dump())
+
+
+TenantServiceDep = Annotated[TenantService, Depends(tenant_service)]
+AccountServiceDep = Annotated[AccountService, Depends(account_service)]
+InstanceServiceDep = Annotated[InstanceService, Depends(instance_service)]
