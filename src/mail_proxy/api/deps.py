@@ -21,6 +21,7 @@ from fastapi.security import APIKeyHeader
 
 from mail_proxy.errors import Forbidden, InvalidInput, Unauthorized, WrongTenant
 from mail_proxy.runtime import Runtime
+from mail_proxy.services.submission import SubmissionLimits, SubmissionService
 
 TOKEN_HEADER = "X-API-Token"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -111,3 +112,19 @@ async def require_admin(caller: Annotated[Caller, Depends(authenticate)]) -> Cal
 
 AnyCaller = Annotated[Caller, Depends(authenticate)]
 AdminCaller = Annotated[Caller, Depends(require_admin)]
+
+
+# -- use case: submitting messages ---------------------------------------------
+
+
+def submission_service(runtime: RuntimeDep) -> SubmissionService:
+    settings = runtime.settings
+    limits = SubmissionLimits(
+        max_messages=settings.max_batch_messages,
+        max_recipients=settings.max_batch_recipients,
+        default_priority=settings.default_priority,
+    )
+    return SubmissionService(runtime.store, time.time, runtime.dispatcher.wake, limits)
+
+
+SubmissionServiceDep = Annotated[SubmissionService, Depends(submission_service)]
