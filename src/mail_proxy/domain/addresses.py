@@ -101,10 +101,16 @@ def ascii_domain(addr: str) -> str:
 
 
 def format_mailbox(name: str, addr: str) -> str:
-    """``addr`` or ``Name <addr>``, the name quoted when RFC 5322 needs it (unencoded)."""
+    """``addr`` or ``Name <addr>``, the name quoted when RFC 5322 needs it (unencoded).
+
+    ``Address`` refuses a non-ASCII local part (RFC 6532 allows it): such a
+    mailbox gets its name quoted here instead."""
     if not name:
         return addr
-    return str(Address(display_name=name, addr_spec=addr))
+    if addr.rpartition("@")[0].isascii():
+        return str(Address(display_name=name, addr_spec=addr))
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}" <{addr}>'
 
 
 def split_addresses(text: str) -> list[str]:

@@ -44,7 +44,7 @@ from email.header import Header
 from email.utils import encode_rfc2231, format_datetime, formataddr
 from functools import lru_cache
 
-from mail_proxy.domain.addresses import Mailbox
+from mail_proxy.domain.addresses import Mailbox, format_mailbox
 from mail_proxy.domain.html_text import html_to_text
 from mail_proxy.domain.outgoing import OutgoingMessage, Unsendable
 
@@ -145,13 +145,9 @@ def _text_header(name: str, value: str) -> str:
 def _mailbox(box: Mailbox) -> str:
     """One mailbox; an SMTPUTF8 address is written raw (RFC 6532 §3.2), which
     ``formataddr`` refuses, with its display name quoted."""
-    name, address = box
-    if address.isascii():
+    if box.address.isascii():
         return formataddr(box, charset="utf-8")
-    if not name:
-        return address
-    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{quoted}" <{address}>'
+    return format_mailbox(*box)
 
 
 def _address_header(name: str, boxes: Sequence[Mailbox]) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
@@ -100,9 +99,9 @@ class OutgoingMessage:
 
 
 def new_message_id(domain: str) -> str:
-    """A fresh msg-id on the sender's domain: time and 128 random bits on the left,
-    so two proxies sharing a domain never collide."""
-    return f"<{int(time.time() * 1000):x}.{secrets.token_hex(16)}@{domain}>"
+    """A fresh msg-id on the sender's domain: 128 random bits on the left, so two
+    proxies (or two databases) sending for one domain never collide."""
+    return f"<{secrets.token_hex(16)}@{domain}>"
 
 
 def normalised_message_id(given: str) -> str | None:
