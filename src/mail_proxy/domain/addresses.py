@@ -172,11 +172,6 @@ def _mailboxes_in(item: str, field: str) -> tuple[Mailbox, ...]:
     return tuple(mailboxes)
 
 
-def address_list(value: object, field: str) -> list[str]:
-    """``"a@x.example, B <b@y.example>"`` or a list of such → normalised mailboxes."""
-    return [format_mailbox(name, addr) for name, addr in parse_mailboxes(value, field)]
-
-
 def single_mailbox(value: object, field: str) -> Mailbox:
     found = parse_mailboxes(value, field)
     if len(found) != 1:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from mail_proxy.domain.addresses import Mailbox, format_mailbox
 from mail_proxy.domain.attachment_spec import AttachmentSpec, spec_from_payload, spec_payload
+from mail_proxy.domain.models import Priority
 
 PAYLOAD_VERSION = 2
 MAX_MESSAGE_ID = 250
@@ -84,7 +85,7 @@ class OutgoingMessage:
     body: str = ""
     content_type: ContentType = "plain"
     headers: tuple[tuple[str, str], ...] = ()
-    priority: int = 2
+    priority: int = Priority.MEDIUM
     deferred_ts: int | None = None
     batch_code: str | None = None
     attachments: tuple[AttachmentSpec, ...] = ()
@@ -182,7 +183,7 @@ def from_payload(payload: Mapping[str, Any]) -> OutgoingMessage:
         content_type="html" if payload.get("content_type") == "html" else "plain",
         headers=_stored_headers(payload.get("headers")),
         message_id=_stored_message_id(payload.get("message_id")),
-        priority=int(payload.get("priority", 2)),
+        priority=int(payload.get("priority", Priority.MEDIUM)),
         deferred_ts=payload.get("deferred_ts"),
         batch_code=payload.get("batch_code"),
         attachments=tuple(spec_from_payload(spec) for spec in payload.get("attachments") or ()),

@@ -151,6 +151,8 @@ def _build(raw: dict[str, Any], ctx: ValidationContext) -> OutgoingMessage:
     to = _mailboxes(raw.get("to"), "to")
     if not to:
         raise _Reject("missing field: to")
+    deferred_ts = _deferred_ts(raw.get("deferred_ts"))
+    batch_code = _batch_code(raw.get("batch_code"))
     sender = _sender(raw, account)
     headers = _headers(raw.get("headers"))
     return OutgoingMessage(
@@ -169,8 +171,8 @@ def _build(raw: dict[str, Any], ctx: ValidationContext) -> OutgoingMessage:
         headers=extra_headers(headers),
         message_id=_rfc_message_id(raw.get("message_id"), headers, sender),
         priority=int(priority),
-        deferred_ts=_deferred_ts(raw.get("deferred_ts")),
-        batch_code=_batch_code(raw.get("batch_code")),
+        deferred_ts=deferred_ts,
+        batch_code=batch_code,
         attachments=_attachments(raw.get("attachments")),
     )
 
@@ -323,7 +325,7 @@ def _rfc_message_id(value: object, headers: Mapping[str, str], sender: Mailbox) 
     """The client's Message-ID (the field, else a Message-ID header), normalised;
     else a new one on the sender's domain (RFC 5322 §3.6.4)."""
     if value is None or value == "":
-        value = next((v for k, v in headers.items() if k.lower() == "message-id"), None)
+        value = next((v for k, v in headers.items() if k.lower() == "message-id" and v), None)
         field = "Message-ID header"
     else:
         field = "message_id"

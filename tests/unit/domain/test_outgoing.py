@@ -165,6 +165,12 @@ def test_a_malformed_client_message_id_is_refused(fields: dict[str, Any], reason
     assert reason in rejected(**fields)
 
 
+@pytest.mark.parametrize("fields", [{"message_id": ""}, {"headers": {"Message-ID": ""}}])
+def test_an_empty_client_message_id_is_none_given(fields: dict[str, Any]) -> None:
+    message_id = validated(**fields).message_id
+    assert message_id is not None and GENERATED.match(message_id)
+
+
 def test_the_message_id_is_the_same_on_every_attempt_and_stored_apart() -> None:
     """Assigned once: a retry an hour later, from the stored row, sends the same id,
     and the queue gets it as its own field for tracing bounces and receipts."""
