@@ -93,7 +93,7 @@ async def _identify(runtime: Runtime, token: str | None, *, changes: bool) -> Ca
     admin = runtime.settings.api_token
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
         return Caller()
-    tenant = await runtime.store.tenant_by_key_hash(hash_api_key(token))
+    tenant = await runtime.store.tenants.by_key_hash(hash_api_key(token))
     if tenant is None:
         raise Unauthorized("Invalid API token")
     expires = tenant.api_key_expires_at

@@ -29,7 +29,7 @@ from mail_proxy.domain.validation import (
     validate_message,
 )
 from mail_proxy.errors import InvalidInput, TooLarge, WrongTenant
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 log = structlog.get_logger(__name__)
 
@@ -138,10 +138,10 @@ class SubmissionService:
         tenants = {}
         accounts = {}
         for tenant_id in wanted:
-            tenant = await self._store.get_tenant(tenant_id)
+            tenant = await self._store.tenants.get(tenant_id)
             if tenant is not None:
                 tenants[tenant_id] = tenant
-                accounts[tenant_id] = await self._store.list_accounts(tenant_id)
+                accounts[tenant_id] = await self._store.accounts.all(tenant_id)
         return ValidationContext(
             tenants=tenants,
             accounts=accounts,
@@ -158,7 +158,7 @@ class SubmissionService:
         if not accepted:
             return 0
         stored = [new_message(message) for _, message in accepted]
-        results = await self._store.enqueue(stored, self._clock())
+        results = await self._store.intake.enqueue(stored, self._clock())
         queued = 0
         for (index, message), result in zip(accepted, results, strict=True):
             if result.outcome is EnqueueOutcome.REJECTED:

@@ -58,7 +58,7 @@ from mail_proxy.domain.text import storable
 from mail_proxy.metrics import Metrics
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.base import Mailer, MailerError, SendResult, classify
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 from mail_proxy.workers.accounts import AccountCache, AccountKey, RateGate
 from mail_proxy.workers.finish_buffer import FinishBuffer
 
@@ -169,8 +169,8 @@ class Dispatcher:
         not undone by the next restart of a process started with the variable."""
         if self._settings.scheduler_active:
             return
-        await self._store.set_instance_active(False, if_unset=True)
-        self._active = await self._store.instance_active()
+        await self._store.control.set_instance_active(False, if_unset=True)
+        self._active = await self._store.control.instance_active()
         self._active_checked = time.monotonic()
 
     async def _close_finisher(self, flusher: asyncio.Task[None]) -> None:
@@ -205,7 +205,7 @@ class Dispatcher:
         now = time.monotonic()
         due = now - self._active_checked >= self._settings.send_loop_interval
         if due or (explore and not self._active):
-            self._active = await self._store.instance_active()
+            self._active = await self._store.control.instance_active()
             self._active_checked = now
         return self._active
 
@@ -271,7 +271,7 @@ class Dispatcher:
         return any(count >= self._lane_capacity(key) for key, count in counts.items())
 
     async def _claim(self, low: int, high: int, limit: int) -> list[ClaimedMessage]:
-        return await self._store.claim(
+        return await self._store.queue.claim(
             now=time.time(),
             lease_seconds=self._settings.lease_seconds,
             limit=limit,

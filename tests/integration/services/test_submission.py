@@ -14,7 +14,7 @@ from mail_proxy.services.submission import (
     SubmissionLimits,
     SubmissionService,
 )
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 NOW = 1_700_000_000.0
 
@@ -31,12 +31,12 @@ class Wakes:
 
 @pytest.fixture
 async def store(sqlite_store: Store) -> Store:
-    await sqlite_store.create_tenant(Tenant(id="acme"), None, NOW)
-    await sqlite_store.create_tenant(Tenant(id="other"), None, NOW)
+    await sqlite_store.tenants.create(Tenant(id="acme"), None, NOW)
+    await sqlite_store.tenants.create(Tenant(id="other"), None, NOW)
     account = Account(
         id="main", tenant_id="acme", host="smtp.example.com", default_from="noreply@acme.example"
     )
-    await sqlite_store.upsert_account(account, NOW)
+    await sqlite_store.accounts.upsert(account, NOW)
     return sqlite_store
 
 
@@ -59,7 +59,7 @@ async def test_valid_messages_are_queued_and_the_dispatcher_woken(store: Store) 
         Refused(2, "m2", "missing field: to"),
     )
     assert wakes.count == 1
-    record = await store.get_message("acme", "m3")
+    record = await store.messages.get("acme", "m3")
     assert record is not None and record.status is Status.PENDING and record.priority == 0
 
 
@@ -67,7 +67,7 @@ async def test_the_stored_row_carries_the_default_sender_and_message_id(store: S
     """What the dispatcher will load: the account's sender applied, the Message-ID
     assigned at submission on the sender's domain."""
     await service(store, Wakes()).submit([message("m1")], token_tenant_id="acme")
-    record = await store.get_message("acme", "m1")
+    record = await store.messages.get("acme", "m1")
     assert record is not None
     loaded = from_payload(record.payload)
     assert loaded.sender.address == "noreply@acme.example"
@@ -84,8 +84,8 @@ async def test_nothing_queued_wakes_nobody(store: Store) -> None:
 async def test_the_queue_refuses_a_message_already_sent(store: Store) -> None:
     submission = service(store, Wakes())
     await submission.submit([message("m1")], token_tenant_id="acme")
-    [claimed] = await store.claim(now=NOW, lease_seconds=60, limit=1, per_account=1)
-    assert await store.finish(claimed.record.pk, claimed.lease_token, Sent(NOW))
+    [claimed] = await store.queue.claim(now=NOW, lease_seconds=60, limit=1, per_account=1)
+    assert await store.queue.finish(claimed.record.pk, claimed.lease_token, Sent(NOW))
     result = await submission.submit([message("m1"), message("m2")], token_tenant_id="acme")
     assert result.queued == 1
     [refused] = result.rejected
@@ -124,7 +124,7 @@ async def test_a_batch_refused_whole(
     with pytest.raises(error):
         await service(store, wakes, **limits).submit(batch, token_tenant_id="acme")
     assert wakes.count == 0
-    assert await store.get_message("acme", "m1") is None
+    assert await store.messages.get("acme", "m1") is None
 
 
 async def test_a_bad_default_priority_is_the_callers_to_fix(store: Store) -> None:
@@ -145,7 +145,7 @@ async def test_default_priorities_apply_in_order(store: Store) -> None:
     )
     priorities = [
         record.priority
-        for record in [await store.get_message("acme", key) for key in ("a", "b", "c")]
+        for record in [await store.messages.get("acme", key) for key in ("a", "b", "c")]
         if record is not None
     ]
     assert priorities == [3, 1, 0]

@@ -36,7 +36,7 @@ from mail_proxy.schemas import (
     MessageResponse,
     RejectedMessage,
 )
-from mail_proxy.storage.base import MessageFilter
+from mail_proxy.ports import MessageFilter
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["messages"], responses=ERROR_RESPONSES)
@@ -165,8 +165,8 @@ async def list_messages(
         batch_code=batch_code,
         account_id=account_id,
     )
-    records = await runtime.store.list_messages(flt, limit=limit, offset=offset)
-    total = await runtime.store.count_messages(flt)
+    records = await runtime.store.messages.search(flt, limit=limit, offset=offset)
+    total = await runtime.store.messages.count(flt)
     histories = await _histories(runtime, records) if include_history else None
     shown = _within_size(runtime, records, histories, await _tenant_names(runtime, records))
     following = offset + len(shown)
@@ -183,7 +183,7 @@ async def _tenant_names(runtime: Runtime, records: list[MessageRecord]) -> dict[
     """Display names of the tenants on this page only (a tenant's page: one lookup)."""
     names: dict[str, str | None] = {}
     for tenant_id in {record.tenant_id for record in records}:
-        tenant = await runtime.store.get_tenant(tenant_id)
+        tenant = await runtime.store.tenants.get(tenant_id)
         names[tenant_id] = tenant.name if tenant else None
     return names
 
@@ -217,7 +217,7 @@ def _within_size(
 
 async def _histories(runtime: Runtime, records: list[MessageRecord]) -> dict[int, list[EventOut]]:
     histories: dict[int, list[EventOut]] = {}
-    for event in await runtime.store.events_of_messages([r.pk for r in records]):
+    for event in await runtime.store.messages.events_of([r.pk for r in records]):
         histories.setdefault(event.message_pk, []).append(event_out(event))
     return histories
 
@@ -232,11 +232,11 @@ async def get_message(
     message_id: str, caller: AnyCaller, runtime: RuntimeDep, tenant_id: TenantQuery = None
 ) -> MessageResponse:
     tenant = caller.tenant(tenant_id)
-    record = await runtime.store.get_message(tenant, message_id)
+    record = await runtime.store.messages.get(tenant, message_id)
     if record is None:
         raise NotFound(f"No message {message_id!r} for tenant {tenant!r}")
-    history = [event_out(e) for e in await runtime.store.message_events(tenant, message_id)]
-    owner = await runtime.store.get_tenant(tenant)
+    history = [event_out(e) for e in await runtime.store.messages.events(tenant, message_id)]
+    owner = await runtime.store.tenants.get(tenant)
     shown = message_out(
         record,
         storable_json(public_payload(record.payload), limit=None),
@@ -255,9 +255,9 @@ async def message_events(
     message_id: str, caller: AnyCaller, runtime: RuntimeDep, tenant_id: TenantQuery = None
 ) -> MessageEventsResponse:
     tenant = caller.tenant(tenant_id)
-    if await runtime.store.get_message(tenant, message_id) is None:
+    if await runtime.store.messages.get(tenant, message_id) is None:
         raise NotFound(f"No message {message_id!r} for tenant {tenant!r}")
-    events = await runtime.store.message_events(tenant, message_id)
+    events = await runtime.store.messages.events(tenant, message_id)
     return MessageEventsResponse(
         tenant_id=tenant, id=message_id, events=[event_out(e) for e in events]
     )
@@ -275,7 +275,7 @@ async def delete_messages(
     tenant_id: TenantQuery = None,
 ) -> DeleteMessagesResponse:
     tenant = caller.tenant(tenant_id)
-    result = await runtime.store.delete_messages(tenant, body.ids)
+    result = await runtime.store.messages.delete(tenant, body.ids)
     return DeleteMessagesResponse(
         removed=len(result.removed),
         removed_ids=result.removed,
@@ -299,5 +299,5 @@ async def cleanup_messages(
     age = body.older_than_seconds if body and body.older_than_seconds is not None else None
     if age is None:
         age = runtime.settings.delivery_report_retention_seconds
-    removed = await runtime.store.cleanup_messages(time.time() - age, caller.scope(tenant_id))
+    removed = await runtime.store.messages.cleanup(time.time() - age, caller.scope(tenant_id))
     return CleanupResponse(removed=removed)
