@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from mail_proxy.domain.models import (
@@ -329,3 +330,16 @@ async def test_same_message_twice_in_one_finish_applies_once(q: Queue) -> None:
     )
     assert applied == [True, False]
     assert len(await q.store.messages.events("acme", "m")) == 1
+
+
+async def test_the_message_id_sent_is_stored_and_replaced_with_the_message(q: Queue) -> None:
+    """The Message-ID goes in with the message (a bounce is traced back by it) and a
+    replacement brings its own."""
+    first = dataclasses.replace(q.message("m"), rfc_message_id="<one@example.com>")
+    await q.store.intake.enqueue([first], NOW)
+    stored = await q.store.messages.get("acme", "m")
+    assert stored is not None and stored.rfc_message_id == "<one@example.com>"
+    second = dataclasses.replace(first, rfc_message_id="<two@example.com>")
+    await q.store.intake.enqueue([second], NOW + 1)
+    [claimed] = await q.claim(now=NOW + 2)
+    assert claimed.record.rfc_message_id == "<two@example.com>"

@@ -26,6 +26,7 @@ from mail_proxy.services.audit import AuditService
 from mail_proxy.services.control import ControlService, Wakeups
 from mail_proxy.services.instance import InstanceService
 from mail_proxy.services.messages import MessageService
+from mail_proxy.services.submission import SubmissionLimits, SubmissionService
 from mail_proxy.services.tenants import TenantService, hash_api_key
 
 TOKEN_HEADER = "X-API-Token"
@@ -162,3 +163,16 @@ def instance_service(runtime: RuntimeDep) -> InstanceService:
 TenantServiceDep = Annotated[TenantService, Depends(tenant_service)]
 AccountServiceDep = Annotated[AccountService, Depends(account_service)]
 InstanceServiceDep = Annotated[InstanceService, Depends(instance_service)]
+
+
+def submission_service(runtime: RuntimeDep) -> SubmissionService:
+    settings = runtime.settings
+    limits = SubmissionLimits(
+        max_messages=settings.max_batch_messages,
+        max_recipients=settings.max_batch_recipients,
+        default_priority=settings.default_priority,
+    )
+    return SubmissionService(runtime.store, time.time, runtime.dispatcher.wake, limits)
+
+
+SubmissionServiceDep = Annotated[SubmissionService, Depends(submission_service)]

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
+from mail_proxy.domain.models import AuthMethod
 from mail_proxy.schemas.common import MAX_COUNT, MAX_TS, WriteOnlySecret, examples
 
 TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -21,7 +22,7 @@ PATH_PATTERN = r"^/[^\s]*$"
 class ClientAuthIn(BaseModel):
     """How the proxy authenticates to the tenant's endpoints (sync, attachments)."""
 
-    method: Literal["none", "bearer", "basic"] = "none"
+    method: AuthMethod = AuthMethod.NONE
     token: WriteOnlySecret = None
     user: str | None = None
     password: WriteOnlySecret = None
@@ -44,7 +45,7 @@ class ClientAuthIn(BaseModel):
 
 
 class ClientAuthOut(BaseModel):
-    method: Literal["none", "bearer", "basic"]
+    method: AuthMethod
     token: str | None = Field(description="Masked when set.")
     user: str | None
     password: str | None = Field(description="Masked when set.")

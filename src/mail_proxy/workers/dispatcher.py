@@ -41,13 +41,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from mail_proxy.domain.mime import (
-    Envelope,
-    MimeError,
-    build_message,
-    envelope_of,
-    inline_attachments,
-)
+from mail_proxy.domain.mime import Envelope, build_message, envelope_of, inline_attachments
 from mail_proxy.domain.models import (
     Account,
     ClaimedMessage,
@@ -57,6 +51,7 @@ from mail_proxy.domain.models import (
     Outcome,
     Sent,
 )
+from mail_proxy.domain.outgoing import Unsendable, from_payload
 from mail_proxy.domain.retry import GiveUp, RetryPolicy
 from mail_proxy.domain.smtp_replies import Classification, Transient
 from mail_proxy.domain.text import storable
@@ -389,19 +384,17 @@ class Dispatcher:
         account = await self._accounts.get(record.tenant_id, record.account_id, now)
         if account is None:
             return Failed(now, f"unknown account {record.account_id!r}")
-        payload = record.payload
-        if not payload.get("from") and account.default_from:
-            payload = {**payload, "from": account.default_from}
         try:
-            envelope = envelope_of(payload)
+            message = from_payload(record.payload)
+            envelope = envelope_of(message)
             data = build_message(
-                payload,
-                attachments=inline_attachments(payload),
+                message,
+                attachments=inline_attachments(message),
                 now=now,
                 message_key=f"{record.tenant_id}/{record.pk}/{record.created_at}",
                 html_text_alternative=self._settings.html_text_alternative,
             )
-        except MimeError as exc:
+        except Unsendable as exc:
             return Failed(now, str(exc))
         whole = await self._accounts.tenant_limits(record.tenant_id, now)
         held = await self._rate_gate.check(account, whole, now)

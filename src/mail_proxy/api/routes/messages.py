@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from mail_proxy.api.deps import AnyCaller, Caller, MessagesDep, RuntimeDep
+from mail_proxy.api.deps import AnyCaller, MessagesDep, RuntimeDep, SubmissionServiceDep
 from mail_proxy.api.errors import ERROR_RESPONSES
 from mail_proxy.api.redact import listing_payload, public_payload
 from mail_proxy.domain.models import (
-    EnqueueOutcome,
     Event,
     MessageRecord,
-    NewMessage,
-    Priority,
     Status,
 )
-from mail_proxy.domain.priority import InvalidPriority, parse_priority
-from mail_proxy.domain.text import is_storable, storable, storable_json
-from mail_proxy.domain.validation import (
-    MAX_ID_LENGTH,
-    Rejection,
-    ValidationContext,
-    recipient_count,
-    validate_message,
-)
-from mail_proxy.errors import InvalidInput, TooLarge, WrongTenant
+from mail_proxy.domain.text import storable, storable_json
 from mail_proxy.ports import MessageFilter
-from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import (
     MAX_COUNT,
     AddMessagesRefused,
@@ -70,54 +55,21 @@ TenantQuery = Annotated[
     responses={400: {"model": AddMessagesRefused}},
 )
 async def add_messages(
-    body: AddMessagesRequest, caller: AnyCaller, runtime: RuntimeDep
+    body: AddMessagesRequest, caller: AnyCaller, submission: SubmissionServiceDep
 ) -> AddMessagesResponse | JSONResponse:
-    recipients = _refuse_oversized(runtime, body.messages)
-    _refuse_other_tenants(caller, body.messages)
-    context = await _context(runtime, caller, body)
-    if recipients > INLINE_RECIPIENTS:
-        checked = await asyncio.to_thread(_validate_all, body.messages, context)
-    else:
-        checked = _validate_all(body.messages, context)
-    accepted = [(index, item) for index, item in checked if isinstance(item, NewMessage)]
+    result = await submission.submit(
+        body.messages,
+        token_tenant_id=caller.tenant_id,
+        default_priority=body.default_priority,
+        actor=caller.actor,
+    )
     rejected = [
-        RejectedMessage(id=item.id, index=index, reason=item.reason)
-        for index, item in checked
-        if isinstance(item, Rejection)
+        RejectedMessage(id=item.id, index=item.index, reason=item.reason)
+        for item in result.rejected
     ]
-    queued = await _enqueue(runtime, accepted, rejected)
-    if queued:
-        runtime.dispatcher.wake()
-    if rejected:
-        log.info("messages_rejected", actor=caller.actor, rejected=len(rejected), queued=queued)
-    rejected.sort(key=lambda item: item.index)
-    if rejected and not queued:
+    if rejected and not result.queued:
         return _nothing_queued(rejected)
-    return AddMessagesResponse(queued=queued, rejected=rejected)
-
-
-INLINE_RECIPIENTS = 100
-"""Batches naming more addresses are validated in a worker thread, off the event loop:
-checking 20,000 addresses takes long enough to hold up every other request."""
-
-
-def _refuse_oversized(runtime: Runtime, messages: list[Any]) -> int:
-    """413 before any work for batches above the message or recipient limits;
-    else the number of recipients."""
-    limit = runtime.settings.max_batch_messages
-    if len(messages) > limit:
-        raise TooLarge(f"Too many messages in one request: {len(messages)} > {limit}")
-    limit = runtime.settings.max_batch_recipients
-    named = recipient_count(messages)
-    if named > limit:
-        raise TooLarge(f"Too many recipients (to, cc, bcc) in one request: {named} > {limit}")
-    return named
-
-
-def _validate_all(
-    messages: list[Any], context: ValidationContext
-) -> list[tuple[int, NewMessage | Rejection]]:
-    return [(index, validate_message(raw, context)) for index, raw in enumerate(messages)]
+    return AddMessagesResponse(queued=result.queued, rejected=rejected)
 
 
 def _nothing_queued(rejected: list[RejectedMessage]) -> JSONResponse:
@@ -125,64 +77,6 @@ def _nothing_queued(rejected: list[RejectedMessage]) -> JSONResponse:
     error = f"No message queued: all {len(rejected)} rejected"
     refused = AddMessagesRefused(error=error, detail=error, rejected=rejected)
     return JSONResponse(refused.model_dump(exclude_none=True), status_code=400)
-
-
-def _refuse_other_tenants(caller: Caller, messages: list[Any]) -> None:
-    if caller.tenant_id is None:
-        return
-    for raw in messages:
-        named = raw.get("tenant_id") if isinstance(raw, dict) else None
-        if named not in (None, "", caller.tenant_id):
-            raise WrongTenant()
-
-
-async def _context(runtime: Runtime, caller: Caller, body: AddMessagesRequest) -> ValidationContext:
-    batch_priority: Priority | None = None
-    if body.default_priority is not None:
-        try:
-            batch_priority = parse_priority(body.default_priority)
-        except InvalidPriority as exc:
-            raise InvalidInput(str(exc), field="default_priority") from None
-    named = {_named_tenant(raw) for raw in body.messages}
-    wanted = {t for t in named if t} | ({caller.tenant_id} if caller.tenant_id else set())
-    tenants = {}
-    accounts = {}
-    for tenant_id in wanted:
-        tenant = await runtime.store.tenants.get(tenant_id)
-        if tenant is not None:
-            tenants[tenant_id] = tenant
-            accounts[tenant_id] = await runtime.store.accounts.all(tenant_id)
-    return ValidationContext(
-        tenants=tenants,
-        accounts=accounts,
-        token_tenant_id=caller.tenant_id,
-        batch_priority=batch_priority,
-        instance_priority=runtime.settings.default_priority,
-    )
-
-
-def _named_tenant(raw: object) -> str | None:
-    """The tenant id a message names, when it is text worth looking up."""
-    named = raw.get("tenant_id") if isinstance(raw, dict) else None
-    if isinstance(named, str) and len(named) <= MAX_ID_LENGTH and is_storable(named):
-        return named
-    return None
-
-
-async def _enqueue(
-    runtime: Runtime, accepted: list[tuple[int, NewMessage]], rejected: list[RejectedMessage]
-) -> int:
-    if not accepted:
-        return 0
-    results = await runtime.store.intake.enqueue([message for _, message in accepted], time.time())
-    queued = 0
-    for (index, message), result in zip(accepted, results, strict=True):
-        if result.outcome is EnqueueOutcome.REJECTED:
-            reason = result.reason or "rejected by the queue"
-            rejected.append(RejectedMessage(id=message.id, index=index, reason=reason))
-        else:
-            queued += 1
-    return queued
 
 
 def event_out(event: Event) -> EventOut:
