@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mail_proxy.domain import signature
+from mail_proxy.client import verify_signature
 from mail_proxy.domain.models import AuthMethod, ClientAuth
 from mail_proxy.ports import Store
 from mail_proxy.workers import reporter as reporter_module
@@ -93,9 +93,7 @@ async def test_reports_arrive_signed_with_the_tenant_auth(
     await application.wait_for(_with_events("/sync/acme"))
     call = next(c for c in application.calls if c.entries)
     assert call.headers.get("authorization") == authorization
-    assert signature.verify(
-        "acme-key", call.headers["x-mail-proxy-signature"], call.body, time.time()
-    )
+    assert verify_signature(call.body, call.headers["x-mail-proxy-signature"], "acme-key")
     by_id = {e["id"]: e for e in call.entries}
     assert by_id[sent]["event"] == "sent" and isinstance(by_id[sent]["sent_ts"], int)
     assert by_id[deferred]["deferred_reason"] == "451 4.7.1 try again later"
@@ -349,9 +347,7 @@ async def test_tenant_without_endpoint_reports_to_global_url(
     await application.wait_for(_acked(application, "/global", 1))
     call = application.calls_to("/global")[0]
     assert call.headers["authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
-    assert signature.verify(
-        "global-key", call.headers["x-mail-proxy-signature"], call.body, time.time()
-    )
+    assert verify_signature(call.body, call.headers["x-mail-proxy-signature"], "global-key")
     assert [e["id"] for e in call.entries] == ids
 
 
