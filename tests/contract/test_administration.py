@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from mail_proxy.domain.models import RateLimits
 from mail_proxy.domain.rate_limit import Allowed, WaitUntil
+from mail_proxy.ports import AuditFilter
 from mail_proxy.settings import Settings
 from mail_proxy.storage import open_store
 
@@ -84,9 +85,9 @@ async def test_command_log_filters_and_pages(q: Queue) -> None:
     entries = await q.store.audit.entries()
     assert [e.path for e in entries] == ["/commands/0", "/commands/1", "/commands/2"]
     assert entries[0].body == {"i": 0} and entries[1].body is None
-    assert [e.path for e in await q.store.audit.entries(tenant_id="acme", since=NOW + 1)] == [
-        "/commands/2"
-    ]
+    assert [
+        e.path for e in await q.store.audit.entries(AuditFilter(tenant_id="acme", since=NOW + 1))
+    ] == ["/commands/2"]
     assert [e.ts for e in await q.store.audit.entries(limit=1, offset=1)] == [int(NOW) + 1]
 
 

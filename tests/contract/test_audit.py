@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tests.contract.conftest import Queue
 
+from mail_proxy.ports import AuditFilter
+
 NOW = 1_700_000_000.0
 
 
@@ -21,8 +23,9 @@ async def test_until_and_endpoint_filters(q: Queue) -> None:
     await _log(q, NOW + 1, "DELETE", "/account/a_1?tenant_id=acme")
     await _log(q, NOW + 2, "POST", "/commands/add-messages")
 
-    async def paths(**filters: object) -> list[str]:
-        return [e.path for e in await q.store.audit.entries(**filters)]  # type: ignore[arg-type]
+    async def paths(**filters: float | str) -> list[str]:
+        entries = await q.store.audit.entries(AuditFilter(**filters))  # type: ignore[arg-type]
+        return [e.path for e in entries]
 
     assert await paths(until=NOW + 1) == ["/tenant", "/account/a_1?tenant_id=acme"]
     assert await paths(since=NOW + 1, until=NOW + 1) == ["/account/a_1?tenant_id=acme"]

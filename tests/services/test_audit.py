@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mail_proxy.ports import Store
+from mail_proxy.ports import AuditFilter, Store
 from mail_proxy.services import audit
-from mail_proxy.services.audit import AuditFilter, AuditService
+from mail_proxy.services.audit import AuditService
 
 NOW = 1_700_000_000.0
 RETENTION = 100.0

@@ -7,7 +7,14 @@ uses, so a new loop or front door adds a port instead of widening one interface.
 over SQLite and PostgreSQL.
 """
 
-from mail_proxy.ports.admin import Accounts, Audit, Control, InstanceSettings, Tenants
+from mail_proxy.ports.admin import (
+    Accounts,
+    Audit,
+    AuditFilter,
+    Control,
+    InstanceSettings,
+    Tenants,
+)
 from mail_proxy.ports.messages import DeleteResult, MessageFilter, Messages
 from mail_proxy.ports.queue import Intake, Queue, SendLog
 from mail_proxy.ports.store import Store
@@ -16,6 +23,7 @@ from mail_proxy.ports.sync import Outbox, SyncState, TenantSyncState
 __all__ = [
     "Accounts",
     "Audit",
+    "AuditFilter",
     "Control",
     "DeleteResult",
     "InstanceSettings",

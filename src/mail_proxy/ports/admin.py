@@ -4,6 +4,7 @@ settings and the audit trail. The use cases (``mail_proxy.services``) drive them
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 from mail_proxy.domain.models import Account, CommandLogEntry, Tenant
@@ -98,6 +99,18 @@ class Accounts(ABC):
     async def delete(self, tenant_id: str, account_id: str) -> bool: ...
 
 
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which entries: a time window (inclusive, Unix s), the tenant acted on, and
+    text the ``METHOD /path?query`` contains, ignoring case. ``None`` fields do not
+    filter."""
+
+    since: float | None = None
+    until: float | None = None
+    tenant_id: str | None = None
+    endpoint: str | None = None
+
+
 class Audit(ABC):
     """The command log: who changed what through the API, and when."""
 
@@ -116,19 +129,9 @@ class Audit(ABC):
 
     @abstractmethod
     async def entries(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        tenant_id: str | None = None,
-        endpoint: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
+        self, flt: AuditFilter | None = None, *, limit: int = 100, offset: int = 0
     ) -> list[CommandLogEntry]:
-        """Oldest first (the order things happened), ``since``/``until`` inclusive.
-
-        ``endpoint`` matches part of ``"METHOD /path?query"``, ignoring case.
-        """
+        """Oldest first (the order things happened); ``None``: every entry."""
 
     @abstractmethod
     async def purge(self, before: float) -> int:

@@ -8,24 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
 from mail_proxy.domain.models import CommandLogEntry
-from mail_proxy.ports import Store
+from mail_proxy.ports import AuditFilter, Store
 
 EXPORT_PAGE = 500
 """Entries read per query while exporting: the whole log never sits in memory."""
-
-
-@dataclass(frozen=True, slots=True)
-class AuditFilter:
-    """Which entries: a time window (inclusive, Unix s), the tenant acted on, and
-    text the ``METHOD /path`` contains. ``None`` fields do not filter."""
-
-    since: float | None = None
-    until: float | None = None
-    tenant_id: str | None = None
-    endpoint: str | None = None
 
 
 class AuditService:
@@ -44,14 +32,7 @@ class AuditService:
         self, flt: AuditFilter, *, limit: int = 100, offset: int = 0
     ) -> list[CommandLogEntry]:
         """In call order."""
-        return await self._store.audit.entries(
-            since=flt.since,
-            until=flt.until,
-            tenant_id=flt.tenant_id,
-            endpoint=flt.endpoint,
-            limit=limit,
-            offset=offset,
-        )
+        return await self._store.audit.entries(flt, limit=limit, offset=offset)
 
     async def export(self, flt: AuditFilter) -> AsyncIterator[CommandLogEntry]:
         """Every matching entry, read a page at a time as the consumer goes."""

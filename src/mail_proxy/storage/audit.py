@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.domain.models import CommandLogEntry
-from mail_proxy.ports import Audit
+from mail_proxy.ports import Audit, AuditFilter
 from mail_proxy.storage import records
 from mail_proxy.storage.database import Database
 from mail_proxy.storage.tables import command_log
@@ -52,29 +52,19 @@ class SqlAudit(Audit):
         await self._db.write(op, "log_command")
 
     async def entries(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        tenant_id: str | None = None,
-        endpoint: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
+        self, flt: AuditFilter | None = None, *, limit: int = 100, offset: int = 0
     ) -> list[CommandLogEntry]:
-        """Oldest first (the order things happened), ``since``/``until`` inclusive.
-
-        ``endpoint`` matches part of ``"METHOD /path?query"``, ignoring case.
-        """
+        flt = flt or AuditFilter()
         query = sa.select(command_log).order_by(CMD.id).limit(limit).offset(offset)
-        if since is not None:
-            query = query.where(CMD.ts >= since)
-        if until is not None:
-            query = query.where(CMD.ts <= until)
-        if tenant_id is not None:
-            query = query.where(CMD.tenant_id == tenant_id)
-        if endpoint:
+        if flt.since is not None:
+            query = query.where(CMD.ts >= flt.since)
+        if flt.until is not None:
+            query = query.where(CMD.ts <= flt.until)
+        if flt.tenant_id is not None:
+            query = query.where(CMD.tenant_id == flt.tenant_id)
+        if flt.endpoint:
             called = sa.func.lower(CMD.method + " " + CMD.path)
-            query = query.where(called.contains(endpoint.lower(), autoescape=True))
+            query = query.where(called.contains(flt.endpoint.lower(), autoescape=True))
 
         async def op(conn: AsyncConnection) -> list[CommandLogEntry]:
             return [records.command_log_entry(row) for row in await conn.execute(query)]

@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 from mail_proxy.api.deps import AdminCaller, AuditDep
 from mail_proxy.api.errors import ERROR_RESPONSES
 from mail_proxy.domain.models import CommandLogEntry
+from mail_proxy.ports import AuditFilter
 from mail_proxy.schemas import (
     MAX_COUNT,
     MAX_TS,
@@ -29,7 +30,6 @@ from mail_proxy.schemas import (
     CommandLogResponse,
     CommandReplayItem,
 )
-from mail_proxy.services.audit import AuditFilter
 
 router = APIRouter(tags=["command log"], responses=ERROR_RESPONSES)
 
