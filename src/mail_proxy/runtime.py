@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from mail_proxy.callbacks.http import HttpSyncClient
 from mail_proxy.domain.models import Account, Tenant
 from mail_proxy.metrics import Metrics
 from mail_proxy.settings import Settings
@@ -22,8 +21,9 @@ from mail_proxy.smtp.pool import SmtpPool
 from mail_proxy.smtp.sink import DevSink
 from mail_proxy.storage import open_store
 from mail_proxy.storage.base import Store
+from mail_proxy.sync.http import HttpSyncClient
+from mail_proxy.sync.loop import SyncLoop
 from mail_proxy.workers.dispatcher import Dispatcher
-from mail_proxy.workers.reporter import Reporter
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +36,7 @@ class Runtime:
     mailer: SmtpPool
     sync_client: HttpSyncClient
     dispatcher: Dispatcher
-    reporter: Reporter
+    sync_loop: SyncLoop
     dev_sink: DevSink | None = None
     started_at: float = field(default_factory=time.time)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -49,9 +49,9 @@ class Runtime:
         mailer = SmtpPool(settings)
         sync_client = HttpSyncClient(settings)
         dispatcher = Dispatcher(store, mailer, settings, metrics)
-        reporter = Reporter(store, sync_client, settings, metrics, on_queued=dispatcher.wake)
-        dispatcher.on_outcome = reporter.wake_for_events
-        runtime = cls(settings, store, metrics, mailer, sync_client, dispatcher, reporter)
+        sync_loop = SyncLoop(store, sync_client, settings, metrics, on_queued=dispatcher.wake)
+        dispatcher.on_outcome = sync_loop.wake_for_events
+        runtime = cls(settings, store, metrics, mailer, sync_client, dispatcher, sync_loop)
         if settings.dev_sink:
             runtime.dev_sink = DevSink(port=settings.dev_sink_port)
             await runtime.dev_sink.start()
@@ -59,14 +59,14 @@ class Runtime:
         return runtime
 
     def start_workers(self) -> None:
-        """Run dispatcher, reporter and cleanup in the background until ``close``."""
+        """Run dispatcher, sync loop and cleanup in the background until ``close``."""
         if self._workers is None:
             self._workers = asyncio.create_task(self._run_workers(), name="mail-proxy-workers")
 
     async def _run_workers(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.dispatcher.run(self._stop), name="dispatcher")
-            group.create_task(self.reporter.run(self._stop), name="reporter")
+            group.create_task(self.sync_loop.run(self._stop), name="sync")
             group.create_task(self._cleanup_loop(), name="cleanup")
 
     async def _cleanup_loop(self) -> None:

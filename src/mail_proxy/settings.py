@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # network policy for tenant-chosen targets (SMTP hosts, callback URLs)
     allow_private_targets: bool = Field(
         default=False,
-        description="Let tenants point SMTP accounts and callbacks at private addresses.",
+        description="Let tenants point SMTP accounts and sync URLs at private addresses.",
     )
     private_targets_allowlist: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

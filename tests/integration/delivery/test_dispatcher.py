@@ -39,7 +39,7 @@ async def test_message_is_delivered_and_recorded(
     settings_factory: SettingsFactory,
 ) -> None:
     """Sent: the server got the message as built from the payload, the row and the
-    event say sent, metrics count it and the reporter is nudged."""
+    event say sent, metrics count it and the sync loop is nudged."""
     server = await smtp_server()
     await queue.setup(account_for(server))
     await queue.add(

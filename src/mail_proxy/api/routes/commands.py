@@ -47,7 +47,7 @@ async def run_now(
     if scope is not None:
         await _known(runtime, scope)
     runtime.dispatcher.run_now()
-    runtime.reporter.wake(scope)
+    runtime.sync_loop.wake(scope)
     return RunNowResponse(tenant_id=scope)
 
 

@@ -1,4 +1,4 @@
-"""The reporter: pushes delivery reports to each tenant's application, never losing one.
+"""The sync loop: pushes delivery reports to each tenant's application, never losing one.
 
 A scheduling pass reads from the store which tenants have unreported events and
 when each was last synced, asks ``domain.reports`` who is due, and starts one task
@@ -25,22 +25,22 @@ from enum import Enum
 
 import structlog
 
-from mail_proxy.callbacks.base import (
-    SyncAnswer,
-    SyncClient,
-    SyncFailure,
-    SyncTarget,
-    target_for,
-)
 from mail_proxy.domain import reports
 from mail_proxy.domain.models import Event, Tenant
 from mail_proxy.domain.reports import SyncSchedule
 from mail_proxy.metrics import Metrics
 from mail_proxy.settings import Settings
 from mail_proxy.storage.base import Store, TenantSyncState
-from mail_proxy.workers.acknowledgements import Acknowledgements
-from mail_proxy.workers.reporting_lease import TenantLeases
-from mail_proxy.workers.sync_ledger import SyncLedger
+from mail_proxy.sync.acknowledgements import Acknowledgements
+from mail_proxy.sync.client import (
+    SyncAnswer,
+    SyncClient,
+    SyncFailure,
+    SyncTarget,
+    target_for,
+)
+from mail_proxy.sync.lease import TenantLeases
+from mail_proxy.sync.ledger import SyncLedger
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +50,7 @@ STATS_REFRESH_SECONDS = 1.0
 #: on looking for work than a report's latency gains from it. Run-now is not spaced.
 EVENT_PASS_SPACING = 0.02
 OUTCOME_OK = "ok"
-#: A 2xx without an ``ok`` field, taken as acknowledged (see ``callbacks.base``).
+#: A 2xx without an ``ok`` field, taken as acknowledged (see ``client.py``).
 OUTCOME_OK_IMPLIED = "ok_implied"
 #: While another process holds a tenant this one wants, look again this often.
 LEASE_POLL_SECONDS = 1.0
@@ -58,7 +58,7 @@ OUTCOME_EXCEPTION = "exception"
 LOGGED_IDS = 20
 
 
-class Reporter:
+class SyncLoop:
     """Runs client sync for every tenant until ``stop`` is set."""
 
     def __init__(
@@ -120,7 +120,7 @@ class Reporter:
         try:
             return await self._pass(time.time())
         except Exception:
-            log.exception("reporter_pass_failed")
+            log.exception("sync_pass_failed")
             return self._settings.sync_retry_base_delay
 
     async def _sleep(self, stop: asyncio.Event, delay: float) -> None:

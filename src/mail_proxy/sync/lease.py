@@ -2,7 +2,7 @@
 
 Several ``mail-proxy serve`` processes may share one database. Each would read the
 same unreported events and post them, so every report arrived once per process.
-Reporting to a tenant is therefore held by one process at a time: a reporter takes
+Reporting to a tenant is therefore held by one process at a time: a sync loop takes
 the tenant's lease (a holder id and an expiry on the tenant's row) before calling,
 renews it every third of ``sync_lease_seconds`` while it works, and gives it up
 once its acknowledgements are written. A process that dies stops renewing, and
