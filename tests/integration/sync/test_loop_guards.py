@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 import structlog
 
-from mail_proxy.domain import reports
+from mail_proxy.domain.sync_schedule import MAX_QUEUED_ROUNDS
 from mail_proxy.storage.base import Store
 
 from .conftest import Answer, Application, Running, add_tenant, finish_messages
@@ -45,10 +45,10 @@ async def test_queued_recalls_are_capped(
     application.always("/sync/greedy", Answer(body={"ok": True, "queued": 3}))
     with structlog.testing.capture_logs() as logs:
         running = start_sync_loop(sqlite_store)
-        await application.wait_for(lambda calls: len(calls) > reports.MAX_QUEUED_ROUNDS)
+        await application.wait_for(lambda calls: len(calls) > MAX_QUEUED_ROUNDS)
         await _lease_released(sqlite_store, "greedy")
-    assert len(application.calls) == 1 + reports.MAX_QUEUED_ROUNDS
-    assert running.queued_signals == 1 + reports.MAX_QUEUED_ROUNDS
+    assert len(application.calls) == 1 + MAX_QUEUED_ROUNDS
+    assert running.queued_signals == 1 + MAX_QUEUED_ROUNDS
     assert [e["tenant_id"] for e in logs if e["event"] == "sync_queued_rounds_capped"] == ["greedy"]
 
 
