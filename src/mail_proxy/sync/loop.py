@@ -25,7 +25,7 @@ from enum import Enum
 
 import structlog
 
-from mail_proxy.clock import SYSTEM_CLOCK
+from mail_proxy.clock import SYSTEM_CLOCK, wait_for_any
 from mail_proxy.domain import reports
 from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.models import Event, Tenant
@@ -64,6 +64,8 @@ LOGGED_IDS = 20
 
 class SyncLoop:
     """Runs client sync for every tenant until ``stop`` is set."""
+
+    name = "sync"
 
     def __init__(
         self,
@@ -131,17 +133,8 @@ class SyncLoop:
 
     async def _sleep(self, stop: asyncio.Event, delay: float) -> None:
         """Until woken, stopped, or ``delay`` passed (test mode waits for a wake only)."""
-        waiters: set[asyncio.Task[object]] = {
-            asyncio.create_task(self._wakeup.wait()),
-            asyncio.create_task(stop.wait()),
-        }
-        if not self._settings.test_mode:
-            waiters.add(asyncio.create_task(self._clock.sleep(max(delay, 0.0))))
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        timeout = None if self._settings.test_mode else delay
+        await wait_for_any(self._clock, timeout, self._wakeup, stop)
 
     async def _space_out(self, stop: asyncio.Event, started: float) -> None:
         """Keep event-driven passes EVENT_PASS_SPACING apart; run-now goes at once."""
