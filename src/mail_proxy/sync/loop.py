@@ -117,23 +117,26 @@ class SyncLoop:
             while not stop.is_set():
                 self._wakeup.clear()
                 started = asyncio.get_running_loop().time()
-                delay = await self._pass_logged()
-                await self._sleep(stop, delay)
+                next_due = await self._pass_logged()
+                await self._sleep(stop, next_due)
                 await self._space_out(stop, started)
         finally:
             await self._cancel_tasks()
             await self._acks.drain()
 
     async def _pass_logged(self) -> float:
+        now = self._clock.now()
         try:
-            return await self._pass(self._clock.now())
+            return await self._pass(now)
         except Exception:
             log.exception("sync_pass_failed")
-            return self._settings.sync_retry_base_delay
+            return now + self._settings.sync_retry_base_delay
 
-    async def _sleep(self, stop: asyncio.Event, delay: float) -> None:
-        """Until woken, stopped, or ``delay`` passed (test mode waits for a wake only)."""
-        timeout = None if self._settings.test_mode else delay
+    async def _sleep(self, stop: asyncio.Event, until: float) -> None:
+        """Until woken, stopped, or the clock reaches ``until`` (test mode waits for a
+        wake only). Measured from the clock now, not from the start of the pass: time
+        went on while the pass awaited the database."""
+        timeout = None if self._settings.test_mode else until - self._clock.now()
         await wait_for_any(self._clock, timeout, self._wakeup, stop)
 
     async def _space_out(self, stop: asyncio.Event, started: float) -> None:
@@ -151,7 +154,7 @@ class SyncLoop:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _pass(self, now: float) -> float:
-        """Start a task for every due tenant; seconds until the next one is due."""
+        """Start a task for every due tenant; when the next one is due."""
         await self._refresh_stats(now)
         nudged, admin = await self._take_nudges()
         await self._load_states()
@@ -172,7 +175,7 @@ class SyncLoop:
                 next_due = min(next_due, held_until, now + LEASE_POLL_SECONDS)
             else:
                 self._start(tenant, target, must_call=schedule.heartbeat_owed(policy, now))
-        return next_due - now
+        return next_due
 
     async def _take_nudges(self) -> tuple[set[str], bool]:
         nudged, self._tenant_nudges = self._tenant_nudges, set()

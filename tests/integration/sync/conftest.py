@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 import uvicorn
 
+from mail_proxy.clock import SYSTEM_CLOCK
+from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.models import (
     Account,
     ClientAuth,
@@ -259,13 +261,13 @@ def sync_settings(**overrides: Any) -> Settings:
 class Running:
     """A sync loop running on the test loop, with what it signalled to the dispatcher."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, clock: Clock) -> None:
         self.store = store
         self.settings = settings
         self.metrics = Metrics()
         self.client = HttpSyncClient(settings)
         self.queued_signals = 0
-        self.loop = SyncLoop(store, self.client, settings, self.metrics, self._on_queued)
+        self.loop = SyncLoop(store, self.client, settings, self.metrics, self._on_queued, clock)
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self.loop.run(self._stop))
 
@@ -289,11 +291,12 @@ class Running:
 
 @pytest.fixture
 async def start_sync_loop() -> AsyncIterator[Callable[..., Running]]:
-    """Start sync loops: ``start_sync_loop(store, **settings)``; all stopped at teardown."""
+    """Start sync loops: ``start_sync_loop(store, clock=..., **settings)`` (the system
+    clock unless given); all stopped at teardown."""
     started: list[Running] = []
 
-    def start(store: Store, **overrides: Any) -> Running:
-        running = Running(store, sync_settings(**overrides))
+    def start(store: Store, clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> Running:
+        running = Running(store, sync_settings(**overrides), clock)
         started.append(running)
         return running
 

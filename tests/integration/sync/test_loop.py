@@ -20,6 +20,7 @@ from mail_proxy.domain import signature
 from mail_proxy.domain.models import AuthMethod, ClientAuth
 from mail_proxy.storage.base import Store
 from mail_proxy.sync import loop as loop_module
+from mail_proxy.testing import ManualClock
 
 from .conftest import (
     Answer,
@@ -52,6 +53,24 @@ async def _settled(store: Store, tenant_id: str) -> None:
     """Wait until the store shows every event of the tenant acknowledged."""
     async with asyncio.timeout(5):
         while await store.unreported_events(tenant_id, 1):
+            await asyncio.sleep(0.01)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Wait (at most 5 s) until ``condition`` holds."""
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def _synced_now(running: Running, clock: ManualClock, tenant_id: str) -> None:
+    """Wait until the loop recorded the tenant's answer to a call made at the clock's
+    present time: only then may the test move time on."""
+    async with asyncio.timeout(5):
+        while True:
+            statuses = {s["tenant_id"]: s for s in await running.loop.sync_status(clock.now())}
+            if statuses[tenant_id]["last_sync_ts"] == int(clock.now()):
+                return
             await asyncio.sleep(0.01)
 
 
@@ -115,17 +134,23 @@ async def test_failed_call_is_repeated_and_acknowledged_once(
     start_sync_loop: StartSyncLoop,
     failure: Answer,
 ) -> None:
-    """After a 500, a timeout or ok:false the same events come again and are acked once."""
+    """After a 500, a timeout or ok:false the same events come again, once the back-off
+    passed on the loop's clock (30 s, moved by the test), and are acked once."""
     await add_tenant(sqlite_store, "acme", application.base_url)
     ids = await finish_messages(sqlite_store, "acme", ["sent", "error", "deferred"])
     application.script("/sync/acme", failure)
-    running = start_sync_loop(sqlite_store, sync_timeout=0.3)
+    clock = ManualClock()
+    running = start_sync_loop(sqlite_store, clock, sync_timeout=0.3, sync_retry_base_delay=30.0)
+    outcome = {500: "http_error"}.get(failure.status, "timeout" if failure.hang else "not_ok")
+    await _until(lambda: running.sync_calls("acme", outcome) == 1)
+    await clock.advance(29.0)
+    assert len(application.calls_to("/sync/acme")) == 1  # the clock has not reached it
+    await clock.advance(1.0)
     await application.wait_for(_acked(application, "/sync/acme", 3))
     first, second = application.calls_to("/sync/acme")[:2]
     assert _keys(first.entries) == _keys(second.entries)
     assert sorted(e["id"] for e in application.acknowledged("/sync/acme")) == sorted(ids)
     await _settled(sqlite_store, "acme")
-    outcome = {500: "http_error"}.get(failure.status, "timeout" if failure.hang else "not_ok")
     assert running.sync_calls("acme", outcome) == 1
 
 
@@ -148,21 +173,34 @@ async def test_next_sync_after_holds_heartbeats_but_not_events(
     sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """In DND no heartbeat comes for several intervals (a tenant without DND, the
-    clock of the test, gets three meanwhile), yet new events are reported."""
+    witness, gets one each interval meanwhile), yet new events are reported; once the
+    DND is over the heartbeats resume. Time moves on the loop's clock, not by waiting."""
+    clock = ManualClock()
     await add_tenant(sqlite_store, "acme", application.base_url)
-    await add_tenant(sqlite_store, "clock", application.base_url)
+    await add_tenant(sqlite_store, "witness", application.base_url)
     application.script(
-        "/sync/acme", Answer(body={"ok": True, "next_sync_after": int(time.time()) + 60})
+        "/sync/acme", Answer(body={"ok": True, "next_sync_after": int(clock.now()) + 60})
     )
-    running = start_sync_loop(sqlite_store, sync_interval=0.2)
-    await application.wait_for(lambda _c: len(application.calls_to("/sync/clock")) >= 4)
+    running = start_sync_loop(sqlite_store, clock, sync_interval=10.0)
+    await application.wait_for(lambda calls: len(calls) == 2)
+    await _settled_dnd(sqlite_store, "acme")
+    await _synced_now(running, clock, "witness")
+    for heartbeats in (2, 3, 4):
+        await clock.advance(10.0)
+        await application.wait_for(
+            lambda _c, n=heartbeats: len(application.calls_to("/sync/witness")) == n
+        )
+        await _synced_now(running, clock, "witness")
     assert len(application.calls_to("/sync/acme")) == 1
-    statuses = {s["tenant_id"]: s for s in await running.loop.sync_status(time.time())}
+    statuses = {s["tenant_id"]: s for s in await running.loop.sync_status(clock.now())}
     assert statuses["acme"]["in_dnd"] is True
     ids = await finish_messages(sqlite_store, "acme", ["sent"])
     running.loop.wake_for_events()
     await application.wait_for(_with_events("/sync/acme"))
     assert [e["id"] for e in application.calls_to("/sync/acme")[-1].entries] == ids
+    await _synced_now(running, clock, "acme")
+    await clock.advance(31.0)  # past the DND (60 s after the start)
+    await application.wait_for(lambda _c: len(application.calls_to("/sync/acme")) == 3)
 
 
 async def test_heartbeat_every_interval_without_events(
