@@ -18,6 +18,9 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
+    async def sleep_until(self, deadline: float) -> None:
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+
 
 SYSTEM_CLOCK = SystemClock()
 
@@ -28,7 +31,8 @@ async def wait_for_any(clock: Clock, seconds: float | None, *events: asyncio.Eve
     ``asyncio.wait_for``, is what lets a test's clock end the wait."""
     waiters: set[asyncio.Task[object]] = {asyncio.create_task(e.wait()) for e in events}
     if seconds is not None:
-        waiters.add(asyncio.create_task(clock.sleep(max(seconds, 0.0))))
+        deadline = clock.monotonic() + max(seconds, 0.0)
+        waiters.add(asyncio.create_task(clock.sleep_until(deadline)))
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:

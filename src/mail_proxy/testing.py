@@ -280,11 +280,14 @@ class ManualClock:
         return self._elapsed
 
     async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
+        await self.sleep_until(self._elapsed + seconds)
+
+    async def sleep_until(self, deadline: float) -> None:
+        if deadline <= self._elapsed:
             await asyncio.sleep(0)
             return
         woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._elapsed + seconds, next(self._order), woken))
+        heapq.heappush(self._sleepers, (deadline, next(self._order), woken))
         await woken
 
     async def advance(self, seconds: float) -> None:

@@ -19,3 +19,7 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None:
         """Return once ``seconds`` have passed on this clock."""
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Return once ``monotonic()`` reached ``deadline``. A deadline taken before
+        the waiting task starts cannot be pushed back by the time that start took."""
