@@ -5,13 +5,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test check lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mail-proxy needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[server,dev]'
 	@touch $(STAMP)
 
 ## run: start the proxy on SQLite with a development SMTP sink and a demo tenant
@@ -21,6 +21,13 @@ run: $(STAMP)
 ## test: lint, type-check, layer contracts, then the whole test suite
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest
+
+## check: lint, types, layer contracts and the fast tests, in under a minute (15-21 s
+## here). The tests are the unit tests and the store contract on SQLite; left out (and
+## run by `make test`): PostgreSQL, the integration, example and acceptance suites,
+## and the tests marked slow (the schemathesis fuzz run, several-process runs).
+check: $(STAMP) lint typecheck
+	$(BIN)/pytest -q -m "not slow and not postgres" tests/unit tests/contract
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples

@@ -79,12 +79,14 @@ async def one_run(per_tenant: int, delay: float) -> float:
         store = await open_store(settings)
         now = time.time()
         for tenant in ("slow", "quick"):
-            await store.create_tenant(Tenant(id=tenant), None, now)
+            await store.tenants.create(Tenant(id=tenant), None, now)
         for i in range(8):
             account = Account(id=f"s{i}", tenant_id="slow", host="127.0.0.1", port=slow.port)
-            await store.upsert_account(account, now)
-            await store.enqueue([_message("slow", f"s{i}", f"s{i}-{n}") for n in range(20)], now)
-        await store.upsert_account(
+            await store.accounts.upsert(account, now)
+            await store.intake.enqueue(
+                [_message("slow", f"s{i}", f"s{i}-{n}") for n in range(20)], now
+            )
+        await store.accounts.upsert(
             Account(id="q", tenant_id="quick", host="127.0.0.1", port=quick.port), now
         )
         dispatcher = Dispatcher(store, SmtpPool(settings), settings, Metrics())
@@ -93,7 +95,7 @@ async def one_run(per_tenant: int, delay: float) -> float:
         while slow.busy < per_tenant:
             await asyncio.sleep(0.01)
         started = time.perf_counter()
-        await store.enqueue([_message("quick", "q", "q-1")], time.time())
+        await store.intake.enqueue([_message("quick", "q", "q-1")], time.time())
         dispatcher.wake()
         waited = await quick.arrived.get() - started
         stop.set()

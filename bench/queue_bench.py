@@ -2,7 +2,7 @@
 
 Run by hand:  .venv/bin/python bench/queue_bench.py [--backend sqlite|postgres|both] [--runs 3]
 
-1. enqueue: 20,000 messages through ``Store.enqueue`` in batches of 100, against the
+1. enqueue: 20,000 messages through ``Intake.enqueue`` in batches of 100, against the
    same rows inserted with the plain driver's ``executemany`` (sqlite3 / psycopg),
    one commit per batch in both. Target: store/baseline >= 0.5.
 2. claim-and-finish: lease 100 at a time and finish them as sent with ``finish_many``
@@ -35,8 +35,9 @@ import psycopg
 from cryptography.fernet import Fernet
 
 from mail_proxy.domain.models import NewMessage, Sent
+from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
-from mail_proxy.storage import Store, open_store
+from mail_proxy.storage import open_store
 
 PG_DSN = os.environ.get("GMP_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 MESSAGES = 20_000
@@ -196,7 +197,7 @@ async def enqueue_ratio(backend: Backend) -> tuple[float, float]:
         async with opened(db_path) as store:
             started = time.perf_counter()
             for batch in all_batches:
-                await store.enqueue(batch, NOW)
+                await store.intake.enqueue(batch, NOW)
             store_time = time.perf_counter() - started
     with backend.fresh() as db_path:
         async with opened(db_path):
@@ -210,14 +211,14 @@ async def claim_and_finish(backend: Backend) -> float:
     with backend.fresh() as db_path:
         async with opened(db_path) as store:
             for batch in batches():
-                await store.enqueue(batch, NOW)
+                await store.intake.enqueue(batch, NOW)
             started = time.perf_counter()
             done = 0
-            while claimed := await store.claim(
+            while claimed := await store.queue.claim(
                 now=NOW, lease_seconds=60, limit=100, per_account=100
             ):
                 sent = Sent(ts=NOW)
-                await store.finish_many([(c.record.pk, c.lease_token, sent) for c in claimed])
+                await store.queue.finish_many([(c.record.pk, c.lease_token, sent) for c in claimed])
                 done += len(claimed)
             elapsed = time.perf_counter() - started
     assert done == MESSAGES, done
@@ -234,10 +235,12 @@ async def claim_time(backend: Backend, total_rows: int) -> float:
             samples = []
             for _ in range(CLAIM_SAMPLES):
                 started = time.perf_counter()
-                claimed = await store.claim(now=NOW, lease_seconds=60, limit=100, per_account=100)
+                claimed = await store.queue.claim(
+                    now=NOW, lease_seconds=60, limit=100, per_account=100
+                )
                 samples.append(time.perf_counter() - started)
                 assert len(claimed) == 100
-                await store.release([(c.record.pk, c.lease_token) for c in claimed])
+                await store.queue.release([(c.record.pk, c.lease_token) for c in claimed])
     return statistics.median(samples)
 
 

@@ -24,8 +24,9 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
+from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
-from mail_proxy.storage import Store, open_store
+from mail_proxy.storage import open_store
 
 PG_DSN = os.environ.get("GMP_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -4,14 +4,15 @@
     ├── NotFound            the named tenant, account or message does not exist
     ├── Conflict            the thing exists already / state forbids the change
     ├── InvalidInput        a value the caller can fix (field named)
-    ├── Unauthorized        no or unknown token (401)
-    │   └── WrongTenant     a tenant token naming another tenant (401)
-    ├── Forbidden           tenant token on an admin-only endpoint (403)
-    ├── TooLarge            a request body or batch above the configured limit (413)
+    ├── Unauthorized        no or unknown credentials
+    │   └── WrongTenant     credentials of one tenant naming another tenant
+    ├── Forbidden           a tenant asking for what only the operator may do
+    ├── TooLarge            a request body or batch above the configured limit
     ├── TargetRefused       a tenant-chosen host the operator's network policy refuses
     └── StorageUnavailable  the database is locked, full or unreachable; retry later
 
-The API maps each class to one status code in ``api/errors.py``.
+The classes name what went wrong, not how a front door says it: the HTTP API maps
+them to status codes in ``api/errors.py``; a CLI or an SDK maps them its own way.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from __future__ import annotations
 class MailProxyError(Exception):
     """Base of every error the proxy raises on purpose."""
 
-    status_code = 500
-
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -29,39 +28,39 @@ class MailProxyError(Exception):
 
 
 class NotFound(MailProxyError):
-    status_code = 404
+    """The named tenant, account or message does not exist."""
 
 
 class Conflict(MailProxyError):
-    status_code = 409
+    """The thing exists already, or its current state forbids the change."""
 
 
 class InvalidInput(MailProxyError):
-    status_code = 400
+    """A value the caller can fix; ``field`` names it when there is one."""
 
 
 class Unauthorized(MailProxyError):
-    status_code = 401
+    """No credentials, or credentials the proxy does not know."""
 
 
 class WrongTenant(Unauthorized):
+    """Valid credentials of one tenant used on another tenant's data."""
+
     def __init__(self, message: str = "Token not authorized for this tenant") -> None:
         super().__init__(message)
 
 
 class Forbidden(MailProxyError):
-    status_code = 403
+    """A tenant asking for what only the operator may do."""
 
 
 class TooLarge(MailProxyError):
-    status_code = 413
+    """A request body or batch above the configured limit."""
 
 
 class TargetRefused(MailProxyError):
     """A host or URL that resolves to an address the target policy refuses."""
 
-    status_code = 400
-
 
 class StorageUnavailable(MailProxyError):
-    status_code = 503
+    """The database is locked, full or unreachable: the same call may succeed later."""

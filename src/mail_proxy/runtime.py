@@ -17,11 +17,11 @@ from mail_proxy.clock import SYSTEM_CLOCK
 from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.models import Account, Tenant
 from mail_proxy.metrics import Metrics
+from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.pool import SmtpPool
 from mail_proxy.smtp.sink import DevSink
 from mail_proxy.storage import open_store
-from mail_proxy.storage.base import Store
 from mail_proxy.sync.http import HttpSyncClient
 from mail_proxy.sync.loop import SyncLoop
 from mail_proxy.workers.cleanup import CleanupLoop
@@ -104,8 +104,8 @@ DEMO_ACCOUNT = "demo-smtp"
 
 async def _seed_demo(store: Store, sink: DevSink, now: float) -> None:
     """Make sure the demo tenant exists with a default account that points at the sink."""
-    if await store.get_tenant(DEMO_TENANT) is None:
-        await store.create_tenant(Tenant(id=DEMO_TENANT, name="Demo (dev sink)"), None, now)
+    if await store.tenants.get(DEMO_TENANT) is None:
+        await store.tenants.create(Tenant(id=DEMO_TENANT, name="Demo (dev sink)"), None, now)
     account = Account(
         id=DEMO_ACCOUNT,
         tenant_id=DEMO_TENANT,
@@ -116,5 +116,5 @@ async def _seed_demo(store: Store, sink: DevSink, now: float) -> None:
         target_trusted=True,  # seeded by the operator's own process, at its own sink
         default_from="Mail Proxy Demo <demo@example.com>",
     )
-    await store.upsert_account(account, now)
+    await store.accounts.upsert(account, now)
     log.info("dev_sink_started", host=sink.host, port=sink.port, tenant_id=DEMO_TENANT)

@@ -134,13 +134,15 @@ class ServedProxy:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> ServedProxy:
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mail_proxy", "serve"],
-            env=self._env,
-            stdout=out,
-            stderr=out,
-        )
+        # The child gets its own copy of the log's descriptor: ours closes once it is spawned.
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(open(self.log_path, "ab")) if self.log_path else None
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "mail_proxy", "serve"],
+                env=self._env,
+                stdout=out or subprocess.DEVNULL,
+                stderr=out or subprocess.DEVNULL,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

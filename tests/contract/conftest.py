@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from mail_proxy.domain.models import ClaimedMessage, NewMessage, Outcome, Sent
-from mail_proxy.storage.base import Store
-from mail_proxy.storage.sql_base import SqlStore
+from mail_proxy.ports import Store
+from mail_proxy.storage.store import SqlStore
 
 
 class Queue:
@@ -49,14 +49,14 @@ class Queue:
     async def claim(self, now: float | None = None, **kwargs: Any) -> list[ClaimedMessage]:
         params: dict[str, Any] = {"lease_seconds": self.lease, "limit": 100, "per_account": 100}
         params.update(kwargs)
-        return await self.store.claim(now=self.now if now is None else now, **params)
+        return await self.store.queue.claim(now=self.now if now is None else now, **params)
 
     async def claim_ids(self, now: float | None = None, **kwargs: Any) -> list[str]:
         return [c.record.id for c in await self.claim(now, **kwargs)]
 
     async def send_all(self, claimed: list[ClaimedMessage], ts: float | None = None) -> list[bool]:
         outcome: Outcome = Sent(ts=self.now if ts is None else ts)
-        return await self.store.finish_many(
+        return await self.store.queue.finish_many(
             [(c.record.pk, c.lease_token, outcome) for c in claimed]
         )
 

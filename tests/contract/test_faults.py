@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from mail_proxy.domain.models import NewMessage
-from mail_proxy.storage import Store
+from mail_proxy.ports import Store
 
 pytestmark = pytest.mark.postgres
 
@@ -29,8 +29,8 @@ async def test_store_survives_dropped_connections(pg_store: Store, pg_dsn: str) 
     """Connections killed between two calls: the store reconnects and the whole batch
     is enqueued, none of it twice."""
     batch = [NewMessage("acme", f"m{i}", "smtp1", 2, {"subject": "s"}) for i in range(50)]
-    await pg_store.enqueue(batch[:1], NOW)
+    await pg_store.intake.enqueue(batch[:1], NOW)
     assert _drop_other_connections(pg_dsn) >= 1
-    results = await pg_store.enqueue(batch, NOW)
+    results = await pg_store.intake.enqueue(batch, NOW)
     assert [r.id for r in results] == [m.id for m in batch]
-    assert sum((await pg_store.count_by_status()).values()) == 50
+    assert sum((await pg_store.messages.count_by_status()).values()) == 50

@@ -24,10 +24,10 @@ from mail_proxy.domain.models import (
     Status,
 )
 from mail_proxy.domain.text import is_storable
-from mail_proxy.storage import Store
+from mail_proxy.ports import Store
 from mail_proxy.storage.engines import IMPLICIT_BEGIN, ImplicitBeginError
 from mail_proxy.storage.outcomes import UNSTORABLE_REASON
-from mail_proxy.storage.sql_base import SqlStore
+from mail_proxy.storage.store import SqlStore
 
 if TYPE_CHECKING:
     from conftest import Queue
@@ -68,20 +68,20 @@ async def _refuse_some_events(q: Queue) -> None:
 
 
 async def _claim(q: Queue, *ids: str) -> dict[str, ClaimedMessage]:
-    await q.store.enqueue([q.message(i) for i in ids], NOW)
+    await q.store.intake.enqueue([q.message(i) for i in ids], NOW)
     claimed = {c.record.id: c for c in await q.claim()}
     assert set(claimed) == set(ids)
     return claimed
 
 
 async def _finish(q: Queue, plan: list[tuple[ClaimedMessage, Outcome]]) -> list[bool]:
-    return await q.store.finish_many([(c.record.pk, c.lease_token, o) for c, o in plan])
+    return await q.store.queue.finish_many([(c.record.pk, c.lease_token, o) for c, o in plan])
 
 
 async def _state(q: Queue, message_id: str) -> tuple[Status, str | None, list[Any]]:
-    record = await q.store.get_message("acme", message_id)
+    record = await q.store.messages.get("acme", message_id)
     assert record is not None
-    events = await q.store.message_events("acme", message_id)
+    events = await q.store.messages.events("acme", message_id)
     return record.status, record.error, [(e.type, e.description) for e in events]
 
 
@@ -102,15 +102,15 @@ async def test_outside_text_in_outcomes_is_stored_safely(q: Queue) -> None:
     )
     assert applied == [True, True, True, True]
     for message_id in ("deferred", "failed", "sent", "plain"):
-        record = await q.store.get_message("acme", message_id)
+        record = await q.store.messages.get("acme", message_id)
         assert record is not None and record.status != Status.PENDING
         assert record.error is None or (is_storable(record.error) and len(record.error) <= 1000)
-        [event] = await q.store.message_events("acme", message_id)
+        [event] = await q.store.messages.events("acme", message_id)
         assert event.description is None or is_storable(event.description)
         assert is_storable(repr(event.details))
-    deferred = await q.store.get_message("acme", "deferred")
+    deferred = await q.store.messages.get("acme", "deferred")
     assert deferred is not None and deferred.error == "451 4.7.1 try later \ufffd\ufffd"
-    [sent_event] = await q.store.message_events("acme", "sent")
+    [sent_event] = await q.store.messages.events("acme", "sent")
     assert sent_event.details == {
         "reply\ufffd": ["451 4.7.1 try later \ufffd\ufffd", {"nested": "ab"}],
         "size": 3,
@@ -127,13 +127,13 @@ async def test_a_refused_row_is_isolated_and_the_rest_committed(q: Queue) -> Non
     plan.insert(17, (claimed["odd"], Deferred(RETRY_AT, "421 poison", NOW)))
     applied = await _finish(q, plan)
     assert applied == [True] * 40
-    assert (await q.store.count_by_status())[Status.SENT] == 39
+    assert (await q.store.messages.count_by_status())[Status.SENT] == 39
     assert await _state(q, "odd") == (
         Status.DEFERRED,
         UNSTORABLE_REASON,
         [(EventType.DEFERRED, UNSTORABLE_REASON)],
     )
-    odd = await q.store.get_message("acme", "odd")
+    odd = await q.store.messages.get("acme", "odd")
     assert odd is not None and (odd.deferred_ts, odd.attempts) == (int(RETRY_AT), 1)
 
 
@@ -159,7 +159,7 @@ async def test_sqlite_refuses_a_first_statement_that_would_autocommit(
     """sqlite3 opens no transaction before ``WITH ... UPDATE``: a transaction relying
     on the driver's implicit BEGIN that starts so is refused before it changes
     anything, instead of silently committing its first half."""
-    await sqlite_store.enqueue([NewMessage("acme", "m", "smtp1", 2, {"subject": "s"})], NOW)
+    await sqlite_store.intake.enqueue([NewMessage("acme", "m", "smtp1", 2, {"subject": "s"})], NOW)
     assert isinstance(sqlite_store, SqlStore)
     async with sqlite_store.writer_engine.connect() as conn:
         await conn.execution_options(**{IMPLICIT_BEGIN: True})
@@ -169,5 +169,5 @@ async def test_sqlite_refuses_a_first_statement_that_would_autocommit(
                     "WITH v(pk) AS (SELECT pk FROM messages) UPDATE messages SET status = 'sent'"
                     " WHERE pk IN (SELECT pk FROM v)"
                 )
-    record = await sqlite_store.get_message("acme", "m")
+    record = await sqlite_store.messages.get("acme", "m")
     assert record is not None and record.status == Status.PENDING

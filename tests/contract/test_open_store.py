@@ -25,8 +25,8 @@ from mail_proxy.storage import open_store
 from mail_proxy.storage.cipher import Cipher, load_cipher
 from mail_proxy.storage.engines import parse_target
 from mail_proxy.storage.migrate import MIGRATIONS_DIR, alembic_config
-from mail_proxy.storage.sql_base import SqlStore
-from mail_proxy.storage.sqlite import SqliteStore
+from mail_proxy.storage.sqlite import sqlite_database
+from mail_proxy.storage.store import SqlStore
 from mail_proxy.storage.tables import metadata
 
 NOW = 1_700_000_000.0
@@ -69,13 +69,13 @@ async def test_empty_database_is_migrated_to_exactly_the_declared_schema(
 async def test_reopening_keeps_data_and_secrets(db_settings: Settings) -> None:
     """A second open runs no migration that loses rows; sealed secrets still open."""
     first = await open_store(db_settings)
-    await first.enqueue([_message("m")], NOW)
-    await first.upsert_account(Account(id="a", tenant_id="acme", host="h", password="pw"), NOW)
+    await first.intake.enqueue([_message("m")], NOW)
+    await first.accounts.upsert(Account(id="a", tenant_id="acme", host="h", password="pw"), NOW)
     await first.close()
     second = await open_store(db_settings)
     try:
-        assert await second.get_message("acme", "m") is not None
-        account = await second.get_account("acme", "a")
+        assert await second.messages.get("acme", "m") is not None
+        account = await second.accounts.get("acme", "a")
         assert account is not None and account.password == "pw"
     finally:
         await second.close()
@@ -84,7 +84,7 @@ async def test_reopening_keeps_data_and_secrets(db_settings: Settings) -> None:
 async def test_database_from_before_migrations_is_stamped_and_kept(db_settings: Settings) -> None:
     """Tables without an alembic_version table: stamped as the baseline, rows kept."""
     store = await open_store(db_settings)
-    await store.enqueue([_message("old")], NOW)
+    await store.intake.enqueue([_message("old")], NOW)
     assert isinstance(store, SqlStore)
     async with store.writer_engine.begin() as conn:
         # What a database written before migrations existed holds: the baseline schema.
@@ -95,7 +95,7 @@ async def test_database_from_before_migrations_is_stamped_and_kept(db_settings: 
     try:
         assert isinstance(reopened, SqlStore)
         assert await _revision(reopened) == HEAD
-        assert await reopened.get_message("acme", "old") is not None
+        assert await reopened.messages.get("acme", "old") is not None
     finally:
         await reopened.close()
 
@@ -154,7 +154,7 @@ async def test_wrong_secret_key_stops_opening_with_a_clear_message(
     """Secrets sealed under one key, the store opened with another: open_store refuses
     (docs/storage.md) rather than failing deliveries later."""
     store = await open_store(db_settings)
-    await store.upsert_account(Account(id="a", tenant_id="acme", host="h", password="pw"), NOW)
+    await store.accounts.upsert(Account(id="a", tenant_id="acme", host="h", password="pw"), NOW)
     await store.close()
     other_key = db_settings.model_copy(update={"secret_key": "another passphrase entirely"})
     with pytest.raises(MailProxyError, match="secret key differs"):
@@ -171,7 +171,7 @@ async def test_sqlite_files_are_private(
     previous = os.umask(0o022)
     try:
         store = await open_store(settings_factory(db_path=str(path)))
-        await store.enqueue([_message("m")], NOW)
+        await store.intake.enqueue([_message("m")], NOW)
         try:
             files = [path, path.with_name("q.db-wal"), path.with_name("q.db-shm")]
             assert {f.name: stat.S_IMODE(os.stat(f).st_mode) for f in files} == {
@@ -192,7 +192,9 @@ async def test_sql_parameters_never_reach_logs_or_errors(
     assert isinstance(store, SqlStore)
     try:
         with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
-            await store.enqueue([NewMessage("acme", "m", "smtp1", 2, {"body": "SECRET-BODY"})], NOW)
+            await store.intake.enqueue(
+                [NewMessage("acme", "m", "smtp1", 2, {"body": "SECRET-BODY"})], NOW
+            )
         assert "INSERT INTO messages" in caplog.text
         assert "SECRET-BODY" not in caplog.text
         async with store.writer_engine.connect() as conn:
@@ -215,15 +217,15 @@ async def test_locked_sqlite_raises_storage_unavailable_and_writes_nothing(
     settings = settings_factory()
     await (await open_store(settings)).close()
     target = parse_target(settings.db_path)
-    store = SqliteStore.connect(target, load_cipher(settings), busy_timeout_ms=20)
+    store = SqlStore(sqlite_database(target, load_cipher(settings), busy_timeout_ms=20))
     blocker = sqlite3.connect(target.url.database or "", isolation_level=None)
     try:
         blocker.execute("BEGIN EXCLUSIVE")
         with pytest.raises(StorageUnavailable, match="database is locked"):
-            await store.enqueue([_message("a"), _message("b")], NOW)
+            await store.intake.enqueue([_message("a"), _message("b")], NOW)
         blocker.execute("ROLLBACK")
-        assert sum((await store.count_by_status()).values()) == 0
-        assert len(await store.enqueue([_message("a"), _message("b")], NOW)) == 2
+        assert sum((await store.messages.count_by_status()).values()) == 0
+        assert len(await store.intake.enqueue([_message("a"), _message("b")], NOW)) == 2
     finally:
         blocker.close()
         await store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from mail_proxy.domain.models import (
@@ -13,7 +14,7 @@ from mail_proxy.domain.models import (
     Status,
     Tenant,
 )
-from mail_proxy.storage.base import MessageFilter
+from mail_proxy.ports import MessageFilter
 
 if TYPE_CHECKING:
     from conftest import Queue
@@ -24,12 +25,12 @@ LEASE = 60.0
 
 async def test_enqueue_queues_new_messages_in_input_order(q: Queue) -> None:
     """New ids are queued pending, with payload and fields kept as given."""
-    results = await q.store.enqueue([q.message("a"), q.message("b", batch_code="nl")], NOW)
+    results = await q.store.intake.enqueue([q.message("a"), q.message("b", batch_code="nl")], NOW)
     assert [(r.id, r.outcome) for r in results] == [
         ("a", EnqueueOutcome.QUEUED),
         ("b", EnqueueOutcome.QUEUED),
     ]
-    record = await q.store.get_message("acme", "b")
+    record = await q.store.messages.get("acme", "b")
     assert record is not None
     assert (record.status, record.batch_code, record.attempts) == (Status.PENDING, "nl", 0)
     assert record.payload["subject"] == "hello"
@@ -38,59 +39,61 @@ async def test_enqueue_queues_new_messages_in_input_order(q: Queue) -> None:
 
 async def test_enqueue_replaces_unsent_and_rejects_sent(q: Queue) -> None:
     """An unsent id is replaced (status reset); an already sent id is rejected."""
-    await q.store.enqueue([q.message("keep"), q.message("done")], NOW)
+    await q.store.intake.enqueue([q.message("keep"), q.message("done")], NOW)
     [keep, done] = await q.claim()
-    await q.store.finish(done.record.pk, done.lease_token, Sent(ts=NOW))
-    await q.store.release([(keep.record.pk, keep.lease_token)])
-    results = await q.store.enqueue(
+    await q.store.queue.finish(done.record.pk, done.lease_token, Sent(ts=NOW))
+    await q.store.queue.release([(keep.record.pk, keep.lease_token)])
+    results = await q.store.intake.enqueue(
         [q.message("keep", subject="v2"), q.message("done", subject="v2")], NOW + 1
     )
     assert results[0].outcome == EnqueueOutcome.REPLACED
     assert (results[1].outcome, results[1].reason) == (EnqueueOutcome.REJECTED, "id already sent")
-    kept = await q.store.get_message("acme", "keep")
+    kept = await q.store.messages.get("acme", "keep")
     assert kept is not None and kept.payload["subject"] == "v2"
 
 
 async def test_enqueue_replaces_failed_message_and_resets_it(q: Queue) -> None:
     """A message that failed may be resubmitted: pending again, attempts and error reset."""
-    await q.store.enqueue([q.message("m")], NOW)
+    await q.store.intake.enqueue([q.message("m")], NOW)
     [c] = await q.claim()
-    await q.store.finish(c.record.pk, c.lease_token, Failed(ts=NOW, error="550 no"))
-    [result] = await q.store.enqueue([q.message("m")], NOW + 5)
+    await q.store.queue.finish(c.record.pk, c.lease_token, Failed(ts=NOW, error="550 no"))
+    [result] = await q.store.intake.enqueue([q.message("m")], NOW + 5)
     assert result.outcome == EnqueueOutcome.REPLACED
-    record = await q.store.get_message("acme", "m")
+    record = await q.store.messages.get("acme", "m")
     assert record is not None
     assert (record.status, record.attempts, record.error) == (Status.PENDING, 0, None)
 
 
 async def test_enqueue_rejects_message_being_sent_until_lease_expires(q: Queue) -> None:
     """A leased message cannot be replaced; once its lease expired it can."""
-    await q.store.enqueue([q.message("m")], NOW)
+    await q.store.intake.enqueue([q.message("m")], NOW)
     await q.claim()
-    [busy] = await q.store.enqueue([q.message("m")], NOW + 1)
+    [busy] = await q.store.intake.enqueue([q.message("m")], NOW + 1)
     assert (busy.outcome, busy.reason) == (EnqueueOutcome.REJECTED, "message is being sent")
-    [later] = await q.store.enqueue([q.message("m")], NOW + LEASE + 1)
+    [later] = await q.store.intake.enqueue([q.message("m")], NOW + LEASE + 1)
     assert later.outcome == EnqueueOutcome.REPLACED
 
 
 async def test_enqueue_same_id_twice_in_one_batch_keeps_the_last(q: Queue) -> None:
     """A repeat inside one batch replaces the earlier copy; one row is stored."""
-    results = await q.store.enqueue([q.message("d", subject="1"), q.message("d", subject="2")], NOW)
+    results = await q.store.intake.enqueue(
+        [q.message("d", subject="1"), q.message("d", subject="2")], NOW
+    )
     assert [r.outcome for r in results] == [EnqueueOutcome.QUEUED, EnqueueOutcome.REPLACED]
-    assert await q.store.count_messages(MessageFilter(tenant_id="acme")) == 1
-    record = await q.store.get_message("acme", "d")
+    assert await q.store.messages.count(MessageFilter(tenant_id="acme")) == 1
+    record = await q.store.messages.get("acme", "d")
     assert record is not None and record.payload["subject"] == "2"
 
 
 async def test_same_id_under_two_tenants_are_two_messages(q: Queue) -> None:
     """Identity is (tenant_id, id)."""
-    await q.store.enqueue([q.message("x", tenant="t1"), q.message("x", tenant="t2")], NOW)
-    assert await q.store.count_messages(MessageFilter()) == 2
+    await q.store.intake.enqueue([q.message("x", tenant="t1"), q.message("x", tenant="t2")], NOW)
+    assert await q.store.messages.count(MessageFilter()) == 2
 
 
 async def test_claim_orders_by_priority_then_submission(q: Queue) -> None:
     """Priority 0 first, then 1..3; FIFO within one priority."""
-    await q.store.enqueue(
+    await q.store.intake.enqueue(
         [
             q.message("low", priority=3),
             q.message("m1"),
@@ -104,14 +107,16 @@ async def test_claim_orders_by_priority_then_submission(q: Queue) -> None:
 
 async def test_claim_respects_priority_range_and_limit(q: Queue) -> None:
     """Only priorities within [min, max]; never more than ``limit``."""
-    await q.store.enqueue([q.message(f"p{p}", priority=p) for p in range(4)], NOW)
+    await q.store.intake.enqueue([q.message(f"p{p}", priority=p) for p in range(4)], NOW)
     assert await q.claim_ids(min_priority=0, max_priority=0) == ["p0"]
     assert await q.claim_ids(min_priority=1, limit=2) == ["p1", "p2"]
 
 
 async def test_claim_skips_messages_deferred_to_the_future(q: Queue) -> None:
     """A message is due only once ``deferred_ts`` has passed."""
-    await q.store.enqueue([q.message("later", deferred_ts=int(NOW) + 100), q.message("now")], NOW)
+    await q.store.intake.enqueue(
+        [q.message("later", deferred_ts=int(NOW) + 100), q.message("now")], NOW
+    )
     [due] = await q.claim()
     assert due.record.id == "now"
     await q.send_all([due])
@@ -121,16 +126,18 @@ async def test_claim_skips_messages_deferred_to_the_future(q: Queue) -> None:
 
 async def test_claim_caps_per_account_and_uses_account_batch_size(q: Queue) -> None:
     """At most ``per_account`` per account, or the account's own ``batch_size``."""
-    await q.store.upsert_account(Account(id="small", tenant_id="acme", host="h", batch_size=1), NOW)
+    await q.store.accounts.upsert(
+        Account(id="small", tenant_id="acme", host="h", batch_size=1), NOW
+    )
     batch = [q.message(f"a{i}", account="big") for i in range(5)]
     batch += [q.message(f"s{i}", account="small") for i in range(3)]
-    await q.store.enqueue(batch, NOW)
+    await q.store.intake.enqueue(batch, NOW)
     assert await q.claim_ids(per_account=2) == ["a0", "a1", "s0"]
 
 
 async def test_claim_skips_suspended_tenants_and_batches(q: Queue) -> None:
     """Suspending '*' holds the whole tenant; a batch code holds only that batch."""
-    await q.store.enqueue(
+    await q.store.intake.enqueue(
         [
             q.message("n1", batch_code="newsletter"),
             q.message("t1", batch_code="transactional"),
@@ -138,20 +145,20 @@ async def test_claim_skips_suspended_tenants_and_batches(q: Queue) -> None:
         ],
         NOW,
     )
-    await q.store.suspend("acme", "newsletter")
-    await q.store.suspend("other", "*")
+    await q.store.control.suspend("acme", "newsletter")
+    await q.store.control.suspend("other", "*")
     assert await q.claim_ids() == ["t1"]
-    await q.store.activate("other", None)
-    await q.store.activate("acme", "newsletter")
+    await q.store.control.activate("other", None)
+    await q.store.control.activate("acme", "newsletter")
     assert sorted(await q.claim_ids()) == ["n1", "o1"]
 
 
 async def test_claim_skips_inactive_tenants(q: Queue) -> None:
     """Messages of a tenant with ``active=False`` wait until it is active again."""
-    await q.store.create_tenant(Tenant(id="acme", active=False), None, NOW)
-    await q.store.enqueue([q.message("m")], NOW)
+    await q.store.tenants.create(Tenant(id="acme", active=False), None, NOW)
+    await q.store.intake.enqueue([q.message("m")], NOW)
     assert await q.claim_ids() == []
-    await q.store.update_tenant("acme", {"active": True}, NOW)
+    await q.store.tenants.update("acme", {"active": True}, NOW)
     assert await q.claim_ids() == ["m"]
 
 
@@ -159,23 +166,25 @@ async def test_expired_lease_is_taken_over_and_stale_finish_changes_nothing(
     q: Queue,
 ) -> None:
     """After expiry another claimer gets the message; the first token is then stale."""
-    await q.store.enqueue([q.message("m")], NOW)
+    await q.store.intake.enqueue([q.message("m")], NOW)
     [first] = await q.claim()
     assert await q.claim(now=NOW + 1) == []
     [second] = await q.claim(now=NOW + LEASE + 1)
     assert second.lease_token != first.lease_token
-    assert await q.store.finish(first.record.pk, first.lease_token, Sent(ts=NOW)) is False
-    record = await q.store.get_message("acme", "m")
+    assert await q.store.queue.finish(first.record.pk, first.lease_token, Sent(ts=NOW)) is False
+    record = await q.store.messages.get("acme", "m")
     assert record is not None and record.status == Status.PENDING
-    assert await q.store.message_events("acme", "m") == []
-    assert await q.store.finish(second.record.pk, second.lease_token, Sent(ts=NOW + 70)) is True
+    assert await q.store.messages.events("acme", "m") == []
+    assert (
+        await q.store.queue.finish(second.record.pk, second.lease_token, Sent(ts=NOW + 70)) is True
+    )
 
 
 async def test_finish_outcomes_update_message_and_append_events(q: Queue) -> None:
     """Sent, Deferred and Failed each set their fields, clear the lease, add an event."""
-    await q.store.enqueue([q.message("s"), q.message("d"), q.message("f")], NOW)
+    await q.store.intake.enqueue([q.message("s"), q.message("d"), q.message("f")], NOW)
     s, d, f = await q.claim()
-    applied = await q.store.finish_many(
+    applied = await q.store.queue.finish_many(
         [
             (s.record.pk, s.lease_token, Sent(ts=NOW + 1, details={"reply": "250 ok"})),
             (d.record.pk, d.lease_token, Deferred(until=NOW + 60, reason="451 busy", ts=NOW + 1)),
@@ -183,7 +192,7 @@ async def test_finish_outcomes_update_message_and_append_events(q: Queue) -> Non
         ]
     )
     assert applied == [True, True, True]
-    sent, deferred, failed = [await q.store.get_message("acme", i) for i in ("s", "d", "f")]
+    sent, deferred, failed = [await q.store.messages.get("acme", i) for i in ("s", "d", "f")]
     assert sent is not None and (sent.status, sent.smtp_ts) == (Status.SENT, int(NOW) + 1)
     assert deferred is not None
     assert (deferred.status, deferred.deferred_ts, deferred.attempts, deferred.error) == (
@@ -193,130 +202,144 @@ async def test_finish_outcomes_update_message_and_append_events(q: Queue) -> Non
     assert (failed.status, failed.error_ts, failed.error) == (
         Status.ERROR, int(NOW) + 1, "550 unknown user",
     )  # fmt: skip
-    [sent_event] = await q.store.message_events("acme", "s")
+    [sent_event] = await q.store.messages.events("acme", "s")
     assert (sent_event.type, sent_event.details) == ("sent", {"reply": "250 ok"})
-    [deferred_event] = await q.store.message_events("acme", "d")
+    [deferred_event] = await q.store.messages.events("acme", "d")
     assert deferred_event.description == "451 busy"
     assert deferred_event.details == {"deferred_until": NOW + 60}
-    [error_event] = await q.store.message_events("acme", "f")
+    [error_event] = await q.store.messages.events("acme", "f")
     assert (error_event.type, error_event.description) == ("error", "550 unknown user")
 
 
 async def test_deferred_message_is_claimed_again_when_due(q: Queue) -> None:
     """A deferral puts the message back in the queue at ``until``."""
-    await q.store.enqueue([q.message("m")], NOW)
+    await q.store.intake.enqueue([q.message("m")], NOW)
     [c] = await q.claim()
-    await q.store.finish(c.record.pk, c.lease_token, Deferred(until=NOW + 30, reason="x", ts=NOW))
+    await q.store.queue.finish(
+        c.record.pk, c.lease_token, Deferred(until=NOW + 30, reason="x", ts=NOW)
+    )
     assert await q.claim_ids(now=NOW + 29) == []
-    assert await q.store.next_due_ts(NOW) == NOW + 30
     [again] = await q.claim(now=NOW + 30)
     assert again.record.attempts == 1
 
 
 async def test_finish_many_with_a_stale_item_applies_only_the_others(q: Queue) -> None:
     """Results are per item and in input order."""
-    await q.store.enqueue([q.message("a"), q.message("b")], NOW)
+    await q.store.intake.enqueue([q.message("a"), q.message("b")], NOW)
     a, b = await q.claim()
-    applied = await q.store.finish_many(
+    applied = await q.store.queue.finish_many(
         [(a.record.pk, "not-the-token", Sent(ts=NOW)), (b.record.pk, b.lease_token, Sent(ts=NOW))]
     )
     assert applied == [False, True]
-    assert await q.store.finish_many([]) == []
+    assert await q.store.queue.finish_many([]) == []
 
 
 async def test_release_returns_leased_messages_untouched(q: Queue) -> None:
     """Released messages are claimable at once; a wrong token releases nothing."""
-    await q.store.enqueue([q.message("a"), q.message("b")], NOW)
+    await q.store.intake.enqueue([q.message("a"), q.message("b")], NOW)
     a, b = await q.claim()
-    released = await q.store.release([(a.record.pk, a.lease_token), (b.record.pk, "wrong")])
+    released = await q.store.queue.release([(a.record.pk, a.lease_token), (b.record.pk, "wrong")])
     assert released == 1
     assert await q.claim_ids(now=NOW + 1) == ["a"]
 
 
 async def test_listing_filters_and_counts(q: Queue) -> None:
     """Filters by tenant, status, activity, batch and account; pages in pk order."""
-    await q.store.enqueue(
+    await q.store.intake.enqueue(
         [q.message(f"m{i}", batch_code="b" if i % 2 else None) for i in range(5)]
         + [q.message("z", tenant="other", account="smtp2")],
         NOW,
     )
     [c] = await q.claim(limit=1)
     await q.send_all([c])
-    page = await q.store.list_messages(MessageFilter(tenant_id="acme"), limit=2, offset=1)
+    page = await q.store.messages.search(MessageFilter(tenant_id="acme"), limit=2, offset=1)
     assert [m.id for m in page] == ["m1", "m2"]
-    assert await q.store.count_messages(MessageFilter(status=Status.SENT)) == 1
-    assert await q.store.count_messages(MessageFilter(active_only=True)) == 5
-    assert await q.store.count_messages(MessageFilter(batch_code="b")) == 2
-    assert await q.store.count_messages(MessageFilter(account_id="smtp2")) == 1
-    counts = await q.store.count_by_status()
+    assert await q.store.messages.count(MessageFilter(status=Status.SENT)) == 1
+    assert await q.store.messages.count(MessageFilter(active_only=True)) == 5
+    assert await q.store.messages.count(MessageFilter(batch_code="b")) == 2
+    assert await q.store.messages.count(MessageFilter(account_id="smtp2")) == 1
+    counts = await q.store.messages.count_by_status()
     assert (counts[Status.PENDING], counts[Status.SENT], counts[Status.ERROR]) == (5, 1, 0)
-    assert (await q.store.count_by_status("other"))[Status.PENDING] == 1
+    assert (await q.store.messages.count_by_status("other"))[Status.PENDING] == 1
 
 
-async def test_oldest_due_and_next_due(q: Queue) -> None:
-    """Queue age ignores future and leased messages; next due names the wake-up time."""
-    await q.store.enqueue([q.message("old")], NOW)
-    await q.store.enqueue([q.message("young")], NOW + 10)
-    await q.store.enqueue([q.message("future", deferred_ts=int(NOW) + 500)], NOW + 20)
-    assert await q.store.oldest_due_ts(NOW + 30) == NOW
+async def test_oldest_due(q: Queue) -> None:
+    """Queue age ignores future and leased messages."""
+    await q.store.intake.enqueue([q.message("old")], NOW)
+    await q.store.intake.enqueue([q.message("young")], NOW + 10)
+    await q.store.intake.enqueue([q.message("future", deferred_ts=int(NOW) + 500)], NOW + 20)
+    assert await q.store.queue.oldest_due_ts(NOW + 30) == NOW
     await q.claim(now=NOW + 30, limit=1)
-    assert await q.store.oldest_due_ts(NOW + 30) == NOW + 10
-    assert await q.store.next_due_ts(NOW + 30) == NOW + 30 + LEASE
-    assert await q.store.next_due_ts(NOW + 30 + LEASE) == NOW + 500
+    assert await q.store.queue.oldest_due_ts(NOW + 30) == NOW + 10
 
 
 async def test_delete_messages_is_scoped_to_the_tenant(q: Queue) -> None:
     """Own ids are removed, other tenants' ids are unauthorized, unknown ids not found."""
-    await q.store.enqueue([q.message("mine"), q.message("theirs", tenant="other")], NOW)
-    result = await q.store.delete_messages("acme", ["mine", "theirs", "ghost", "mine"])
+    await q.store.intake.enqueue([q.message("mine"), q.message("theirs", tenant="other")], NOW)
+    result = await q.store.messages.delete("acme", ["mine", "theirs", "ghost", "mine"])
     assert (result.removed, result.unauthorized, result.not_found) == (
         ["mine"], ["theirs"], ["ghost"],
     )  # fmt: skip
-    assert await q.store.get_message("acme", "mine") is None
-    assert await q.store.get_message("other", "theirs") is not None
+    assert await q.store.messages.get("acme", "mine") is None
+    assert await q.store.messages.get("other", "theirs") is not None
 
 
 async def test_cleanup_removes_only_reported_finished_messages(q: Queue) -> None:
     """Pending, unreported or too recent messages stay; events go with their message."""
-    await q.store.enqueue([q.message(i) for i in ("acked", "unacked", "recent", "pending")], NOW)
+    await q.store.intake.enqueue(
+        [q.message(i) for i in ("acked", "unacked", "recent", "pending")], NOW
+    )
     claimed = await q.claim(limit=3)
     await q.send_all(claimed[:2], ts=NOW)
     await q.send_all(claimed[2:], ts=NOW + 500)
-    events = await q.store.unreported_events("acme", 10)
+    events = await q.store.outbox.unreported("acme", 10)
     acked = [e.event_id for e in events if e.message_id in ("acked", "recent")]
-    await q.store.ack_events(acked, NOW + 600)
-    assert await q.store.cleanup_messages(NOW + 100, tenant_id="other") == 0
-    assert await q.store.cleanup_messages(NOW + 100) == 1
-    assert await q.store.get_message("acme", "acked") is None
-    assert await q.store.message_events("acme", "acked") == []
-    remaining = await q.store.list_messages(MessageFilter())
+    await q.store.outbox.ack(acked, NOW + 600)
+    assert await q.store.messages.cleanup(NOW + 100, tenant_id="other") == 0
+    assert await q.store.messages.cleanup(NOW + 100) == 1
+    assert await q.store.messages.get("acme", "acked") is None
+    assert await q.store.messages.events("acme", "acked") == []
+    remaining = await q.store.messages.search(MessageFilter())
     assert sorted(m.id for m in remaining) == ["pending", "recent", "unacked"]
 
 
 async def test_rate_limit_hold_defers_without_spending_an_attempt(q: Queue) -> None:
     """``counts_attempt=False`` defers the message but leaves ``attempts`` alone."""
-    await q.store.enqueue([q.message("m")], NOW)
+    await q.store.intake.enqueue([q.message("m")], NOW)
     [c] = await q.claim()
     hold = Deferred(until=NOW + 60, reason="rate limit", ts=NOW, counts_attempt=False)
-    assert await q.store.finish(c.record.pk, c.lease_token, hold) is True
-    record = await q.store.get_message("acme", "m")
+    assert await q.store.queue.finish(c.record.pk, c.lease_token, hold) is True
+    record = await q.store.messages.get("acme", "m")
     assert record is not None
     assert (record.status, record.attempts, record.deferred_ts) == (
         Status.DEFERRED, 0, int(NOW) + 60,
     )  # fmt: skip
-    [event] = await q.store.message_events("acme", "m")
+    [event] = await q.store.messages.events("acme", "m")
     assert (event.type, event.description) == ("deferred", "rate limit")
 
 
 async def test_same_message_twice_in_one_finish_applies_once(q: Queue) -> None:
     """A repeated pk in one batch: the first item wins, the repeat reports False."""
-    await q.store.enqueue([q.message("m")], NOW)
+    await q.store.intake.enqueue([q.message("m")], NOW)
     [c] = await q.claim()
-    applied = await q.store.finish_many(
+    applied = await q.store.queue.finish_many(
         [
             (c.record.pk, c.lease_token, Sent(ts=NOW)),
             (c.record.pk, c.lease_token, Failed(ts=NOW, error="x")),
         ]
     )
     assert applied == [True, False]
-    assert len(await q.store.message_events("acme", "m")) == 1
+    assert len(await q.store.messages.events("acme", "m")) == 1
+
+
+async def test_the_message_id_sent_is_stored_and_replaced_with_the_message(q: Queue) -> None:
+    """The Message-ID goes in with the message (a bounce is traced back by it) and a
+    replacement brings its own."""
+    first = dataclasses.replace(q.message("m"), rfc_message_id="<one@example.com>")
+    await q.store.intake.enqueue([first], NOW)
+    stored = await q.store.messages.get("acme", "m")
+    assert stored is not None and stored.rfc_message_id == "<one@example.com>"
+    second = dataclasses.replace(first, rfc_message_id="<two@example.com>")
+    await q.store.intake.enqueue([second], NOW + 1)
+    [claimed] = await q.claim(now=NOW + 2)
+    assert claimed.record.rfc_message_id == "<two@example.com>"

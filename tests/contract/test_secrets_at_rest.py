@@ -24,11 +24,11 @@ def _with_attachment_auth(id_: str, token: str) -> NewMessage:
 async def test_attachment_auth_is_sealed_in_the_row_and_open_when_read(q: Queue) -> None:
     """The token is not in the stored payload, on insert or on replace; the store hands
     it back in clear to whoever reads or claims the message."""
-    await q.store.enqueue([_with_attachment_auth("m", "FIRST-TOKEN")], NOW)
-    await q.store.enqueue([_with_attachment_auth("m", "SECOND-TOKEN")], NOW)
+    await q.store.intake.enqueue([_with_attachment_auth("m", "FIRST-TOKEN")], NOW)
+    await q.store.intake.enqueue([_with_attachment_auth("m", "SECOND-TOKEN")], NOW)
     [(payload,)] = await q.raw_rows("SELECT payload FROM messages")
     assert "TOKEN" not in payload and "bearer" not in payload
-    record = await q.store.get_message("acme", "m")
+    record = await q.store.messages.get("acme", "m")
     assert record is not None
     assert record.payload["attachments"][0]["auth"] == {"method": "bearer", "token": "SECOND-TOKEN"}
     assert "auth" not in record.payload["attachments"][1]

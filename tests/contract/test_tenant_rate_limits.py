@@ -21,7 +21,7 @@ async def test_tenant_window_spans_its_accounts_not_other_tenants(q: Queue) -> N
     """Two per minute for the tenant: a third send on any of its accounts waits until
     the first is 60 s old; another tenant is not counted."""
     free = RateLimits()
-    reserve = q.store.reserve_send
+    reserve = q.store.send_log.reserve
     assert await reserve("acme", "a", free, NOW, tenant_limits=TWO_A_MINUTE) == Allowed()
     assert await reserve("acme", "b", free, NOW + 5, tenant_limits=TWO_A_MINUTE) == Allowed()
     assert await reserve("other", "a", free, NOW + 6, tenant_limits=TWO_A_MINUTE) == Allowed()
@@ -36,10 +36,10 @@ async def test_account_and_tenant_limits_both_apply(q: Queue) -> None:
     and a refused send is not logged."""
     one = RateLimits(per_minute=1)
     big = RateLimits(per_hour=100)
-    assert await q.store.reserve_send("acme", "a", one, NOW, tenant_limits=big) == Allowed()
-    assert await q.store.reserve_send("acme", "a", one, NOW + 1, tenant_limits=big) == WaitUntil(
-        NOW + 60
-    )
+    assert await q.store.send_log.reserve("acme", "a", one, NOW, tenant_limits=big) == Allowed()
+    assert await q.store.send_log.reserve(
+        "acme", "a", one, NOW + 1, tenant_limits=big
+    ) == WaitUntil(NOW + 60)
     assert len(await q.raw_rows("SELECT * FROM send_log")) == 1
 
 
@@ -53,7 +53,7 @@ async def test_concurrent_tenant_reservations_never_exceed_the_limit(
     try:
         decisions = await asyncio.gather(
             *(
-                stores[i % 4].reserve_send(
+                stores[i % 4].send_log.reserve(
                     "acme", f"acc{i % 3}", RateLimits(), NOW, tenant_limits=limits
                 )
                 for i in range(20)

@@ -10,7 +10,6 @@ admin switched the tenant off, and its application must not keep queueing mail.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 from dataclasses import dataclass
@@ -21,6 +20,14 @@ from fastapi.security import APIKeyHeader
 
 from mail_proxy.errors import Forbidden, InvalidInput, Unauthorized, WrongTenant
 from mail_proxy.runtime import Runtime
+from mail_proxy.schemas import BounceSettings
+from mail_proxy.services.accounts import AccountService
+from mail_proxy.services.audit import AuditService
+from mail_proxy.services.control import ControlService, Wakeups
+from mail_proxy.services.instance import InstanceService
+from mail_proxy.services.messages import MessageService
+from mail_proxy.services.submission import SubmissionLimits, SubmissionService
+from mail_proxy.services.tenants import TenantService, hash_api_key
 
 TOKEN_HEADER = "X-API-Token"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -29,11 +36,6 @@ _token_header = APIKeyHeader(
     auto_error=False,
     description="The admin token (GMP_API_TOKEN) or a tenant's API key.",
 )
-
-
-def hash_api_key(key: str) -> str:
-    """How tenant API keys are stored and looked up: SHA-256, hex."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +94,7 @@ async def _identify(runtime: Runtime, token: str | None, *, changes: bool) -> Ca
     admin = runtime.settings.api_token
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
         return Caller()
-    tenant = await runtime.store.tenant_by_key_hash(hash_api_key(token))
+    tenant = await runtime.store.tenants.by_key_hash(hash_api_key(token))
     if tenant is None:
         raise Unauthorized("Invalid API token")
     expires = tenant.api_key_expires_at
@@ -111,3 +113,66 @@ async def require_admin(caller: Annotated[Caller, Depends(authenticate)]) -> Cal
 
 AnyCaller = Annotated[Caller, Depends(authenticate)]
 AdminCaller = Annotated[Caller, Depends(require_admin)]
+
+
+# -- services (the use cases the routes call), built from the runtime ---------------
+
+
+def control_service(runtime: RuntimeDep) -> ControlService:
+    dispatcher, sync_loop = runtime.dispatcher, runtime.sync_loop
+
+    def instance_switched(active: bool) -> None:
+        dispatcher.active = active
+
+    wakeups = Wakeups(
+        dispatch=dispatcher.wake,
+        run_now=dispatcher.run_now,
+        sync=sync_loop.wake,
+        instance_switched=instance_switched,
+    )
+    return ControlService(runtime.store, wakeups, started_at=runtime.started_at)
+
+
+def message_service(runtime: RuntimeDep) -> MessageService:
+    retention = runtime.settings.delivery_report_retention_seconds
+    return MessageService(runtime.store, retention_seconds=retention)
+
+
+def audit_service(runtime: RuntimeDep) -> AuditService:
+    retention = runtime.settings.command_log_retention_seconds
+    return AuditService(runtime.store, retention_seconds=retention)
+
+
+ControlDep = Annotated[ControlService, Depends(control_service)]
+MessagesDep = Annotated[MessageService, Depends(message_service)]
+AuditDep = Annotated[AuditService, Depends(audit_service)]
+
+
+def tenant_service(runtime: RuntimeDep) -> TenantService:
+    return TenantService(runtime.store, time.time)
+
+
+def account_service(runtime: RuntimeDep) -> AccountService:
+    return AccountService(runtime.store, time.time)
+
+
+def instance_service(runtime: RuntimeDep) -> InstanceService:
+    return InstanceService(runtime.store, BounceSettings().model_dump())
+
+
+TenantServiceDep = Annotated[TenantService, Depends(tenant_service)]
+AccountServiceDep = Annotated[AccountService, Depends(account_service)]
+InstanceServiceDep = Annotated[InstanceService, Depends(instance_service)]
+
+
+def submission_service(runtime: RuntimeDep) -> SubmissionService:
+    settings = runtime.settings
+    limits = SubmissionLimits(
+        max_messages=settings.max_batch_messages,
+        max_recipients=settings.max_batch_recipients,
+        default_priority=settings.default_priority,
+    )
+    return SubmissionService(runtime.store, time.time, runtime.dispatcher.wake, limits)
+
+
+SubmissionServiceDep = Annotated[SubmissionService, Depends(submission_service)]

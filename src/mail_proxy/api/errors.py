@@ -2,10 +2,10 @@
 
 Every error body is ``{"ok": false, "error": "...", "detail": "..."}``, ``detail``
 repeating ``error`` for clients that read FastAPI's usual key (validation errors
-add ``fields``). ``MailProxyError`` subclasses carry their status code; request
-validation is 422 with the failing field locations (never their values, which may
-hold secrets); anything unexpected is a 500 ``internal error`` with the traceback
-in the server log only.
+add ``fields``). ``STATUS_OF`` gives each ``MailProxyError`` class its status code
+(the exceptions themselves know nothing of HTTP); request validation is 422 with
+the failing field locations (never their values, which may hold secrets); anything
+unexpected is a 500 ``internal error`` with the traceback in the server log only.
 """
 
 from __future__ import annotations
@@ -19,10 +19,33 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mail_proxy.errors import MailProxyError
+from mail_proxy.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MailProxyError,
+    NotFound,
+    StorageUnavailable,
+    TargetRefused,
+    TooLarge,
+    Unauthorized,
+)
 from mail_proxy.schemas import ErrorResponse, FieldError
 
 log = structlog.get_logger(__name__)
+
+STATUS_OF: dict[type[MailProxyError], int] = {
+    MailProxyError: 500,
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    TooLarge: 413,
+    TargetRefused: 400,
+    StorageUnavailable: 503,
+}
+"""HTTP status of each error class; a subclass not listed takes its nearest listed base."""
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
@@ -40,6 +63,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 """Documented on every operation so that error answers match the OpenAPI schema."""
 
 
+def status_of(exc: MailProxyError) -> int:
+    """The status of the nearest class of ``exc``'s MRO in ``STATUS_OF``.
+
+    The walk (rather than one lookup) lets a new subclass, e.g. ``WrongTenant`` under
+    ``Unauthorized``, answer like its base without a line of its own here.
+    """
+    return next(STATUS_OF[cls] for cls in type(exc).__mro__ if cls in STATUS_OF)
+
+
 def error_response(status_code: int, error: str, **extra: Any) -> JSONResponse:
     body = ErrorResponse(error=error, detail=error, **extra).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status_code)
@@ -47,10 +79,11 @@ def error_response(status_code: int, error: str, **extra: Any) -> JSONResponse:
 
 async def _mail_proxy_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MailProxyError)
-    if exc.status_code >= 500:
+    status = status_of(exc)
+    if status >= 500:
         log.warning("request_failed", path=request.url.path, error=type(exc).__name__)
     fields = [FieldError(field=exc.field, message=exc.message)] if exc.field else None
-    return error_response(exc.status_code, exc.message, fields=fields)
+    return error_response(status, exc.message, fields=fields)
 
 
 def _location(loc: tuple[Any, ...]) -> str:

@@ -212,7 +212,7 @@ async def _record(scope: Scope, body: dict[str, Any] | None, status: int) -> Non
     path = scope["path"]
     query = scope.get("query_string", b"").decode("latin-1")
     try:
-        await runtime.store.log_command(
+        await runtime.store.audit.record(
             ts=time.time(),
             method=scope["method"],
             path=storable(f"{path}?{query}" if query else path),

@@ -8,11 +8,13 @@ then carries ``target_trusted`` so that the send-time check lets it through.
 
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import SplitResult, urlsplit
 
 from mail_proxy.api.deps import Caller
 from mail_proxy.errors import InvalidInput, TargetRefused
 from mail_proxy.network import resolve_permitted, target_policy
+from mail_proxy.services.requester import Requester
 from mail_proxy.settings import Settings
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -53,3 +55,12 @@ async def check_callback_url(caller: Caller, settings: Settings, url: str, field
     parts = callback_url(url, field)
     port = parts.port or DEFAULT_PORTS.get(parts.scheme, 443)
     await check_host(caller, settings, parts.hostname, port, field)
+
+
+def requester(caller: Caller, settings: Settings) -> Requester:
+    """The caller as the use cases see it, with this policy bound to it."""
+    return Requester(
+        caller.is_admin,
+        partial(check_host, caller, settings),
+        partial(check_callback_url, caller, settings),
+    )

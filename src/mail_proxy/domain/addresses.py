@@ -19,6 +19,7 @@ import re
 from email.headerregistry import Address
 from email.utils import parseaddr
 from functools import lru_cache
+from typing import NamedTuple
 
 from email_validator import (
     SPECIAL_USE_DOMAIN_NAMES,
@@ -35,8 +36,12 @@ _PLAIN_ADDRESS = re.compile(rf"^({_ATOM}(?:\.{_ATOM})*)@((?:{_LABEL}\.)*{_LABEL}
 _DOT_ATOM = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*$")
 _HOSTNAME = re.compile(rf"^(?:{_LABEL}\.)*{_LABEL}$")
 
-Mailbox = tuple[str, str]
-"""(display name, addr-spec); the name is empty when there is none."""
+
+class Mailbox(NamedTuple):
+    """One RFC 5322 mailbox; ``name`` is empty when there is none, unencoded otherwise."""
+
+    name: str
+    address: str
 
 
 class InvalidAddress(ValueError):
@@ -88,11 +93,24 @@ def _special_use(domain: str) -> bool:
     return any(domain == name or domain.endswith("." + name) for name in SPECIAL_USE_DOMAIN_NAMES)
 
 
+def ascii_domain(addr: str) -> str:
+    """The domain of a checked address as ASCII (IDNA, RFC 5890), for header text
+    such as a Message-ID that cannot carry Unicode."""
+    domain = addr.rpartition("@")[2]
+    return _domain(domain)[0] or domain
+
+
 def format_mailbox(name: str, addr: str) -> str:
-    """``addr`` or ``Name <addr>``, the name quoted when RFC 5322 needs it (unencoded)."""
+    """``addr`` or ``Name <addr>``, the name quoted when RFC 5322 needs it (unencoded).
+
+    ``Address`` refuses a non-ASCII local part (RFC 6532 allows it): such a
+    mailbox gets its name quoted here instead."""
     if not name:
         return addr
-    return str(Address(display_name=name, addr_spec=addr))
+    if addr.rpartition("@")[0].isascii():
+        return str(Address(display_name=name, addr_spec=addr))
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}" <{addr}>'
 
 
 def split_addresses(text: str) -> list[str]:
@@ -150,13 +168,8 @@ def _mailboxes_in(item: str, field: str) -> tuple[Mailbox, ...]:
         name, addr = ("", part) if _PLAIN_ADDRESS.match(part) else parseaddr(part)
         if not addr:
             raise InvalidAddress(f"invalid address in {field}: {part[:80]!r}")
-        mailboxes.append((name, addr_spec(addr, field)))
+        mailboxes.append(Mailbox(name, addr_spec(addr, field)))
     return tuple(mailboxes)
-
-
-def address_list(value: object, field: str) -> list[str]:
-    """``"a@x.example, B <b@y.example>"`` or a list of such → normalised mailboxes."""
-    return [format_mailbox(name, addr) for name, addr in parse_mailboxes(value, field)]
 
 
 def single_mailbox(value: object, field: str) -> Mailbox:

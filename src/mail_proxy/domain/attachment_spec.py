@@ -1,9 +1,10 @@
 """Attachment specs of a submitted message: checked for shape, not fetched.
 
-A spec is ``{"filename", "storage_path", "fetch_mode"?, "mime_type"?, "content_md5"?,
-"auth"?}``. When ``fetch_mode`` is absent it is inferred from ``storage_path`` as the
-protocol says: ``base64:`` prefix → base64, ``http(s)://`` → http_url, leading ``/``
-→ filesystem, anything else → endpoint. Inline base64 data is decoded once here so
+A spec arrives as ``{"filename", "storage_path", "fetch_mode"?, "mime_type"?,
+"content_md5"?, "auth"?}`` and leaves as a frozen ``AttachmentSpec``. When
+``fetch_mode`` is absent it is inferred from ``storage_path`` as the protocol says:
+``base64:`` prefix → base64, ``http(s)://`` → http_url, leading ``/`` → filesystem,
+anything else → endpoint. Inline base64 data is decoded once here so
 that a broken attachment is refused at submission rather than failing at send time.
 The file name becomes a MIME parameter, so CR/LF in it is refused (RFC 5322 §2.2),
 and it is at most 255 characters: the longest name common file systems (ext4, NTFS,
@@ -15,10 +16,14 @@ from __future__ import annotations
 import binascii
 import re
 from base64 import b64decode
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from mail_proxy.domain.models import AuthMethod, ClientAuth
+
 FETCH_MODES = ("base64", "http_url", "filesystem", "endpoint")
-AUTH_METHODS = ("none", "bearer", "basic")
+AUTH_METHODS = tuple(method.value for method in AuthMethod)
 _MIME_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
 MAX_FILENAME = 255
@@ -26,6 +31,19 @@ MAX_FILENAME = 255
 
 class InvalidAttachment(ValueError):
     """The spec cannot be delivered as given; the text says which one and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentSpec:
+    """Where one attachment's content is and how to fetch it; ``auth`` is for the
+    tenant's server (bearer or basic), None when the spec named none."""
+
+    filename: str
+    storage_path: str
+    fetch_mode: str
+    mime_type: str | None = None
+    content_md5: str | None = None
+    auth: ClientAuth | None = None
 
 
 def infer_fetch_mode(storage_path: str) -> str:
@@ -39,16 +57,65 @@ def infer_fetch_mode(storage_path: str) -> str:
     return "endpoint"
 
 
-def attachment_specs(value: object) -> list[dict[str, Any]]:
+def attachment_specs(value: object) -> tuple[AttachmentSpec, ...]:
     """Check and normalise a message's ``attachments`` (None → no attachments)."""
     if value is None:
-        return []
+        return ()
     if not isinstance(value, list):
         raise InvalidAttachment("attachments must be a list")
-    return [_attachment(item, f"attachment {index}") for index, item in enumerate(value)]
+    return tuple(_attachment(item, f"attachment {index}") for index, item in enumerate(value))
 
 
-def _attachment(item: object, where: str) -> dict[str, Any]:
+def spec_payload(spec: AttachmentSpec) -> dict[str, Any]:
+    """The stored JSON form: the submitted keys, optional ones only when set."""
+    stored: dict[str, Any] = {
+        "filename": spec.filename,
+        "storage_path": spec.storage_path,
+        "fetch_mode": spec.fetch_mode,
+    }
+    if spec.mime_type is not None:
+        stored["mime_type"] = spec.mime_type
+    if spec.content_md5 is not None:
+        stored["content_md5"] = spec.content_md5
+    if spec.auth is not None:
+        auth = spec.auth
+        stored["auth"] = {"method": auth.method.value} | {
+            key: value
+            for key, value in (
+                ("token", auth.token),
+                ("user", auth.user),
+                ("password", auth.password),
+            )
+            if value is not None
+        }
+    return stored
+
+
+def spec_from_payload(stored: Mapping[str, Any]) -> AttachmentSpec:
+    """A stored spec back, trusted as validated at submission (its base64 is not
+    decoded twice); a row of any version lacks at most the inferred fetch mode."""
+    storage_path = str(stored.get("storage_path") or "")
+    auth = stored.get("auth")
+    return AttachmentSpec(
+        filename=str(stored.get("filename") or ""),
+        storage_path=storage_path,
+        fetch_mode=str(stored.get("fetch_mode") or infer_fetch_mode(storage_path)),
+        mime_type=stored.get("mime_type"),
+        content_md5=stored.get("content_md5"),
+        auth=_client_auth(auth) if isinstance(auth, Mapping) else None,
+    )
+
+
+def _client_auth(auth: Mapping[str, Any]) -> ClientAuth:
+    return ClientAuth(
+        AuthMethod(auth.get("method", "none")),
+        auth.get("token"),
+        auth.get("user"),
+        auth.get("password"),
+    )
+
+
+def _attachment(item: object, where: str) -> AttachmentSpec:
     if not isinstance(item, dict):
         raise InvalidAttachment(f"{where} must be an object")
     filename = item.get("filename")
@@ -67,13 +134,7 @@ def _attachment(item: object, where: str) -> dict[str, Any]:
     if fetch_mode not in FETCH_MODES:
         raise InvalidAttachment(f"{where} fetch_mode must be one of {', '.join(FETCH_MODES)}")
     _check_source(storage_path, fetch_mode, where)
-    spec: dict[str, Any] = {
-        "filename": filename,
-        "storage_path": storage_path,
-        "fetch_mode": fetch_mode,
-    }
-    spec.update(_extras(item, where))
-    return spec
+    return AttachmentSpec(filename, storage_path, fetch_mode, **_extras(item, where))
 
 
 def _check_source(storage_path: str, fetch_mode: str, where: str) -> None:
@@ -104,7 +165,7 @@ def _extras(item: dict[str, Any], where: str) -> dict[str, Any]:
     return extras
 
 
-def _auth(auth: object, where: str) -> dict[str, Any]:
+def _auth(auth: object, where: str) -> ClientAuth:
     if not isinstance(auth, dict) or auth.get("method", "none") not in AUTH_METHODS:
         raise InvalidAttachment(f"{where} auth method must be one of {', '.join(AUTH_METHODS)}")
     method = auth.get("method", "none")
@@ -114,4 +175,4 @@ def _auth(auth: object, where: str) -> dict[str, Any]:
         isinstance(auth.get("user"), str) and isinstance(auth.get("password"), str)
     ):
         raise InvalidAttachment(f"{where} basic auth needs user and password")
-    return {key: auth[key] for key in ("method", "token", "user", "password") if key in auth}
+    return _client_auth(auth)

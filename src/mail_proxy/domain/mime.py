@@ -1,4 +1,7 @@
-"""Turn a normalised message payload into the bytes handed to SMTP DATA.
+"""Turn an ``OutgoingMessage`` into the bytes handed to SMTP DATA.
+
+The message's fields are typed already (validation parsed them once); nothing is
+parsed here, only encoded.
 
 The message is written directly as RFC 5322 / MIME text rather than through
 ``email.message.EmailMessage``: building one with the modern policy costs about
@@ -34,46 +37,26 @@ import binascii
 import hashlib
 import mimetypes
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
-from email.utils import encode_rfc2231, format_datetime, formataddr, getaddresses, parseaddr
-from typing import Any
+from email.utils import encode_rfc2231, format_datetime, formataddr
+from functools import lru_cache
 
-from mail_proxy.domain.attachment_spec import infer_fetch_mode
+from mail_proxy.domain.addresses import Mailbox, format_mailbox
 from mail_proxy.domain.html_text import html_to_text
+from mail_proxy.domain.outgoing import OutgoingMessage, Unsendable
 
 CRLF = "\r\n"
 _FOLD_AT = 78
 _MAX_LINE = 998
-_ANGLE_ADDR = re.compile(r"^(.*)<([^<>]+)>$", re.DOTALL)
-_HEADER_NAME = re.compile(r"^[!-9;-~]+$")
 _MD5_MARKER = re.compile(r"_?\{MD5:[0-9a-fA-F]*\}")
 _MIME_TYPE = re.compile(r"^[\w!#$&^.+-]+/[\w!#$&^.+-]+$")
-_RESERVED_HEADERS = frozenset(
-    [
-        "from",
-        "to",
-        "cc",
-        "bcc",
-        "reply-to",
-        "subject",
-        "date",
-        "message-id",
-        "x-genro-mail-id",
-        "mime-version",
-        "content-type",
-        "content-transfer-encoding",
-        "content-disposition",
-        "return-path",
-        "sender",
-    ]
-)
 
 
-class MimeError(ValueError):
-    """The payload cannot become a message; waiting will not fix it."""
+class MimeError(Unsendable):
+    """The message cannot be encoded; waiting will not fix it."""
 
 
 class UnsupportedAttachment(MimeError):
@@ -107,63 +90,34 @@ class Attachment:
 # -- addresses ---------------------------------------------------------------------
 
 
-def _mailboxes(value: object) -> list[tuple[str, str]]:
-    """(display name, wire address) pairs from a string or a list of strings."""
-    if not value:
-        return []
-    if isinstance(value, list | tuple):
-        pairs = [_parse_mailbox(str(item)) for item in value]
-    else:
-        pairs = getaddresses([str(value)])
-    return [(name, _wire_address(addr, raw=str(value))) for name, addr in pairs]
-
-
-def _parse_mailbox(item: str) -> tuple[str, str]:
-    """One list entry is one mailbox, even with an unquoted comma in its name."""
-    angle = _ANGLE_ADDR.match(item.strip())
-    if not angle:
-        return parseaddr(item)
-    name = angle.group(1).strip()
-    if len(name) >= 2 and name[0] == name[-1] == '"':
-        name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    return name, angle.group(2).strip()
-
-
-def _wire_address(addr: str, *, raw: str) -> str:
+@lru_cache(maxsize=4096)
+def _wire_address(addr: str) -> str:
     """The address as sent: the domain in ASCII; a non-ASCII local part is kept
     (it needs SMTPUTF8, RFC 6531 §3.3)."""
-    local, at, domain = addr.rpartition("@")
-    if not at or not local or not domain:
-        raise MimeError(f"invalid address: {raw}")
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise MimeError(f"invalid domain: {domain}") from exc
-    return f"{local}@{domain}"
+    local, _, domain = addr.rpartition("@")
+    if domain.isascii():
+        return addr
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError as exc:
+        raise MimeError(f"invalid domain: {domain}") from exc
 
 
-def _one_mailbox(value: object, field: str) -> tuple[str, str]:
-    boxes = _mailboxes(value)
-    if len(boxes) != 1:
-        raise MimeError(f"{field} must be one address")
-    return boxes[0]
+def _wire(boxes: Iterable[Mailbox]) -> list[Mailbox]:
+    return [Mailbox(box.name, _wire_address(box.address)) for box in boxes]
 
 
-def envelope_of(payload: Mapping[str, Any]) -> Envelope:
+def envelope_of(message: OutgoingMessage) -> Envelope:
     """Envelope sender (``return_path`` or From) and de-duplicated recipients."""
-    sender = payload.get("return_path") or payload.get("from")
-    if not sender:
-        raise MimeError("message has no sender")
-    _, sender_addr = _one_mailbox(sender, "return_path/from")
     seen: dict[str, str] = {}
-    for key in ("to", "cc", "bcc"):
-        for _, addr in _mailboxes(payload.get(key)):
-            seen.setdefault(addr.lower(), addr)
-    if not seen:
-        raise MimeError("message has no recipients")
-    headers = [addr for key in ("from", "reply_to") for _, addr in _mailboxes(payload.get(key))]
-    return Envelope(sender_addr, tuple(seen.values()), not all(a.isascii() for a in headers))
+    for box in _wire((*message.to, *message.cc, *message.bcc)):
+        seen.setdefault(box.address.lower(), box.address)
+    headers = _wire((message.sender, *message.reply_to))
+    return Envelope(
+        _wire_address(message.envelope_sender),
+        tuple(seen.values()),
+        not all(box.address.isascii() for box in headers),
+    )
 
 
 # -- headers -----------------------------------------------------------------------
@@ -188,19 +142,15 @@ def _text_header(name: str, value: str) -> str:
     return f"{name}: {encoded}"
 
 
-def _mailbox(box: tuple[str, str]) -> str:
+def _mailbox(box: Mailbox) -> str:
     """One mailbox; an SMTPUTF8 address is written raw (RFC 6532 §3.2), which
     ``formataddr`` refuses, with its display name quoted."""
-    name, address = box
-    if address.isascii():
+    if box.address.isascii():
         return formataddr(box, charset="utf-8")
-    if not name:
-        return address
-    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{quoted}" <{address}>'
+    return format_mailbox(*box)
 
 
-def _address_header(name: str, boxes: Sequence[tuple[str, str]]) -> str:
+def _address_header(name: str, boxes: Sequence[Mailbox]) -> str:
     """An address-list header, folded after commas."""
     lines = [f"{name}: "]
     for index, box in enumerate(boxes):
@@ -215,40 +165,28 @@ def _address_header(name: str, boxes: Sequence[tuple[str, str]]) -> str:
     return CRLF.join(lines)
 
 
-def _message_id(payload: Mapping[str, Any], message_key: str, domain: str) -> str:
-    given = str(payload.get("message_id") or "").strip()
-    if given:
-        _check_value("Message-ID", given)
-        return given if given.startswith("<") else f"<{given}>"
+def _message_id(message: OutgoingMessage, message_key: str, domain: str) -> str:
+    """The id given at submission; a row queued before ids were given there gets
+    one derived from its queue position, the same on every attempt."""
+    if message.message_id is not None:
+        return message.message_id
     digest = hashlib.sha256(message_key.encode()).hexdigest()[:32]
     return f"<{digest}@{domain}>"
 
 
-def _custom_headers(headers: object) -> Iterable[str]:
-    if not isinstance(headers, Mapping):
-        return
-    for name, value in headers.items():
-        name = str(name).strip()
-        if not _HEADER_NAME.match(name):
-            raise MimeError(f"invalid header name: {name!r}")
-        if name.lower() not in _RESERVED_HEADERS:
-            yield _text_header(name, str(value))
-
-
-def _top_headers(payload: Mapping[str, Any], *, message_key: str, now: float) -> list[str]:
-    sender = _one_mailbox(payload.get("from"), "from")
+def _top_headers(message: OutgoingMessage, *, message_key: str, now: float) -> list[str]:
+    [sender] = _wire([message.sender])
     headers = [_address_header("From", [sender])]
-    for key, name in (("to", "To"), ("cc", "Cc"), ("reply_to", "Reply-To")):
-        boxes = _mailboxes(payload.get(key))
+    for boxes, name in ((message.to, "To"), (message.cc, "Cc"), (message.reply_to, "Reply-To")):
         if boxes:
-            headers.append(_address_header(name, boxes))
+            headers.append(_address_header(name, _wire(boxes)))
     headers += [
-        _text_header("Subject", str(payload.get("subject") or "")),
+        _text_header("Subject", message.subject),
         f"Date: {format_datetime(datetime.fromtimestamp(now, UTC))}",
-        f"Message-ID: {_message_id(payload, message_key, sender[1].rpartition('@')[2])}",
-        _text_header("X-Genro-Mail-ID", str(payload.get("id", ""))),
+        f"Message-ID: {_message_id(message, message_key, sender.address.rpartition('@')[2])}",
+        _text_header("X-Genro-Mail-ID", message.id),
     ]
-    headers.extend(_custom_headers(payload.get("headers")))
+    headers.extend(_text_header(name, value) for name, value in message.headers)
     headers.append("MIME-Version: 1.0")
     return headers
 
@@ -312,9 +250,9 @@ def _multipart(subtype: str, parts: Sequence[_Part], seed: str) -> _Part:
     )
 
 
-def _body(payload: Mapping[str, Any], html_text_alternative: bool, seed: str) -> _Part:
-    text = str(payload.get("body") or "")
-    if payload.get("content_type") != "html":
+def _body(message: OutgoingMessage, html_text_alternative: bool, seed: str) -> _Part:
+    text = message.body
+    if message.content_type != "html":
         return _text_part(text, "plain")
     html = _text_part(text, "html")
     if not html_text_alternative:
@@ -325,32 +263,31 @@ def _body(payload: Mapping[str, Any], html_text_alternative: bool, seed: str) ->
 # -- attachments -------------------------------------------------------------------
 
 
-def _guess_type(filename: str, given: object) -> str:
-    if isinstance(given, str) and _MIME_TYPE.match(given.strip()):
+def _guess_type(filename: str, given: str | None) -> str:
+    if given is not None and _MIME_TYPE.match(given.strip()):
         return given.strip().lower()
     guessed, _ = mimetypes.guess_type(filename, strict=False)
     return guessed or "application/octet-stream"
 
 
-def inline_attachments(payload: Mapping[str, Any]) -> list[Attachment]:
-    """Decode the attachments carried in the payload as base64.
+def inline_attachments(message: OutgoingMessage) -> list[Attachment]:
+    """Decode the attachments carried in the message as base64.
 
     Other fetch modes (URL, filesystem, tenant endpoint) need I/O and are resolved
     elsewhere; meeting one here raises ``UnsupportedAttachment``.
     """
     found: list[Attachment] = []
-    for spec in payload.get("attachments") or []:
-        path = str(spec.get("storage_path") or "")
-        mode = spec.get("fetch_mode") or infer_fetch_mode(path)
-        filename = _MD5_MARKER.sub("", str(spec.get("filename") or "")) or "attachment"
-        if mode != "base64":
+    for spec in message.attachments:
+        filename = _MD5_MARKER.sub("", spec.filename) or "attachment"
+        if spec.fetch_mode != "base64":
+            mode = spec.fetch_mode
             raise UnsupportedAttachment(f"attachment {filename}: fetch mode {mode!r} unsupported")
-        data = "".join(path.removeprefix("base64:").split())
+        data = "".join(spec.storage_path.removeprefix("base64:").split())
         try:
             content = base64.b64decode(data, validate=True)
         except binascii.Error as exc:
             raise MimeError(f"attachment {filename}: invalid base64") from exc
-        found.append(Attachment(filename, content, _guess_type(filename, spec.get("mime_type"))))
+        found.append(Attachment(filename, content, _guess_type(filename, spec.mime_type)))
     return found
 
 
@@ -358,7 +295,7 @@ def inline_attachments(payload: Mapping[str, Any]) -> list[Attachment]:
 
 
 def build_message(
-    payload: Mapping[str, Any],
+    message: OutgoingMessage,
     *,
     attachments: Sequence[Attachment] = (),
     now: float,
@@ -369,11 +306,11 @@ def build_message(
     unless an address needs SMTPUTF8 (then UTF-8 in those headers only).
 
     ``message_key`` identifies this queued message uniquely (tenant, id, queue
-    position): it seeds the generated Message-ID and the MIME boundaries, so
-    every attempt of one message carries the same Message-ID.
+    position): it seeds the MIME boundaries, and the Message-ID of a row queued
+    before submission assigned one.
     """
-    headers = _top_headers(payload, message_key=message_key, now=now)
-    part = _body(payload, html_text_alternative, message_key)
+    headers = _top_headers(message, message_key=message_key, now=now)
+    part = _body(message, html_text_alternative, message_key)
     if attachments:
         parts = [part, *(_attachment_part(a) for a in attachments)]
         part = _multipart("mixed", parts, message_key + "/m")

@@ -54,6 +54,9 @@ class LimitBehavior(StrEnum):
 
 
 class AuthMethod(StrEnum):
+    """How the proxy proves itself to a tenant's server: the one list the API
+    schemas, client sync and attachment specs accept."""
+
     NONE = "none"
     BEARER = "bearer"
     BASIC = "basic"
@@ -153,7 +156,9 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
-    """A validated message ready to enqueue. ``payload`` is the normalised message."""
+    """A validated message ready to enqueue. ``payload`` is the normalised message;
+    ``rfc_message_id`` its RFC 5322 Message-ID, stored apart so that a bounce or a
+    PEC receipt naming it finds the message."""
 
     tenant_id: str
     id: str
@@ -162,6 +167,9 @@ class NewMessage:
     payload: dict[str, Any]
     deferred_ts: int | None = None
     batch_code: str | None = None
+    #: The Message-ID header it is sent with (RFC 5322 §3.6.4), kept so that a
+    #: bounce or a PEC receipt quoting it leads back to this message.
+    rfc_message_id: str | None = None
 
 
 class EnqueueOutcome(StrEnum):
@@ -197,6 +205,7 @@ class MessageRecord:
     error_ts: int | None = None
     error: str | None = None
     reported_ts: int | None = None
+    rfc_message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

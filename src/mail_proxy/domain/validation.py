@@ -13,18 +13,14 @@ Rules and where they come from:
   RFC 5322 §2.2 ends a header field at CRLF, so such a value could smuggle headers.
 - extra header names are RFC 5322 §3.6.8 field names (printable ASCII, no colon).
 
-The normalised payload the dispatcher builds the MIME message from has these keys:
-``id, tenant_id, account_id, from, to, cc, bcc, reply_to, return_path, subject,
-body, content_type ("plain" | "html"), headers, message_id, priority, deferred_ts,
-batch_code, attachments``. Addresses are strings ``"Display Name <addr>"`` (display
-name unencoded), ``to/cc/bcc`` lists, ``return_path`` a bare addr-spec, attachments
-dicts with ``filename, storage_path, fetch_mode`` and optional ``mime_type,
-content_md5, auth``. Unknown fields are dropped.
+A message that passes becomes an ``OutgoingMessage`` (``outgoing``) carrying its
+RFC 5322 Message-ID: the client's, normalised, or one made here, so every attempt
+and any later bounce or PEC receipt name the same id. ``new_message`` turns it
+into what the queue stores. Unknown fields are dropped.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,20 +28,34 @@ from typing import Any
 from mail_proxy.domain.addresses import (
     InvalidAddress,
     Mailbox,
-    format_mailbox,
+    ascii_domain,
     parse_mailboxes,
     single_mailbox,
 )
-from mail_proxy.domain.attachment_spec import InvalidAttachment, attachment_specs
+from mail_proxy.domain.attachment_spec import AttachmentSpec, InvalidAttachment, attachment_specs
 from mail_proxy.domain.models import Account, NewMessage, Priority, Tenant
+from mail_proxy.domain.outgoing import (
+    FIELD_NAME,
+    MAX_MESSAGE_ID,
+    ContentType,
+    OutgoingMessage,
+    extra_headers,
+    new_message_id,
+    normalised_message_id,
+    to_payload,
+)
 from mail_proxy.domain.priority import InvalidPriority, resolve_priority
 from mail_proxy.domain.text import is_storable
 
 MAX_ID_LENGTH = 255
 MAX_BATCH_CODE_LENGTH = 64
 MAX_TS = 253_402_300_799  # 9999-12-31T23:59:59Z: beyond it no database integer is safe
-_FIELD_NAME = re.compile(r"^[\x21-\x39\x3b-\x7e]+$")
-_CONTENT_TYPES = {"plain": "plain", "text/plain": "plain", "html": "html", "text/html": "html"}
+_CONTENT_TYPES: dict[str, ContentType] = {
+    "plain": "plain",
+    "text/plain": "plain",
+    "html": "html",
+    "text/html": "html",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +125,7 @@ def recipient_count(messages: Sequence[object]) -> int:
     return total
 
 
-def validate_message(raw: object, ctx: ValidationContext) -> NewMessage | Rejection:
+def validate_message(raw: object, ctx: ValidationContext) -> OutgoingMessage | Rejection:
     """Normalise one submitted message or say, in a sentence, why it is refused."""
     if not isinstance(raw, dict):
         return Rejection(None, "message must be a JSON object")
@@ -130,7 +140,7 @@ def validate_message(raw: object, ctx: ValidationContext) -> NewMessage | Reject
         return Rejection(str(message_id) if _is_scalar(message_id) else None, rejected.reason)
 
 
-def _build(raw: dict[str, Any], ctx: ValidationContext) -> NewMessage:
+def _build(raw: dict[str, Any], ctx: ValidationContext) -> OutgoingMessage:
     message_id = _message_id(raw.get("id"))
     tenant = _tenant(raw.get("tenant_id"), ctx)
     account = _account(raw.get("account_id"), tenant.id, ctx)
@@ -138,39 +148,46 @@ def _build(raw: dict[str, Any], ctx: ValidationContext) -> NewMessage:
         priority = resolve_priority(raw.get("priority"), ctx.batch_priority, ctx.instance_priority)
     except InvalidPriority as exc:
         raise _Reject(str(exc)) from None
-    to = _addresses(raw.get("to"), "to")
+    to = _mailboxes(raw.get("to"), "to")
     if not to:
         raise _Reject("missing field: to")
     deferred_ts = _deferred_ts(raw.get("deferred_ts"))
     batch_code = _batch_code(raw.get("batch_code"))
-    payload: dict[str, Any] = {
-        "id": message_id,
-        "tenant_id": tenant.id,
-        "account_id": account.id,
-        "from": _sender(raw, account),
-        "to": to,
-        "cc": _addresses(raw.get("cc"), "cc"),
-        "bcc": _addresses(raw.get("bcc"), "bcc"),
-        "reply_to": _reply_to(raw.get("reply_to")),
-        "return_path": _return_path(raw.get("return_path")),
-        "subject": _subject(raw.get("subject")),
-        "body": _body(raw.get("body")),
-        "content_type": _content_type(raw),
-        "headers": _headers(raw.get("headers")),
-        "message_id": _optional_header_text(raw.get("message_id"), "message_id"),
-        "priority": int(priority),
-        "deferred_ts": deferred_ts,
-        "batch_code": batch_code,
-        "attachments": _attachments(raw.get("attachments")),
-    }
-    return NewMessage(
-        tenant_id=tenant.id,
+    sender = _sender(raw, account)
+    headers = _headers(raw.get("headers"))
+    return OutgoingMessage(
         id=message_id,
+        tenant_id=tenant.id,
         account_id=account.id,
+        sender=sender,
+        to=to,
+        cc=_mailboxes(raw.get("cc"), "cc"),
+        bcc=_mailboxes(raw.get("bcc"), "bcc"),
+        reply_to=_mailboxes(raw.get("reply_to"), "reply_to"),
+        return_path=_return_path(raw.get("return_path")),
+        subject=_subject(raw.get("subject")),
+        body=_body(raw.get("body")),
+        content_type=_content_type(raw),
+        headers=extra_headers(headers),
+        message_id=_rfc_message_id(raw.get("message_id"), headers, sender),
         priority=int(priority),
-        payload=payload,
         deferred_ts=deferred_ts,
         batch_code=batch_code,
+        attachments=_attachments(raw.get("attachments")),
+    )
+
+
+def new_message(message: OutgoingMessage) -> NewMessage:
+    """What the queue stores for a validated message."""
+    return NewMessage(
+        tenant_id=message.tenant_id,
+        id=message.id,
+        account_id=message.account_id,
+        priority=message.priority,
+        payload=to_payload(message),
+        deferred_ts=message.deferred_ts,
+        batch_code=message.batch_code,
+        rfc_message_id=message.message_id,
     )
 
 
@@ -240,15 +257,11 @@ def _refuse_injection(text: str, field: str) -> None:
         raise _Reject(f"invalid {field}: contains a NUL character")
 
 
-def _mailboxes(value: object, field: str) -> list[Mailbox]:
+def _mailboxes(value: object, field: str) -> tuple[Mailbox, ...]:
     try:
-        return parse_mailboxes(value, field)
+        return tuple(parse_mailboxes(value, field))
     except InvalidAddress as exc:
         raise _Reject(str(exc)) from None
-
-
-def _addresses(value: object, field: str) -> list[str]:
-    return [format_mailbox(name, addr) for name, addr in _mailboxes(value, field)]
 
 
 def _one_mailbox(value: object, field: str) -> Mailbox:
@@ -258,7 +271,8 @@ def _one_mailbox(value: object, field: str) -> Mailbox:
         raise _Reject(str(exc)) from None
 
 
-def _sender(raw: dict[str, Any], account: Account) -> str:
+def _sender(raw: dict[str, Any], account: Account) -> Mailbox:
+    """The message's From, else the account's default sender: the one place it applies."""
     value = raw.get("from") or account.default_from
     if value is None:
         raise _Reject("missing field: from (the account has no default sender)")
@@ -269,12 +283,7 @@ def _sender(raw: dict[str, Any], account: Account) -> str:
             raise _Reject("invalid from_name: must be a string")
         _refuse_injection(display, "from_name")
         name = display.strip()
-    return format_mailbox(name, addr)
-
-
-def _reply_to(value: object) -> str | None:
-    mailboxes = _addresses(value, "reply_to")
-    return ", ".join(mailboxes) if mailboxes else None
+    return Mailbox(name, addr)
 
 
 def _return_path(value: object) -> str | None:
@@ -303,7 +312,7 @@ def _body(value: object) -> str:
     return value
 
 
-def _content_type(raw: dict[str, Any]) -> str:
+def _content_type(raw: dict[str, Any]) -> ContentType:
     value = raw.get("content_type")
     if value is None:
         return "html" if raw.get("html") is True else "plain"
@@ -312,13 +321,26 @@ def _content_type(raw: dict[str, Any]) -> str:
     return _CONTENT_TYPES[value.strip().lower()]
 
 
-def _optional_header_text(value: object, field: str) -> str | None:
+def _rfc_message_id(value: object, headers: Mapping[str, str], sender: Mailbox) -> str:
+    """The client's Message-ID (the field, else a Message-ID header), normalised;
+    else a new one on the sender's domain (RFC 5322 §3.6.4)."""
     if value is None or value == "":
-        return None
+        value = next((v for k, v in headers.items() if k.lower() == "message-id" and v), None)
+        field = "Message-ID header"
+    else:
+        field = "message_id"
+    if value is None:
+        return new_message_id(ascii_domain(sender.address))
     if not isinstance(value, str):
         raise _Reject(f"invalid {field}: must be a string")
     _refuse_injection(value, field)
-    return value
+    normalised = normalised_message_id(value)
+    if normalised is None:
+        raise _Reject(
+            f"invalid {field}: expected left@right without spaces, "
+            f"at most {MAX_MESSAGE_ID} characters"
+        )
+    return normalised
 
 
 def _headers(value: object) -> dict[str, str]:
@@ -328,7 +350,7 @@ def _headers(value: object) -> dict[str, str]:
         raise _Reject("invalid headers: expected an object of name → value")
     headers: dict[str, str] = {}
     for name, item in value.items():
-        if not _FIELD_NAME.match(name):
+        if not FIELD_NAME.match(name):
             raise _Reject(f"invalid header name: {name[:80]!r}")
         if not isinstance(item, str | int | float) or isinstance(item, bool):
             raise _Reject(f"invalid value of header {name}: must be a string")
@@ -357,7 +379,7 @@ def _batch_code(value: object) -> str | None:
     return value
 
 
-def _attachments(value: object) -> list[dict[str, Any]]:
+def _attachments(value: object) -> tuple[AttachmentSpec, ...]:
     try:
         return attachment_specs(value)
     except InvalidAttachment as exc:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mail_proxy.schemas.common import MAX_COUNT, examples
+from mail_proxy.schemas.common import MAX_COUNT, WriteOnlySecret, examples
 
 HOST_PATTERN = r"^[^\s/]+$"
 
@@ -22,7 +22,7 @@ class AccountIn(BaseModel):
     host: str = Field(pattern=HOST_PATTERN, max_length=255)
     port: int = Field(default=587, ge=1, le=65535)
     user: str | None = None
-    password: str | None = None
+    password: WriteOnlySecret = None
     use_tls: bool | None = Field(default=None, description="STARTTLS; port 465 is implicit TLS.")
     ttl: int = Field(default=300, ge=0, le=MAX_COUNT, description="Pooled connection lifetime (s).")
     limit_per_minute: int | None = Field(default=None, ge=1, le=MAX_COUNT)
@@ -37,7 +37,7 @@ class AccountIn(BaseModel):
     imap_host: str | None = Field(default=None, pattern=HOST_PATTERN)
     imap_port: int | None = Field(default=None, ge=1, le=65535)
     imap_user: str | None = None
-    imap_password: str | None = None
+    imap_password: WriteOnlySecret = None
     imap_ssl: bool = True
     imap_folder: str | None = None
 

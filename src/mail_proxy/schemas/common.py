@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 MASK = "********"
 """Shown instead of a stored secret; sending it back unchanged keeps the secret."""
+
+
+def masked(secret: str | None) -> str | None:
+    """What an answer shows of a write-only secret: the mask when one is stored."""
+    return MASK if secret else None
+
+
+def _unmasked(secret: str | None) -> str | None:
+    return None if secret == MASK else secret
+
+
+WriteOnlySecret = Annotated[str | None, AfterValidator(_unmasked)]
+"""A secret that goes in and never comes out. The mask a read showed, sent back, is
+read as ``None``: past parsing, ``None`` means "keep the stored secret", so a client
+can send back what it read without knowing the secret (and without erasing it)."""
 
 MAX_COUNT = 2**31 - 1
 """Upper bound of counts, limits and offsets: every database stores it as an integer."""

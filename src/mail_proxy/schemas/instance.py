@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mail_proxy.schemas.common import MAX_COUNT, StatusResponse, examples
+from mail_proxy.schemas.common import MAX_COUNT, StatusResponse, WriteOnlySecret, examples
 
 
 class BounceSettings(BaseModel):
@@ -16,7 +16,7 @@ class BounceSettings(BaseModel):
     imap_host: str | None = Field(default=None, pattern=r"^[^\s/]+$")
     imap_port: int | None = Field(default=None, ge=1, le=65535)
     imap_user: str | None = None
-    imap_password: str | None = Field(default=None, description="Write-only; masked on read.")
+    imap_password: WriteOnlySecret = Field(default=None, description="Write-only; masked on read.")
     imap_ssl: bool = True
     imap_folder: str = "INBOX"
     poll_interval_seconds: int = Field(default=60, ge=5, le=MAX_COUNT)
@@ -59,7 +59,7 @@ class InstanceUpdate(BaseModel):
     bounce_imap_host: str | None = Field(default=None, pattern=r"^[^\s/]+$")
     bounce_imap_port: int | None = Field(default=None, ge=1, le=65535)
     bounce_imap_user: str | None = None
-    bounce_imap_password: str | None = Field(default=None, description="Write-only.")
+    bounce_imap_password: WriteOnlySecret = Field(default=None, description="Write-only.")
     bounce_imap_ssl: bool | None = None
     bounce_imap_folder: str | None = None
     bounce_poll_interval: int | None = Field(default=None, ge=5, le=MAX_COUNT)

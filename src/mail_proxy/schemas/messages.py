@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, WithJsonSchema
 from pydantic.config import JsonDict
 
+from mail_proxy.domain.models import AuthMethod
 from mail_proxy.schemas.common import MAX_TS, ErrorResponse, examples
 
 PriorityValue = int | Literal["immediate", "high", "medium", "low"]
@@ -33,7 +34,7 @@ _MESSAGE_EXAMPLE: JsonDict = {
 
 
 class AttachmentAuth(BaseModel):
-    method: Literal["none", "bearer", "basic"] = "none"
+    method: AuthMethod = AuthMethod.NONE
     token: str | None = None
     user: str | None = None
     password: str | None = None

@@ -7,11 +7,12 @@ the stored value. The tenant's API key is shown once, when it is made.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
-from mail_proxy.schemas.common import MAX_COUNT, MAX_TS, examples
+from mail_proxy.domain.models import AuthMethod
+from mail_proxy.schemas.common import MAX_COUNT, MAX_TS, WriteOnlySecret, examples
 
 TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 URL_PATTERN = r"^https?://[^\s]+$"
@@ -21,24 +22,30 @@ PATH_PATTERN = r"^/[^\s]*$"
 class ClientAuthIn(BaseModel):
     """How the proxy authenticates to the tenant's endpoints (sync, attachments)."""
 
-    method: Literal["none", "bearer", "basic"] = "none"
-    token: str | None = None
+    method: AuthMethod = AuthMethod.NONE
+    token: WriteOnlySecret = None
     user: str | None = None
-    password: str | None = None
+    password: WriteOnlySecret = None
 
     model_config = examples({"method": "bearer", "token": "s3cr3t-callback-token"})
 
-    @model_validator(mode="after")
-    def _complete(self) -> ClientAuthIn:
-        if self.method == "bearer" and not self.token:
+    @model_validator(mode="before")
+    @classmethod
+    def _complete(cls, data: Any) -> Any:
+        """Judged on what was sent, before the mask becomes ``None``: a masked secret
+        is a secret given (the stored one)."""
+        if not isinstance(data, dict):
+            return data
+        method = data.get("method", "none")
+        if method == "bearer" and not data.get("token"):
             raise ValueError("bearer auth needs a token")
-        if self.method == "basic" and not (self.user and self.password):
+        if method == "basic" and not (data.get("user") and data.get("password")):
             raise ValueError("basic auth needs user and password")
-        return self
+        return data
 
 
 class ClientAuthOut(BaseModel):
-    method: Literal["none", "bearer", "basic"]
+    method: AuthMethod
     token: str | None = Field(description="Masked when set.")
     user: str | None
     password: str | None = Field(description="Masked when set.")

@@ -10,30 +10,28 @@ from __future__ import annotations
 import structlog
 
 from mail_proxy.settings import Settings
-from mail_proxy.storage.base import Store
 from mail_proxy.storage.cipher import load_cipher
 from mail_proxy.storage.engines import parse_target
-from mail_proxy.storage.postgres import PostgresStore
-from mail_proxy.storage.sql_base import SqlStore
-from mail_proxy.storage.sqlite import SqliteStore
+from mail_proxy.storage.postgres import postgres_database
+from mail_proxy.storage.sqlite import sqlite_database
+from mail_proxy.storage.store import SqlStore
 
-__all__ = ["Store", "open_store"]
+__all__ = ["SqlStore", "open_store"]
 
 log = structlog.get_logger(__name__)
 
 
-async def open_store(settings: Settings) -> Store:
+async def open_store(settings: Settings) -> SqlStore:
     """Open (creating or upgrading as needed) the database named by ``settings.db_path``.
 
     Raises ``MailProxyError`` when the database's secrets were sealed with another
     key: better to stop here than to fail every delivery later."""
     target = parse_target(settings.db_path)
     cipher = load_cipher(settings)
-    store: SqlStore
     if target.is_postgres:
-        store = PostgresStore.connect(target, cipher)
+        store = SqlStore(postgres_database(target, cipher))
     else:
-        store = SqliteStore.connect(target, cipher)
+        store = SqlStore(sqlite_database(target, cipher))
     try:
         await store.run_migrations()
         await store.check_secret_key()

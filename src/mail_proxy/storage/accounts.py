@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mail_proxy.domain.models import Account, LimitBehavior
-from mail_proxy.errors import InvalidInput
+from mail_proxy.domain.models import Account
+from mail_proxy.ports import Accounts
 from mail_proxy.storage import records
-from mail_proxy.storage.sql_base import SqlStore
+from mail_proxy.storage.database import Database
 from mail_proxy.storage.tables import accounts
 
-A = accounts.c
-_READ_ONLY_FIELDS = {"id", "tenant_id", "created_at", "updated_at"}
-_UPDATABLE = {f.name for f in dataclasses.fields(Account)} - _READ_ONLY_FIELDS
+ACCT = accounts.c
 
 
-class AccountOps(SqlStore):
-    """Store methods over the ``accounts`` table."""
+class SqlAccounts(Accounts):
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-    async def upsert_account(self, account: Account, now: float) -> tuple[Account, bool]:
-        values = records.account_values(account, self._cipher) | {"updated_at": now}
+    async def upsert(self, account: Account, now: float) -> tuple[Account, bool]:
+        values = records.account_values(account, self._db.cipher) | {"updated_at": now}
 
         async def op(conn: AsyncConnection) -> tuple[Account, bool]:
             found = await self._account_row(conn, account.tenant_id, account.id)
@@ -34,67 +32,42 @@ class AccountOps(SqlStore):
                     sa.update(accounts).where(*_key(account.tenant_id, account.id)).values(values)
                 )
             saved = await self._account_row(conn, account.tenant_id, account.id)
-            return records.account(saved, self._cipher), found is None
+            return records.account(saved, self._db.cipher), found is None
 
-        return await self._write(op, "upsert_account")
+        return await self._db.write(op, "upsert_account")
 
-    async def update_account(
-        self, tenant_id: str, account_id: str, changes: dict[str, Any], now: float
-    ) -> Account | None:
-        unknown = set(changes) - _UPDATABLE
-        if unknown:
-            field = sorted(unknown)[0]
-            raise InvalidInput(f"Account field {field!r} cannot be changed", field=field)
-        fixed = dict(changes)
-        if "limit_behavior" in fixed:
-            fixed["limit_behavior"] = LimitBehavior(fixed["limit_behavior"])
-
-        async def op(conn: AsyncConnection) -> Account | None:
-            row = await self._account_row(conn, tenant_id, account_id, lock=True)
-            if row is None:
-                return None
-            updated = dataclasses.replace(records.account(row, self._cipher), **fixed)
-            values = records.account_values(updated, self._cipher) | {"updated_at": now}
-            await conn.execute(
-                sa.update(accounts).where(*_key(tenant_id, account_id)).values(values)
-            )
-            saved = await self._account_row(conn, tenant_id, account_id)
-            return records.account(saved, self._cipher)
-
-        return await self._write(op, "update_account")
-
-    async def get_account(self, tenant_id: str, account_id: str) -> Account | None:
+    async def get(self, tenant_id: str, account_id: str) -> Account | None:
         async def op(conn: AsyncConnection) -> Account | None:
             row = await self._account_row(conn, tenant_id, account_id)
-            return None if row is None else records.account(row, self._cipher)
+            return None if row is None else records.account(row, self._db.cipher)
 
-        return await self._read(op, "get_account")
+        return await self._db.read(op, "get_account")
 
-    async def list_accounts(self, tenant_id: str | None = None) -> list[Account]:
-        query = sa.select(accounts).order_by(A.tenant_id, A.id)
+    async def all(self, tenant_id: str | None = None) -> list[Account]:
+        query = sa.select(accounts).order_by(ACCT.tenant_id, ACCT.id)
         if tenant_id is not None:
-            query = query.where(A.tenant_id == tenant_id)
+            query = query.where(ACCT.tenant_id == tenant_id)
 
         async def op(conn: AsyncConnection) -> list[Account]:
-            return [records.account(row, self._cipher) for row in await conn.execute(query)]
+            return [records.account(row, self._db.cipher) for row in await conn.execute(query)]
 
-        return await self._read(op, "list_accounts")
+        return await self._db.read(op, "list_accounts")
 
-    async def delete_account(self, tenant_id: str, account_id: str) -> bool:
+    async def delete(self, tenant_id: str, account_id: str) -> bool:
         async def op(conn: AsyncConnection) -> bool:
             result = await conn.execute(sa.delete(accounts).where(*_key(tenant_id, account_id)))
             return result.rowcount > 0
 
-        return await self._write(op, "delete_account")
+        return await self._db.write(op, "delete_account")
 
     async def _account_row(
         self, conn: AsyncConnection, tenant_id: str, account_id: str, *, lock: bool = False
     ) -> Any:
         query = sa.select(accounts).where(*_key(tenant_id, account_id))
         if lock:
-            query = self._for_update(query)
+            query = self._db.for_update(query)
         return (await conn.execute(query)).first()
 
 
 def _key(tenant_id: str, account_id: str) -> tuple[sa.ColumnElement[bool], ...]:
-    return (A.tenant_id == tenant_id, A.id == account_id)
+    return (ACCT.tenant_id == tenant_id, ACCT.id == account_id)

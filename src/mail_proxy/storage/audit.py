@@ -13,17 +13,19 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.domain.models import CommandLogEntry
+from mail_proxy.ports import Audit
 from mail_proxy.storage import records
-from mail_proxy.storage.sql_base import SqlStore
+from mail_proxy.storage.database import Database
 from mail_proxy.storage.tables import command_log
 
-C = command_log.c
+CMD = command_log.c
 
 
-class AuditOps(SqlStore):
-    """Store methods over ``command_log``."""
+class SqlAudit(Audit):
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-    async def log_command(
+    async def record(
         self,
         *,
         ts: float,
@@ -47,9 +49,9 @@ class AuditOps(SqlStore):
         async def op(conn: AsyncConnection) -> None:
             await conn.execute(statement)
 
-        await self._write(op, "log_command")
+        await self._db.write(op, "log_command")
 
-    async def command_log(
+    async def entries(
         self,
         *,
         since: float | None = None,
@@ -63,27 +65,27 @@ class AuditOps(SqlStore):
 
         ``endpoint`` matches part of ``"METHOD /path?query"``, ignoring case.
         """
-        query = sa.select(command_log).order_by(C.id).limit(limit).offset(offset)
+        query = sa.select(command_log).order_by(CMD.id).limit(limit).offset(offset)
         if since is not None:
-            query = query.where(C.ts >= since)
+            query = query.where(CMD.ts >= since)
         if until is not None:
-            query = query.where(C.ts <= until)
+            query = query.where(CMD.ts <= until)
         if tenant_id is not None:
-            query = query.where(C.tenant_id == tenant_id)
+            query = query.where(CMD.tenant_id == tenant_id)
         if endpoint:
-            called = sa.func.lower(C.method + " " + C.path)
+            called = sa.func.lower(CMD.method + " " + CMD.path)
             query = query.where(called.contains(endpoint.lower(), autoescape=True))
 
         async def op(conn: AsyncConnection) -> list[CommandLogEntry]:
             return [records.command_log_entry(row) for row in await conn.execute(query)]
 
-        return await self._read(op, "command_log")
+        return await self._db.read(op, "command_log")
 
-    async def purge_command_log(self, before: float) -> int:
+    async def purge(self, before: float) -> int:
         """Remove entries older than ``before``; the number removed."""
-        statement = sa.delete(command_log).where(C.ts < before)
+        statement = sa.delete(command_log).where(CMD.ts < before)
 
         async def op(conn: AsyncConnection) -> int:
             return (await conn.execute(statement)).rowcount or 0
 
-        return await self._write(op, "purge_command_log")
+        return await self._db.write(op, "purge_command_log")

@@ -19,31 +19,33 @@ from mail_proxy.storage.tables import messages
 _COLUMNS = ", ".join(f"messages.{column.name}" for column in messages.columns)
 
 _DUE = """
-    SELECT m.pk, m.tenant_id, m.account_id, m.priority
-    FROM messages m
-    WHERE m.status IN ('pending', 'deferred')
-      AND m.priority BETWEEN :min_priority AND :max_priority
-      AND (m.deferred_ts IS NULL OR m.deferred_ts <= :now)
-      AND (m.lease_expires IS NULL OR m.lease_expires <= :now)
+    SELECT waiting.pk, waiting.tenant_id, waiting.account_id, waiting.priority
+    FROM messages waiting
+    WHERE waiting.status IN ('pending', 'deferred')
+      AND waiting.priority BETWEEN :min_priority AND :max_priority
+      AND (waiting.deferred_ts IS NULL OR waiting.deferred_ts <= :now)
+      AND (waiting.lease_expires IS NULL OR waiting.lease_expires <= :now)
       AND NOT EXISTS (
-          SELECT 1 FROM suspensions s
-          WHERE s.tenant_id = m.tenant_id AND (s.batch_code = '*' OR s.batch_code = m.batch_code))
-      AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = m.tenant_id AND NOT t.active)
-    ORDER BY m.priority, m.pk
+          SELECT 1 FROM suspensions
+          WHERE suspensions.tenant_id = waiting.tenant_id
+            AND (suspensions.batch_code = '*' OR suspensions.batch_code = waiting.batch_code))
+      AND NOT EXISTS (
+          SELECT 1 FROM tenants WHERE tenants.id = waiting.tenant_id AND NOT tenants.active)
+    ORDER BY waiting.priority, waiting.pk
     LIMIT :scan
 """
 
 _PICKED = """
-    SELECT r.pk FROM (
-        SELECT d.pk, d.priority,
-               row_number() OVER (PARTITION BY d.tenant_id, d.account_id
-                                  ORDER BY d.priority, d.pk) AS rank_in_account,
-               COALESCE(a.batch_size, :per_account) AS cap
-        FROM due d
-        LEFT JOIN accounts a ON a.tenant_id = d.tenant_id AND a.id = d.account_id
-    ) r
-    WHERE r.rank_in_account <= r.cap
-    ORDER BY r.priority, r.pk
+    SELECT ranked.pk FROM (
+        SELECT due.pk, due.priority,
+               row_number() OVER (PARTITION BY due.tenant_id, due.account_id
+                                  ORDER BY due.priority, due.pk) AS rank_in_account,
+               COALESCE(accounts.batch_size, :per_account) AS cap
+        FROM due
+        LEFT JOIN accounts ON accounts.tenant_id = due.tenant_id AND accounts.id = due.account_id
+    ) ranked
+    WHERE ranked.rank_in_account <= ranked.cap
+    ORDER BY ranked.priority, ranked.pk
     LIMIT :limit
 """
 
@@ -59,7 +61,7 @@ SQLITE_CLAIM = sa.text(
 # for, so concurrent dispatchers each take different messages.
 POSTGRES_CLAIM = sa.text(
     f"""
-    WITH due AS ({_DUE} FOR UPDATE OF m SKIP LOCKED),
+    WITH due AS ({_DUE} FOR UPDATE OF waiting SKIP LOCKED),
          picked AS ({_PICKED})
     UPDATE messages SET lease_token = :token, lease_expires = :expires
     FROM picked WHERE messages.pk = picked.pk

@@ -22,12 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.domain.models import EnqueueOutcome, EnqueueResult, NewMessage, Status
+from mail_proxy.ports import Intake
 from mail_proxy.storage import records
 from mail_proxy.storage.cipher import Cipher
-from mail_proxy.storage.sql_base import SqlStore
+from mail_proxy.storage.database import Database
 from mail_proxy.storage.tables import messages
 
-M = messages.c
+MSG = messages.c
 ALREADY_SENT = "id already sent"
 BEING_SENT = "message is being sent"
 
@@ -35,7 +36,7 @@ BEING_SENT = "message is being sent"
 # become further SET columns, as SQLAlchemy does for executemany UPDATEs.
 _REPLACE = (
     sa.update(messages)
-    .where(M.pk == sa.bindparam("b_pk"))
+    .where(MSG.pk == sa.bindparam("b_pk"))
     .values(
         status="pending",
         attempts=0,
@@ -49,30 +50,22 @@ _REPLACE = (
 )
 
 
-# Driver-level multi-row INSERT: SQLAlchemy's per-row parameter processing costs more
-# than SQLite's own work for a 100-message batch. 500 rows stay far below the
-# drivers' parameter limits (SQLite: 32,766).
-INSERT_CHUNK = 500
 NEW_COLUMNS = (
     "tenant_id", "id", "account_id", "priority", "status", "payload", "batch_code",
-    "deferred_ts", "attempts", "created_at", "updated_at",
+    "deferred_ts", "attempts", "created_at", "updated_at", "rfc_message_id",
 )  # fmt: skip
-_ROW_MARKERS = "(" + ", ".join("?" * len(NEW_COLUMNS)) + ")"
-_INSERT_SQL = (
-    f"INSERT INTO messages ({', '.join(NEW_COLUMNS)}) VALUES {{rows}}"
-    " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING tenant_id, id"
-)
 
 
-class IntakeOps(SqlStore):
-    """``Store.enqueue``."""
+class SqlIntake(Intake):
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def enqueue(self, messages: Sequence[NewMessage], now: float) -> list[EnqueueResult]:
         if not messages:
             return []
 
         async def op(conn: AsyncConnection) -> list[EnqueueResult]:
-            inserted = await self._insert_new(conn, messages, now)
+            inserted = await self._db.dialect.insert_new(self._db, conn, messages, now)
             results: dict[int, EnqueueResult] = {}
             seen: set[tuple[str, str]] = set()
             for index, message in enumerate(messages):
@@ -83,27 +76,13 @@ class IntakeOps(SqlStore):
             others = [(i, m) for i, m in enumerate(messages) if i not in results]
             if others:
                 existing = await self._existing(conn, [m for _, m in others])
-                decided, replaces = _plan_replacements(others, existing, now, self._cipher)
+                decided, replaces = _plan_replacements(others, existing, now, self._db.cipher)
                 results.update(decided)
                 if replaces:
                     await conn.execute(_REPLACE, replaces)
             return [results[i] for i in range(len(messages))]
 
-        return await self._write(op, "enqueue", writes_first=True)
-
-    async def _insert_new(
-        self, conn: AsyncConnection, batch: Sequence[NewMessage], now: float
-    ) -> set[tuple[str, str]]:
-        """Insert every message whose key is free, with multi-row statements; the keys
-        that went in. Taken keys (and repeats within the batch) are left for replacing."""
-        inserted: set[tuple[str, str]] = set()
-        for start in range(0, len(batch), INSERT_CHUNK):
-            chunk = batch[start : start + INSERT_CHUNK]
-            sql = _INSERT_SQL.format(rows=", ".join([_ROW_MARKERS] * len(chunk)))
-            params = [value for message in chunk for value in new_row(message, now, self._cipher)]
-            result = await self._fetch_driver(conn, sql, params)
-            inserted.update((tenant_id, id_) for tenant_id, id_ in result)
-        return inserted
+        return await self._db.write(op, "enqueue", writes_first=True)
 
     async def _existing(
         self, conn: AsyncConnection, batch: Sequence[NewMessage]
@@ -116,10 +95,10 @@ class IntakeOps(SqlStore):
             by_tenant.setdefault(message.tenant_id, set()).add(message.id)
         found: dict[tuple[str, str], Any] = {}
         for tenant_id, ids in by_tenant.items():
-            query = self._for_update(
-                sa.select(M.pk, M.id, M.status, M.lease_expires)
-                .where(M.tenant_id == tenant_id, self._in(M.id, ids))
-                .order_by(M.pk)
+            query = self._db.for_update(
+                sa.select(MSG.pk, MSG.id, MSG.status, MSG.lease_expires)
+                .where(MSG.tenant_id == tenant_id, self._db.in_(MSG.id, ids))
+                .order_by(MSG.pk)
             )
             for row in await conn.execute(query):
                 found[(tenant_id, row.id)] = row
@@ -156,6 +135,7 @@ def _row_values(message: NewMessage, now: float, cipher: Cipher) -> dict[str, An
         "payload": records.payload_json(message.payload, cipher),
         "batch_code": message.batch_code,
         "deferred_ts": message.deferred_ts,
+        "rfc_message_id": message.rfc_message_id,
         "updated_at": now,
     }
 
@@ -174,4 +154,5 @@ def new_row(message: NewMessage, now: float, cipher: Cipher) -> tuple[Any, ...]:
         0,
         now,
         now,
+        message.rfc_message_id,
     )

@@ -15,17 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.domain.models import NewMessage
-from mail_proxy.storage.accounts import AccountOps
-from mail_proxy.storage.administration import AdministrationOps
-from mail_proxy.storage.audit import AuditOps
 from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.claiming import POSTGRES_CLAIM
+from mail_proxy.storage.database import Database
 from mail_proxy.storage.engines import Target, postgres_engine
-from mail_proxy.storage.intake import NEW_COLUMNS, IntakeOps, new_row
-from mail_proxy.storage.outbox import EventOps
+from mail_proxy.storage.intake import NEW_COLUMNS, new_row
 from mail_proxy.storage.outcomes import update_arrays_sql
-from mail_proxy.storage.queue import QueueOps
-from mail_proxy.storage.tenancy import TenantOps
 
 _ACCOUNT_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 # A batch as one array per column: a short statement that psycopg parses once and the
@@ -34,7 +29,7 @@ _ACCOUNT_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 # literals. ORDER BY the array position keeps pk order equal to submission order.
 _ARRAY_TYPES = (
     "text", "text", "text", "smallint", "text", "text", "text", "float8", "int", "float8",
-    "float8",
+    "float8", "text",
 )  # fmt: skip
 _INSERT_ARRAYS = (
     f"INSERT INTO messages ({', '.join(NEW_COLUMNS)})"
@@ -45,34 +40,31 @@ _INSERT_ARRAYS = (
 )
 
 
-class PostgresStore(
-    IntakeOps, QueueOps, EventOps, TenantOps, AccountOps, AdministrationOps, AuditOps
-):
-    """The Store on a PostgreSQL database (optionally confined to one schema)."""
+class PostgresDialect:
+    """PostgreSQL's side of ``Dialect``."""
 
-    @classmethod
-    def connect(cls, target: Target, cipher: Cipher, pool_size: int = 5) -> PostgresStore:
-        engine = postgres_engine(target, pool_size=pool_size)
-        return cls(target, cipher, engine, engine)
-
-    async def _insert_new(
-        self, conn: AsyncConnection, batch: Sequence[NewMessage], now: float
-    ) -> set[tuple[str, str]]:
-        columns = [
-            list(values)
-            for values in zip(*(new_row(m, now, self._cipher) for m in batch), strict=True)
-        ]
-        rows = await self._fetch_driver(conn, _INSERT_ARRAYS, columns)
-        return {(tenant_id, id_) for tenant_id, id_ in rows}
-
-    async def _apply_outcomes(
-        self, conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]]
-    ) -> Sequence[Any]:
-        columns = [list(values) for values in zip(*rows, strict=True)]
-        return await self._fetch_driver(conn, update_arrays_sql(kind), columns)
-
-    async def _claim_rows(self, conn: AsyncConnection, params: dict[str, Any]) -> Sequence[Any]:
+    async def claim_rows(self, conn: AsyncConnection, params: dict[str, Any]) -> Sequence[Any]:
         return (await conn.execute(POSTGRES_CLAIM, params)).all()
 
-    async def _lock_send_log(self, conn: AsyncConnection, tenant_id: str, account_id: str) -> None:
+    async def lock_send_log(self, conn: AsyncConnection, tenant_id: str, account_id: str) -> None:
         await conn.execute(_ACCOUNT_LOCK, {"key": f"send_log/{tenant_id}/{account_id}"})
+
+    async def insert_new(
+        self, db: Database, conn: AsyncConnection, batch: Sequence[NewMessage], now: float
+    ) -> set[tuple[str, str]]:
+        rows = (new_row(message, now, db.cipher) for message in batch)
+        columns = [list(values) for values in zip(*rows, strict=True)]
+        returned = await db.fetch_driver(conn, _INSERT_ARRAYS, columns)
+        return {(tenant_id, id_) for tenant_id, id_ in returned}
+
+    async def apply_outcomes(
+        self, db: Database, conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]]
+    ) -> Sequence[Any]:
+        columns = [list(values) for values in zip(*rows, strict=True)]
+        return await db.fetch_driver(conn, update_arrays_sql(kind), columns)
+
+
+def postgres_database(target: Target, cipher: Cipher, pool_size: int = 5) -> Database:
+    """One pool serves reads and writes: PostgreSQL has no single-writer rule."""
+    engine = postgres_engine(target, pool_size=pool_size)
+    return Database(target, cipher, PostgresDialect(), engine, engine)

@@ -1,4 +1,4 @@
-"""The queue: lease, finish, release, list, delete and clean up messages.
+"""The queue: lease, finish and release messages.
 
 Batches are written with one statement per kind of change, never a round trip per
 message, so claiming or finishing 100 messages costs one or two statements.
@@ -11,7 +11,6 @@ committed. One bad row never holds back the outcomes of other messages or tenant
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -21,18 +20,13 @@ import structlog
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mail_proxy.domain.models import (
-    ClaimedMessage,
-    MessageRecord,
-    Outcome,
-    Status,
-)
+from mail_proxy.domain.models import ClaimedMessage, Outcome
 from mail_proxy.domain.text import storable
+from mail_proxy.ports import Queue
 from mail_proxy.storage import records
-from mail_proxy.storage.base import DeleteResult, MessageFilter
-from mail_proxy.storage.outcomes import EVENT_SQL, finish_plan, unstorable, update_sql
-from mail_proxy.storage.sql_base import SqlStore, error_summary
-from mail_proxy.storage.tables import ACTIVE_STATUSES, FINISHED_STATUSES, message_events, messages
+from mail_proxy.storage.database import Database, error_summary
+from mail_proxy.storage.outcomes import EVENT_SQL, finish_plan, unstorable
+from mail_proxy.storage.tables import ACTIVE_STATUSES, messages
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +35,7 @@ log = structlog.get_logger(__name__)
 # errors go up whole, since no row of the batch is to blame.
 ROW_REFUSALS = (sa_exc.StatementError, UnicodeError, ValueError)
 
-M = messages.c
+MSG = messages.c
 # How many due rows a claim looks at to fill ``limit`` under the per-account caps.
 CLAIM_SCAN_FACTOR = 2
 
@@ -49,8 +43,9 @@ CLAIM_SCAN_FACTOR = 2
 FINISH_CHUNK = 500
 
 
-class QueueOps(SqlStore):
-    """Store methods over the ``messages`` table."""
+class SqlQueue(Queue):
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def claim(
         self,
@@ -77,12 +72,12 @@ class QueueOps(SqlStore):
         }
 
         async def op(conn: AsyncConnection) -> Sequence[Any]:
-            return await self._claim_rows(conn, params)
+            return await self._db.dialect.claim_rows(conn, params)
 
-        rows = await self._write(op, "claim", writes_first=True)
+        rows = await self._db.write(op, "claim", writes_first=True)
         rows = sorted(rows, key=lambda r: (r.priority, r.pk))
         return [
-            ClaimedMessage(records.message_record(r, self._cipher), token, expires) for r in rows
+            ClaimedMessage(records.message_record(r, self._db.cipher), token, expires) for r in rows
         ]
 
     async def finish_many(self, items: Sequence[tuple[int, str, Outcome]]) -> list[bool]:
@@ -117,21 +112,14 @@ class QueueOps(SqlStore):
             for kind, rows in plan.groups.items():
                 for start in range(0, len(rows), FINISH_CHUNK):
                     chunk = rows[start : start + FINISH_CHUNK]
-                    for row in await self._apply_outcomes(conn, kind, chunk):
+                    for row in await self._db.dialect.apply_outcomes(self._db, conn, kind, chunk):
                         updated[row[0]] = row
             events = plan.events(updated)
             if events:
-                await self._executemany(conn, EVENT_SQL, events)
+                await self._db.executemany(conn, EVENT_SQL, events)
             return plan.applied(updated)
 
-        return await self._write(op, "finish", writes_first=True)
-
-    async def _apply_outcomes(
-        self, conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]]
-    ) -> Sequence[Any]:
-        """Apply outcomes of one kind; the (pk, tenant_id, id) of rows whose lease matched."""
-        params = [value for row in rows for value in row]
-        return await self._fetch_driver(conn, update_sql(kind, len(rows)), params)
+        return await self._db.write(op, "finish", writes_first=True)
 
     async def release(self, leases: Iterable[tuple[int, str]]) -> int:
         pairs = list(leases)
@@ -141,142 +129,30 @@ class QueueOps(SqlStore):
         async def op(conn: AsyncConnection) -> int:
             result = await conn.execute(
                 sa.update(messages)
-                .where(sa.tuple_(M.pk, M.lease_token).in_(pairs))
+                .where(sa.tuple_(MSG.pk, MSG.lease_token).in_(pairs))
                 .values(lease_token=None, lease_expires=None)
             )
             return result.rowcount
 
-        return await self._write(op, "release", writes_first=True)
-
-    async def get_message(self, tenant_id: str, message_id: str) -> MessageRecord | None:
-        query = sa.select(messages).where(M.tenant_id == tenant_id, M.id == message_id)
-
-        async def op(conn: AsyncConnection) -> MessageRecord | None:
-            row = (await conn.execute(query)).first()
-            return records.message_record(row, self._cipher) if row is not None else None
-
-        return await self._read(op, "get_message")
-
-    async def list_messages(
-        self, flt: MessageFilter, *, limit: int = 100, offset: int = 0
-    ) -> list[MessageRecord]:
-        query = (
-            sa.select(messages).where(*_conditions(flt)).order_by(M.pk).limit(limit).offset(offset)
-        )
-
-        async def op(conn: AsyncConnection) -> list[MessageRecord]:
-            return [records.message_record(row, self._cipher) for row in await conn.execute(query)]
-
-        return await self._read(op, "list_messages")
-
-    async def count_messages(self, flt: MessageFilter) -> int:
-        query = sa.select(sa.func.count()).select_from(messages).where(*_conditions(flt))
-
-        async def op(conn: AsyncConnection) -> int:
-            return int((await conn.execute(query)).scalar_one())
-
-        return await self._read(op, "count_messages")
-
-    async def count_by_status(self, tenant_id: str | None = None) -> dict[Status, int]:
-        query = sa.select(M.status, sa.func.count()).group_by(M.status)
-        if tenant_id is not None:
-            query = query.where(M.tenant_id == tenant_id)
-
-        async def op(conn: AsyncConnection) -> dict[Status, int]:
-            counts = dict.fromkeys(Status, 0)
-            for status, count in await conn.execute(query):
-                counts[Status(status)] = int(count)
-            return counts
-
-        return await self._read(op, "count_by_status")
+        return await self._db.write(op, "release", writes_first=True)
 
     async def oldest_due_ts(self, now: float) -> float | None:
         """Messages leased to a dispatcher are not waiting, so they do not count."""
-        query = sa.select(sa.func.min(M.created_at)).where(
-            M.status.in_(ACTIVE_STATUSES),
-            sa.or_(M.deferred_ts.is_(None), M.deferred_ts <= now),
-            sa.or_(M.lease_expires.is_(None), M.lease_expires <= now),
+        query = sa.select(sa.func.min(MSG.created_at)).where(
+            MSG.status.in_(ACTIVE_STATUSES),
+            sa.or_(MSG.deferred_ts.is_(None), MSG.deferred_ts <= now),
+            sa.or_(MSG.lease_expires.is_(None), MSG.lease_expires <= now),
         )
         return await self._scalar_float(query, "oldest_due_ts")
-
-    async def next_due_ts(self, now: float | None = None) -> float | None:
-        """The next moment a message becomes claimable: a future ``deferred_ts`` or the
-        expiry of a lease (a lease left by a dead process is taken over then)."""
-        at = time.time() if now is None else now
-        leased = sa.and_(M.lease_expires.is_not(None), M.lease_expires > at)
-        query = sa.select(
-            sa.func.min(sa.case((sa.and_(M.deferred_ts > at, ~leased), M.deferred_ts))),
-            sa.func.min(sa.case((leased, M.lease_expires))),
-        ).where(M.status.in_(ACTIVE_STATUSES))
-
-        async def op(conn: AsyncConnection) -> float | None:
-            row = (await conn.execute(query)).one()
-            times = [float(ts) for ts in row if ts is not None]
-            return min(times) if times else None
-
-        return await self._read(op, "next_due_ts")
-
-    async def delete_messages(self, tenant_id: str, ids: Sequence[str]) -> DeleteResult:
-        wanted = list(dict.fromkeys(ids))
-
-        async def op(conn: AsyncConnection) -> DeleteResult:
-            if not wanted:
-                return DeleteResult([], [], [])
-            owners = await conn.execute(sa.select(M.tenant_id, M.id).where(self._in(M.id, wanted)))
-            mine: set[str] = set()
-            elsewhere: set[str] = set()
-            for owner, message_id in owners:
-                (mine if owner == tenant_id else elsewhere).add(message_id)
-            if mine:
-                await conn.execute(
-                    sa.delete(messages).where(M.tenant_id == tenant_id, self._in(M.id, mine))
-                )
-            return DeleteResult(
-                removed=[i for i in wanted if i in mine],
-                not_found=[i for i in wanted if i not in mine and i not in elsewhere],
-                unauthorized=[i for i in wanted if i not in mine and i in elsewhere],
-            )
-
-        return await self._write(op, "delete_messages")
-
-    async def cleanup_messages(self, older_than: float, tenant_id: str | None = None) -> int:
-        unreported = sa.exists().where(
-            message_events.c.message_pk == M.pk, message_events.c.reported_ts.is_(None)
-        )
-        statement = sa.delete(messages).where(
-            M.status.in_(FINISHED_STATUSES), M.updated_at < older_than, ~unreported
-        )
-        if tenant_id is not None:
-            statement = statement.where(M.tenant_id == tenant_id)
-
-        async def op(conn: AsyncConnection) -> int:
-            return (await conn.execute(statement)).rowcount
-
-        return await self._write(op, "cleanup_messages")
 
     async def _scalar_float(self, query: sa.Select[Any], what: str) -> float | None:
         async def op(conn: AsyncConnection) -> float | None:
             value = (await conn.execute(query)).scalar()
             return None if value is None else float(value)
 
-        return await self._read(op, what)
+        return await self._db.read(op, what)
 
 
 def _describe(exc: Exception) -> str:
     """An exception for the log: its type and first words, themselves storable."""
     return storable(f"{type(exc).__name__}: {error_summary(exc)}", 300)
-
-
-def _conditions(flt: MessageFilter) -> list[sa.ColumnElement[bool]]:
-    conditions: list[sa.ColumnElement[bool]] = []
-    if flt.tenant_id is not None:
-        conditions.append(M.tenant_id == flt.tenant_id)
-    if flt.status is not None:
-        conditions.append(M.status == Status(flt.status).value)
-    if flt.active_only:
-        conditions.append(M.status.in_(ACTIVE_STATUSES))
-    if flt.batch_code is not None:
-        conditions.append(M.batch_code == flt.batch_code)
-    if flt.account_id is not None:
-        conditions.append(M.account_id == flt.account_id)
-    return conditions

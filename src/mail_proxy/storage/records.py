@@ -108,7 +108,9 @@ def message_record(row: Any, cipher: Cipher) -> MessageRecord:
         error_ts,
         error,
         reported_ts,
-        *_lease,
+        _lease_token,
+        _lease_expires,
+        rfc_message_id,
     ) = row
     return MessageRecord(
         pk,
@@ -127,6 +129,7 @@ def message_record(row: Any, cipher: Cipher) -> MessageRecord:
         None if error_ts is None else int(error_ts),
         error,
         None if reported_ts is None else int(reported_ts),
+        rfc_message_id,
     )
 
 

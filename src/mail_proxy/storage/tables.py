@@ -20,6 +20,9 @@ metadata = sa.MetaData()
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 ACTIVE_STATUSES = ("pending", "deferred")
+#: Longest Message-ID kept: RFC 5322 allows 998 characters per line, real ones are
+#: far shorter, and an indexed column must stay within PostgreSQL's btree entry size.
+MESSAGE_ID_MAX = 255
 FINISHED_STATUSES = ("sent", "error")
 
 
@@ -115,6 +118,7 @@ messages = sa.Table(
     sa.Column("reported_ts", sa.Double),
     sa.Column("lease_token", sa.String(32)),
     sa.Column("lease_expires", sa.Double),
+    sa.Column("rfc_message_id", sa.String(MESSAGE_ID_MAX)),
     sa.UniqueConstraint("tenant_id", "id", name="ux_messages_tenant_id"),
     sa.Index(
         "ix_messages_claim",
@@ -130,6 +134,7 @@ messages = sa.Table(
         postgresql_where=_status_in(*FINISHED_STATUSES),
     ),
     sa.Index("ix_messages_tenant_pk", "tenant_id", "pk"),
+    sa.Index("ix_messages_rfc_message_id", "rfc_message_id"),
 )
 
 message_events = sa.Table(

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +52,7 @@ class Acknowledgements:
 
     async def _ack(self, tenant_id: str, ids: frozenset[int], now: float) -> None:
         try:
-            await self._store.ack_events(sorted(ids), now)
+            await self._store.outbox.ack(sorted(ids), now)
         except Exception:
             log.exception("sync_ack_failed", tenant_id=tenant_id, events=len(ids))
         finally:

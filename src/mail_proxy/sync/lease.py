@@ -20,7 +20,7 @@ import socket
 import structlog
 
 from mail_proxy.domain.clock import Clock
-from mail_proxy.storage.base import Store, TenantSyncState
+from mail_proxy.ports import Store, TenantSyncState
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +44,9 @@ class TenantLeases:
 
     async def take(self, tenant_id: str, now: float) -> bool:
         """Take or renew the lease; False when another process holds it."""
-        return await self._store.take_sync_lease(tenant_id, self.holder, now, now + self.seconds)
+        return await self._store.sync_state.take_lease(
+            tenant_id, self.holder, now, now + self.seconds
+        )
 
     async def keep(self, tenant_id: str, lost: asyncio.Event) -> None:
         """Renew every third of the lease until cancelled; set ``lost`` if it slipped."""
@@ -63,6 +65,6 @@ class TenantLeases:
     async def release(self, tenant_id: str) -> None:
         """Give the lease up; a failure only delays the next holder until expiry."""
         try:
-            await self._store.release_sync_lease(tenant_id, self.holder)
+            await self._store.sync_state.release_lease(tenant_id, self.holder)
         except Exception:
             log.exception("sync_lease_release_failed", tenant_id=tenant_id)

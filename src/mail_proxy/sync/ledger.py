@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import structlog
 
 from mail_proxy.domain.sync_schedule import SyncPolicy, SyncSchedule, dnd_refusal
-from mail_proxy.storage.base import Store, TenantSyncState
+from mail_proxy.ports import Store, TenantSyncState
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +52,7 @@ class SyncLedger:
 
     async def clear_dnd(self, tenant_id: str) -> None:
         """The tenant's own run-now ends its DND, for every process."""
-        await self._store.set_sync_state(tenant_id, clear_dnd=True)
+        await self._store.sync_state.set(tenant_id, clear_dnd=True)
 
     def failed(self, tenant_id: str, now: float) -> float:
         """One more failed call: seconds until the tenant may be called again."""
@@ -74,7 +74,7 @@ class SyncLedger:
         stale = written is None or now - written >= SYNC_STATE_WRITE_SECONDS
         if after.dnd_until == before.dnd_until and not stale:
             return
-        await self._store.set_sync_state(
+        await self._store.sync_state.set(
             tenant_id,
             last_sync_ts=now,
             dnd_until=after.dnd_until,

@@ -31,8 +31,8 @@ from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.models import Event, Tenant
 from mail_proxy.domain.sync_schedule import MAX_QUEUED_ROUNDS, SyncPolicy
 from mail_proxy.metrics import Metrics
+from mail_proxy.ports import Store, TenantSyncState
 from mail_proxy.settings import Settings
-from mail_proxy.storage.base import Store, TenantSyncState
 from mail_proxy.sync.acknowledgements import Acknowledgements
 from mail_proxy.sync.client import (
     SyncAnswer,
@@ -158,7 +158,7 @@ class SyncLoop:
         await self._refresh_stats(now)
         nudged, admin = await self._take_nudges()
         await self._load_states()
-        pending = set(await self._store.tenants_with_unreported())
+        pending = set(await self._store.outbox.tenants_with_unreported())
         policy = self._ledger.policy
         next_due = now + policy.interval
         for tenant, target in await self._candidates(pending):
@@ -186,15 +186,15 @@ class SyncLoop:
 
     async def _load_states(self) -> None:
         """Persisted sync state (shared by every process) merged with this process's."""
-        states = await self._store.sync_states()
+        states = await self._store.sync_state.all()
         self._states = {state.tenant_id: state for state in states}
         self._ledger.load(states)
 
     async def _candidates(self, pending: set[str]) -> list[tuple[Tenant, SyncTarget]]:
         """Active tenants (heartbeats) and tenants with events, that have a destination."""
-        tenants = {t.id: t for t in await self._store.list_tenants(active_only=True)}
+        tenants = {t.id: t for t in await self._store.tenants.all(active_only=True)}
         for tenant_id in pending - tenants.keys():
-            tenant = await self._store.get_tenant(tenant_id)
+            tenant = await self._store.tenants.get(tenant_id)
             if tenant is not None:
                 tenants[tenant_id] = tenant
         found = []
@@ -215,7 +215,7 @@ class SyncLoop:
         if now - self._stats_at < STATS_REFRESH_SECONDS:
             return
         self._stats_at = now
-        count, oldest = await self._store.unreported_stats()
+        count, oldest = await self._store.outbox.unreported_stats()
         self._metrics.reports_pending.set(count)
         self._metrics.oldest_unreported_age.set(max(0.0, now - oldest) if oldest else 0.0)
 
@@ -299,7 +299,7 @@ class SyncLoop:
         """The oldest unreported events, minus those whose acknowledgement is in flight."""
         skip = self._acks.in_flight(tenant_id)
         size = self._settings.report_batch_size
-        events = await self._store.unreported_events(tenant_id, size + len(skip))
+        events = await self._store.outbox.unreported(tenant_id, size + len(skip))
         return [e for e in events if e.event_id not in skip][:size]
 
     async def _call(
@@ -361,9 +361,9 @@ class SyncLoop:
     async def sync_status(self, now: float) -> list[dict[str, object]]:
         """Per active tenant: last sync, when the next call is due, whether in DND."""
         await self._load_states()
-        pending = set(await self._store.tenants_with_unreported())
+        pending = set(await self._store.outbox.tenants_with_unreported())
         rows: list[dict[str, object]] = []
-        for tenant in await self._store.list_tenants(active_only=True):
+        for tenant in await self._store.tenants.all(active_only=True):
             schedule = self._ledger.schedule_of(tenant.id)
             due: float | None = None
             if target_for(tenant, self._settings) is not None:

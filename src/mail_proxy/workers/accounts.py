@@ -20,7 +20,7 @@ from mail_proxy.domain.models import (
 )
 from mail_proxy.domain.rate_limit import WaitUntil, tenant_limits
 from mail_proxy.metrics import Metrics
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 ACCOUNT_CACHE_SECONDS = 5.0
 RATE_LIMITED = "rate limited"
@@ -47,7 +47,7 @@ class AccountCache:
         entry = self._entries.get(key)
         if entry is not None and now - entry[0] < self._ttl:
             return entry[1]
-        account = await self._store.get_account(tenant_id, account_id)
+        account = await self._store.accounts.get(tenant_id, account_id)
         self._entries[key] = (now, account)
         return account
 
@@ -55,7 +55,7 @@ class AccountCache:
         """The tenant's own rate limits (over all its accounts)."""
         entry = self._tenant_limits.get(tenant_id)
         if entry is None or now - entry[0] >= self._ttl:
-            tenant = await self._store.get_tenant(tenant_id)
+            tenant = await self._store.tenants.get(tenant_id)
             limits = tenant_limits(tenant.rate_limits if tenant else None)
             entry = self._tenant_limits[tenant_id] = (now, limits)
         return entry[1]
@@ -78,7 +78,7 @@ class RateGate:
         key = (account.tenant_id, account.id)
         until = self._held_until.get(key, 0.0)
         if until <= now:
-            decision = await self._store.reserve_send(
+            decision = await self._store.send_log.reserve(
                 account.tenant_id, account.id, limits, now, tenant_limits=whole
             )
             if not isinstance(decision, WaitUntil):

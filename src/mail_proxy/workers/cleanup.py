@@ -12,8 +12,8 @@ import structlog
 
 from mail_proxy.clock import SYSTEM_CLOCK, wait_for_any
 from mail_proxy.domain.clock import Clock
+from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
-from mail_proxy.storage.base import Store
 
 log = structlog.get_logger(__name__)
 
@@ -36,9 +36,9 @@ class CleanupLoop:
         now = self._clock.now()
         try:
             cutoff = now - self._settings.delivery_report_retention_seconds
-            removed = await self._store.cleanup_messages(cutoff)
+            removed = await self._store.messages.cleanup(cutoff)
             if removed:
                 log.info("messages_cleaned_up", removed=removed)
-            await self._store.purge_command_log(now - self._settings.command_log_retention_seconds)
+            await self._store.audit.purge(now - self._settings.command_log_retention_seconds)
         except Exception:
             log.exception("cleanup_failed")

@@ -42,13 +42,7 @@ import structlog
 
 from mail_proxy.clock import SYSTEM_CLOCK, wait_for_any
 from mail_proxy.domain.clock import Clock
-from mail_proxy.domain.mime import (
-    Envelope,
-    MimeError,
-    build_message,
-    envelope_of,
-    inline_attachments,
-)
+from mail_proxy.domain.mime import Envelope, build_message, envelope_of, inline_attachments
 from mail_proxy.domain.models import (
     Account,
     ClaimedMessage,
@@ -58,13 +52,14 @@ from mail_proxy.domain.models import (
     Outcome,
     Sent,
 )
+from mail_proxy.domain.outgoing import Unsendable, from_payload
 from mail_proxy.domain.retry import GiveUp, RetryPolicy
 from mail_proxy.domain.smtp_replies import Classification, Transient
 from mail_proxy.domain.text import storable
 from mail_proxy.metrics import Metrics
+from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.base import Mailer, MailerError, SendResult, classify
-from mail_proxy.storage.base import Store
 from mail_proxy.workers.accounts import AccountCache, AccountKey, RateGate
 from mail_proxy.workers.finish_buffer import FinishBuffer
 
@@ -128,7 +123,7 @@ class Dispatcher:
     def active(self) -> bool:
         """False while the whole instance is suspended: nothing new is claimed.
 
-        The state is the store's (``Store.instance_active``), shared by every process
+        The state is the store's (``Control.instance_active``), shared by every process
         on the database; this is this process's copy, re-read at least every
         ``GMP_SEND_LOOP_INTERVAL`` and whenever the dispatcher is woken.
         """
@@ -189,8 +184,8 @@ class Dispatcher:
         not undone by the next restart of a process started with the variable."""
         if self._settings.scheduler_active:
             return
-        await self._store.set_instance_active(False, if_unset=True)
-        self._active = await self._store.instance_active()
+        await self._store.control.set_instance_active(False, if_unset=True)
+        self._active = await self._store.control.instance_active()
         self._active_checked = self._clock.monotonic()
 
     async def _close_finisher(self, flusher: asyncio.Task[None]) -> None:
@@ -224,7 +219,7 @@ class Dispatcher:
         now = self._clock.monotonic()
         due = now - self._active_checked >= self._settings.send_loop_interval
         if due or (explore and not self._active):
-            self._active = await self._store.instance_active()
+            self._active = await self._store.control.instance_active()
             self._active_checked = now
         return self._active
 
@@ -288,7 +283,7 @@ class Dispatcher:
         return any(count >= self._lane_capacity(key) for key, count in counts.items())
 
     async def _claim(self, low: int, high: int, limit: int) -> list[ClaimedMessage]:
-        return await self._store.claim(
+        return await self._store.queue.claim(
             now=self._clock.now(),
             lease_seconds=self._settings.lease_seconds,
             limit=limit,
@@ -401,19 +396,17 @@ class Dispatcher:
         account = await self._accounts.get(record.tenant_id, record.account_id, now)
         if account is None:
             return Failed(now, f"unknown account {record.account_id!r}")
-        payload = record.payload
-        if not payload.get("from") and account.default_from:
-            payload = {**payload, "from": account.default_from}
         try:
-            envelope = envelope_of(payload)
+            message = from_payload(record.payload)
+            envelope = envelope_of(message)
             data = build_message(
-                payload,
-                attachments=inline_attachments(payload),
+                message,
+                attachments=inline_attachments(message),
                 now=now,
                 message_key=f"{record.tenant_id}/{record.pk}/{record.created_at}",
                 html_text_alternative=self._settings.html_text_alternative,
             )
-        except MimeError as exc:
+        except Unsendable as exc:
             return Failed(now, str(exc))
         whole = await self._accounts.tenant_limits(record.tenant_id, now)
         held = await self._rate_gate.check(account, whole, now)

@@ -2,8 +2,8 @@
 
 Committing each outcome on its own would make the database, not SMTP, the limit
 of delivery speed. Outcomes wait here a few milliseconds (or until a batch is
-full) and go to ``Store.finish_many`` together; leases given back untouched go to
-``Store.release`` the same way. A message is finished only when that commit
+full) and go to ``Queue.finish_many`` together; leases given back untouched go to
+``Queue.release`` the same way. A message is finished only when that commit
 succeeds: if the database is unavailable, the batch stays here and is tried again,
 and if the process dies first the lease expires and another dispatcher sends the
 message again (the only way a message is sent twice; see docs/delivery.md).
@@ -27,7 +27,7 @@ import structlog
 from mail_proxy.domain.models import ClaimedMessage, Deferred, Failed, Outcome, Sent
 from mail_proxy.errors import StorageUnavailable
 from mail_proxy.metrics import Metrics
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 log = structlog.get_logger(__name__)
 
@@ -133,10 +133,10 @@ class FinishBuffer:
         return True
 
     async def _release(self, releases: list[ClaimedMessage]) -> None:
-        await self._store.release((c.record.pk, c.lease_token) for c in releases)
+        await self._store.queue.release((c.record.pk, c.lease_token) for c in releases)
 
     async def _finish_outcomes(self, outcomes: list[_Pending]) -> None:
-        applied = await self._store.finish_many(
+        applied = await self._store.queue.finish_many(
             [(p.claimed.record.pk, p.claimed.lease_token, p.outcome) for p in outcomes]
         )
         for pending, ok in zip(outcomes, applied, strict=True):

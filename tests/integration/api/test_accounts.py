@@ -25,7 +25,7 @@ async def test_passwords_go_in_and_never_come_out(
         assert "smtp-secret" not in text and "imap-secret" not in text
     account = listed.json()["accounts"][0]
     assert account["has_password"] is True and account["has_imap_password"] is True
-    stored = await runtime.store.get_account("acme", "main")
+    stored = await runtime.store.accounts.get("acme", "main")
     assert stored is not None and stored.password == "smtp-secret"
 
 
@@ -39,10 +39,10 @@ async def test_replace_keeps_password_when_omitted_or_masked(
     replaced = await client.post("/account", json=base | {"port": 465})
     assert replaced.json()["created"] is False and replaced.json()["account"]["port"] == 465
     await client.post("/account", json=base | {"password": MASK})
-    stored = await runtime.store.get_account("acme", "main")
+    stored = await runtime.store.accounts.get("acme", "main")
     assert stored is not None and stored.password == "first"
     await client.post("/account", json=base | {"password": "second"})
-    stored = await runtime.store.get_account("acme", "main")
+    stored = await runtime.store.accounts.get("acme", "main")
     assert stored is not None and stored.password == "second"
 
 

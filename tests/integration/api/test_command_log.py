@@ -103,15 +103,15 @@ async def test_entries_past_retention_are_pruned_by_the_cleanup_loop(
     try:
         now = time.time()
         for ts, path in ((now - 7200, "/old"), (now, "/recent")):
-            await runtime.store.log_command(
+            await runtime.store.audit.record(
                 ts=ts, method="POST", path=path, actor="admin", tenant_id=None,
                 status_code=200, body=None,
             )  # fmt: skip
         runtime.start_workers()
         async with asyncio.timeout(30):
-            while len(await runtime.store.command_log()) > 1:
+            while len(await runtime.store.audit.entries()) > 1:
                 await asyncio.sleep(0.02)
-        assert [e.path for e in await runtime.store.command_log()] == ["/recent"]
+        assert [e.path for e in await runtime.store.audit.entries()] == ["/recent"]
     finally:
         await runtime.close()
 
@@ -243,7 +243,7 @@ async def test_the_app_uses_the_configured_body_cap(
         ) as admin:
             await admin.post("/tenant", json={"id": "acme", "name": "n" * 300})
             await admin.post("/tenant", json={"id": "beta", "name": "short"})
-        first, second = await runtime.store.command_log()
+        first, second = await runtime.store.audit.entries()
         assert first.body is not None and first.body["truncated"] is True
         assert len(first.body["head"].encode()) == 256
         assert second.body == {"id": "beta", "name": "short"}

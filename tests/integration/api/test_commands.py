@@ -62,12 +62,12 @@ async def test_admin_suspends_whole_instance(
     assert runtime.dispatcher.active is False
     other = await Runtime.open(api_settings)
     try:
-        assert await other.store.instance_active() is False
+        assert await other.store.control.instance_active() is False
         assert (await client.get("/status")).json()["active"] is False
         assert (await client.get("/instance")).json()["active"] is False
         started = await client.post("/commands/activate")
         assert started.json()["active"] is True and runtime.dispatcher.active is True
-        assert await other.store.instance_active() is True
+        assert await other.store.control.instance_active() is True
     finally:
         await other.close()
 

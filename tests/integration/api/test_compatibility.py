@@ -306,7 +306,7 @@ async def test_reference_client_surface(
 async def _finish(runtime: Runtime, wanted: dict[str, str]) -> None:
     """Record outcomes for some queued messages, as the dispatcher would."""
     now = time.time()
-    claimed = await runtime.store.claim(now=now, lease_seconds=60, limit=10, per_account=10)
+    claimed = await runtime.store.queue.claim(now=now, lease_seconds=60, limit=10, per_account=10)
     for lease in claimed:
         kind = wanted.get(lease.record.id)
         outcome: Outcome | None = {
@@ -315,6 +315,6 @@ async def _finish(runtime: Runtime, wanted: dict[str, str]) -> None:
             "deferred": Deferred(until=now + 3600, reason="451 later", ts=now),
         }.get(kind or "")
         if outcome is None:
-            await runtime.store.release([(lease.record.pk, lease.lease_token)])
+            await runtime.store.queue.release([(lease.record.pk, lease.lease_token)])
         else:
-            await runtime.store.finish(lease.record.pk, lease.lease_token, outcome)
+            await runtime.store.queue.finish(lease.record.pk, lease.lease_token, outcome)

@@ -73,7 +73,7 @@ async def test_unexpected_exception_is_500_without_trace(app: FastAPI, runtime: 
         unavailable = await http.get("/locked")
         assert unavailable.status_code == 503
         assert unavailable.json() == _error("Database is locked; retry later")
-    logged = await runtime.store.command_log()
+    logged = await runtime.store.audit.entries()
     assert [(e.path, e.actor, e.status_code) for e in logged] == [("/boom", "admin", 500)]
 
 

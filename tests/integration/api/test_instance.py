@@ -22,7 +22,7 @@ async def test_instance_settings_round_trip_with_masked_password(
     assert instance["name"] == "eu-1" and instance["bounce"]["imap_password"] == MASK
     assert instance["test_mode"] is True and instance["default_priority"] == 2
     await client.put("/instance", json={"bounce": instance["bounce"]})
-    stored = await runtime.store.get_instance_settings()
+    stored = await runtime.store.instance.get()
     assert stored["bounce"]["imap_password"] == "imap-pw"
     assert (await client.get("/instance")).json()["name"] == "eu-1"
 
@@ -45,7 +45,7 @@ async def test_flat_bounce_fields_change_one_setting_each(
     assert "bounce_imap_password" not in saved and "pw-1" not in str(saved)
     assert saved["bounce"]["imap_host"] == "imap.example.com"
     await client.put("/instance", json={"bounce_imap_user": "bounces"})
-    stored = (await runtime.store.get_instance_settings())["bounce"]
+    stored = (await runtime.store.instance.get())["bounce"]
     assert stored["imap_password"] == "pw-1" and stored["imap_user"] == "bounces"
     assert stored["poll_interval_seconds"] == 120
     bad = await client.put("/instance", json={"bounce_poll_interval": 1})

@@ -116,7 +116,7 @@ async def test_error_only_once_failed_for_good_and_history_on_request(
     await _add(client, message("soft", tenant_id="acme"), message("hard", tenant_id="acme"),
                message("fine", tenant_id="acme"))  # fmt: skip
     now = time.time()
-    claimed = await runtime.store.claim(now=now, lease_seconds=60, limit=3, per_account=3)
+    claimed = await runtime.store.queue.claim(now=now, lease_seconds=60, limit=3, per_account=3)
     outcomes = {
         "soft": Deferred(until=now + 600, reason="451 try later", ts=now),
         "hard": Failed(ts=now, error="550 no such user"),
@@ -124,7 +124,7 @@ async def test_error_only_once_failed_for_good_and_history_on_request(
     }
     for lease in claimed:
         outcome = outcomes[lease.record.id]
-        assert await runtime.store.finish(lease.record.pk, lease.lease_token, outcome)
+        assert await runtime.store.queue.finish(lease.record.pk, lease.lease_token, outcome)
     plain = (await client.get("/messages")).json()["messages"]
     records = {m["id"]: m for m in plain}
     assert records["soft"]["error"] is None and records["soft"]["error_ts"] is None
@@ -150,7 +150,7 @@ async def test_nothing_stored_makes_a_listing_fail(
     await make_account("acme")
     payload = {"id": "odd", "subject": "bad \udcff byte\x00", "to": ["a@b.c"],
                "body": "nul\x00 and \udcfe", "headers": {"X-\udcff": "v"}}  # fmt: skip
-    await runtime.store.enqueue(
+    await runtime.store.intake.enqueue(
         [NewMessage(tenant_id="acme", id="odd", account_id="main", priority=2, payload=payload)],
         time.time(),
     )

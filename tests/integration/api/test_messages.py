@@ -82,8 +82,12 @@ async def test_listing_fields_filters_and_secret_removal(
         message("c", tenant_id="acme", batch_code="b1"),
     ]
     await client.post("/commands/add-messages", json={"messages": batch})
-    claimed = await runtime.store.claim(now=time.time(), lease_seconds=60, limit=1, per_account=1)
-    await runtime.store.finish(claimed[0].record.pk, claimed[0].lease_token, Sent(ts=time.time()))
+    claimed = await runtime.store.queue.claim(
+        now=time.time(), lease_seconds=60, limit=1, per_account=1
+    )
+    await runtime.store.queue.finish(
+        claimed[0].record.pk, claimed[0].lease_token, Sent(ts=time.time())
+    )
 
     everything = await client.get("/messages")
     assert everything.json()["total"] == 3
@@ -116,8 +120,12 @@ async def test_resubmitting_replaces_unsent_and_refuses_sent(
     assert again.json()["queued"] == 1
     records = (await client.get("/messages")).json()["messages"]
     assert [r["payload"]["subject"] for r in records] == ["Second"]
-    claimed = await runtime.store.claim(now=time.time(), lease_seconds=60, limit=1, per_account=1)
-    await runtime.store.finish(claimed[0].record.pk, claimed[0].lease_token, Sent(ts=time.time()))
+    claimed = await runtime.store.queue.claim(
+        now=time.time(), lease_seconds=60, limit=1, per_account=1
+    )
+    await runtime.store.queue.finish(
+        claimed[0].record.pk, claimed[0].lease_token, Sent(ts=time.time())
+    )
     third = await client.post(
         "/commands/add-messages", json={"messages": [message("m", tenant_id="acme")]}
     )
@@ -204,12 +212,14 @@ async def test_cleanup_removes_only_reported_finished_messages(
         "/commands/add-messages",
         json={"messages": [message("done", tenant_id="acme"), message("wait", tenant_id="acme")]},
     )
-    claimed = await runtime.store.claim(now=time.time(), lease_seconds=60, limit=1, per_account=1)
-    await runtime.store.finish(
+    claimed = await runtime.store.queue.claim(
+        now=time.time(), lease_seconds=60, limit=1, per_account=1
+    )
+    await runtime.store.queue.finish(
         claimed[0].record.pk, claimed[0].lease_token, Sent(ts=time.time() - 100)
     )
-    events = await runtime.store.unreported_events("acme", 10)
-    await runtime.store.ack_events([e.event_id for e in events], time.time())
+    events = await runtime.store.outbox.unreported("acme", 10)
+    await runtime.store.outbox.ack([e.event_id for e in events], time.time())
     kept = await client.post("/commands/cleanup-messages", params={"tenant_id": "acme"})
     assert kept.json() == {"ok": True, "removed": 0}
     removed = await client.post(

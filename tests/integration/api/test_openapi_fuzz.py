@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -70,6 +71,7 @@ def _has_free_input(operation: APIOperation) -> bool:
     return bool(operation.body) and not operation.path_parameters
 
 
+@pytest.mark.slow
 def test_openapi_fuzz_finds_no_server_error(settings_factory: Callable[..., Settings]) -> None:
     """Every operation of the OpenAPI document, fuzzed: no 5xx, answers match the schema."""
     settings = settings_factory(

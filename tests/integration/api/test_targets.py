@@ -63,7 +63,7 @@ async def test_tenant_account_with_private_host_is_400_naming_the_field(
     assert answer.status_code == 400
     body = answer.json()
     assert body["fields"][0]["field"] == field and body["error"].startswith(field)
-    assert await runtime.store.get_account("acme", "main") is None
+    assert await runtime.store.accounts.get("acme", "main") is None
 
 
 async def test_admin_saves_any_host_trusted_and_a_tenant_save_clears_trust(
@@ -74,11 +74,11 @@ async def test_admin_saves_any_host_trusted_and_a_tenant_save_clears_trust(
         "/account", json={"id": "main", "tenant_id": "acme", "host": "10.0.0.5"}
     )
     assert saved.status_code == 200
-    account = await runtime.store.get_account("acme", "main")
+    account = await runtime.store.accounts.get("acme", "main")
     assert account is not None and account.target_trusted is True
     allowed = await tenant.post("/account", json={"id": "main", "host": "10.9.1.2"})
     assert allowed.status_code == 200, allowed.text
-    account = await runtime.store.get_account("acme", "main")
+    account = await runtime.store.accounts.get("acme", "main")
     assert account is not None and account.target_trusted is False
     public = await tenant.post("/account", json={"id": "other", "host": PUBLIC})
     assert public.status_code == 200
@@ -92,20 +92,20 @@ async def test_tenant_callback_url_is_checked_and_admin_trusted(
     assert refused.status_code == 400
     assert refused.json()["fields"][0]["field"] == "client_base_url"
     assert await admin.put("/tenant/acme", json={"client_base_url": "http://127.0.0.1:9/"})
-    stored = await runtime.store.get_tenant("acme")
+    stored = await runtime.store.tenants.get("acme")
     assert stored is not None and stored.target_trusted is True
     assert stored.client_base_url == "http://127.0.0.1:9/"
     renamed = await tenant.put("/tenant/acme", json={"name": "ACME"})
     assert renamed.status_code == 200
-    stored = await runtime.store.get_tenant("acme")
+    stored = await runtime.store.tenants.get("acme")
     assert stored is not None and stored.target_trusted is True
     moved = await tenant.put("/tenant/acme", json={"client_base_url": f"https://{PUBLIC}/"})
     assert moved.status_code == 200
-    stored = await runtime.store.get_tenant("acme")
+    stored = await runtime.store.tenants.get("acme")
     assert stored is not None and stored.target_trusted is False
     # The admin renaming the tenant does not vouch for the URL the tenant chose.
     assert (await admin.put("/tenant/acme", json={"name": "Acme"})).status_code == 200
-    stored = await runtime.store.get_tenant("acme")
+    stored = await runtime.store.tenants.get("acme")
     assert stored is not None and stored.target_trusted is False
 
 

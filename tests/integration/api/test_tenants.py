@@ -48,7 +48,7 @@ async def test_post_existing_tenant_updates_only_fields_sent(
     assert body["created"] is False and body.get("api_key") is None
     assert body["tenant"]["name"] == "ACME"
     assert body["tenant"]["client_base_url"] == "https://a.example"
-    stored = await runtime.store.get_tenant("acme")
+    stored = await runtime.store.tenants.get("acme")
     assert stored is not None and stored.client_auth.token == "t1"
 
 
@@ -59,12 +59,12 @@ async def test_put_with_mask_keeps_secret_and_new_value_replaces_it(
     await make_tenant("acme", client_auth={"method": "basic", "user": "u", "password": "p1"})
     shown = (await client.get("/tenant/acme")).json()["client_auth"]
     await client.put("/tenant/acme", json={"client_auth": shown, "name": "n"})
-    stored = await runtime.store.get_tenant("acme")
+    stored = await runtime.store.tenants.get("acme")
     assert stored is not None and stored.client_auth.password == "p1"
     await client.put(
         "/tenant/acme", json={"client_auth": {"method": "basic", "user": "u", "password": "p2"}}
     )
-    stored = await runtime.store.get_tenant("acme")
+    stored = await runtime.store.tenants.get("acme")
     assert stored is not None and stored.client_auth.password == "p2"
 
 
@@ -151,7 +151,7 @@ async def test_rate_limits_documented_keys_are_stored_canonically(
     """hourly/daily (the reference's keys) and limit_per_* are stored as per_*;
     an unknown key, a bad value or two different values for one window are 400."""
     await make_tenant("acme", rate_limits={"hourly": 1000, "daily": 10000})
-    stored = await runtime.store.get_tenant("acme")
+    stored = await runtime.store.tenants.get("acme")
     assert stored is not None and stored.rate_limits == {"per_hour": 1000, "per_day": 10000}
     answer = await client.put("/tenant/acme", json={"rate_limits": {"limit_per_minute": 5}})
     assert answer.json()["rate_limits"] == {"per_minute": 5}
@@ -166,7 +166,7 @@ async def test_rate_limits_documented_keys_are_stored_canonically(
         assert refused.status_code == 422, limits  # not coerced to 1, 2 or 5
         [key] = limits
         assert refused.json()["fields"][0]["field"] == f"body.rate_limits.{key}"
-    stored = await runtime.store.get_tenant("acme")
+    stored = await runtime.store.tenants.get("acme")
     assert stored is not None and stored.rate_limits == {"per_hour": 7}
 
 

@@ -76,7 +76,7 @@ async def test_run_now_wakes_the_dispatcher(
     http, runtime = live
     queued = NewMessage("acme", "2", "sink", 2, {"id": "2", "from": "a@b.com",
                         "to": ["x@example.com"], "subject": "s", "body": "b"})  # fmt: skip
-    await runtime.store.enqueue([queued], time.time())
+    await runtime.store.intake.enqueue([queued], time.time())
     assert (await http.post("/commands/run-now")).status_code == 200
     assert await _arrived(sink, 1)
 

@@ -27,9 +27,9 @@ from mail_proxy.clock import SYSTEM_CLOCK
 from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.models import Account, NewMessage, Tenant
 from mail_proxy.metrics import Metrics
+from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.pool import SmtpPool
-from mail_proxy.storage.base import Store
 from mail_proxy.workers.dispatcher import Dispatcher
 
 USER, PASSWORD = "mailer", "s3cret"
@@ -276,8 +276,10 @@ def payload(message_id: str, **fields: Any) -> dict[str, Any]:
 
 async def claimable(store: Store) -> set[str]:
     """Ids a new claim would lease now: messages whose lease is free."""
-    claimed = await store.claim(now=time.time(), lease_seconds=60, limit=1000, per_account=1000)
-    await store.release((c.record.pk, c.lease_token) for c in claimed)
+    claimed = await store.queue.claim(
+        now=time.time(), lease_seconds=60, limit=1000, per_account=1000
+    )
+    await store.queue.release((c.record.pk, c.lease_token) for c in claimed)
     return {c.record.id for c in claimed}
 
 
@@ -291,10 +293,10 @@ class Queue:
         """Tenants of the accounts (``t1`` at least) and the accounts."""
         now = time.time()
         for tenant_id in {"t1", *(a.tenant_id for a in accounts)}:
-            if await self.store.get_tenant(tenant_id) is None:
-                await self.store.create_tenant(Tenant(id=tenant_id, **tenant_fields), None, now)
+            if await self.store.tenants.get(tenant_id) is None:
+                await self.store.tenants.create(Tenant(id=tenant_id, **tenant_fields), None, now)
         for account in accounts:
-            await self.store.upsert_account(account, now)
+            await self.store.accounts.upsert(account, now)
 
     async def add(
         self,
@@ -315,10 +317,10 @@ class Queue:
             deferred_ts=deferred_ts,
             batch_code=batch_code,
         )
-        await self.store.enqueue([message], time.time())
+        await self.store.intake.enqueue([message], time.time())
 
     async def status(self, message_id: str) -> str:
-        record = await self.store.get_message("t1", message_id)
+        record = await self.store.messages.get("t1", message_id)
         assert record is not None
         return str(record.status)
 
@@ -328,7 +330,7 @@ class Queue:
         """Poll until the message reaches one of ``wanted``; returns the record."""
         async with asyncio.timeout(timeout):
             while True:
-                record = await self.store.get_message(tenant, message_id)
+                record = await self.store.messages.get(tenant, message_id)
                 if record is not None and record.status in wanted:
                     return record
                 await asyncio.sleep(0.02)

@@ -55,8 +55,8 @@ async def test_a_message_claimed_again_is_in_its_lane_once(
     settings = fast(settings_factory, test_mode=True)
     now = time.time()
     claims = {"limit": 10, "per_account": 10, "lease_seconds": settings.lease_seconds}
-    first = await queue.store.claim(now=now, **claims)
-    again = await queue.store.claim(now=now + settings.lease_seconds + 1, **claims)
+    first = await queue.store.queue.claim(now=now, **claims)
+    again = await queue.store.queue.claim(now=now + settings.lease_seconds + 1, **claims)
     assert [c.record.pk for c in first] == [c.record.pk for c in again]
     with structlog.testing.capture_logs() as logs:
         run = await start_dispatcher(queue.store, settings)
@@ -145,7 +145,7 @@ async def test_instance_suspension_is_shared_and_survives_a_restart(
     try:
         first = await start_dispatcher(queue.store, settings)
         second = await start_dispatcher(other_store, settings)
-        await queue.store.set_instance_active(False)
+        await queue.store.control.set_instance_active(False)
         for run in (first, second):
             await _seen(run, active=False)
         await queue.add("held")
@@ -154,8 +154,8 @@ async def test_instance_suspension_is_shared_and_survives_a_restart(
         await _seen(restarted, active=False)
         await asyncio.sleep(0.3)  # a slow machine only makes this check weaker
         assert server.received == []
-        assert (await queue.store.get_message("t1", "held")).attempts == 0  # type: ignore[union-attr]
-        await other_store.set_instance_active(True)
+        assert (await queue.store.messages.get("t1", "held")).attempts == 0  # type: ignore[union-attr]
+        await other_store.control.set_instance_active(True)
         await queue.wait_status("held", "sent")
     finally:
         await other_store.close()

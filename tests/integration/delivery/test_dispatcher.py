@@ -64,7 +64,7 @@ async def test_message_is_delivered_and_recorded(
     assert msg["X-Campaign"] == "c1"
     assert msg["Bcc"] is None and b"hidden@example.com" not in received.raw
     assert record.smtp_ts is not None and record.attempts == 1
-    events = await queue.store.message_events("t1", "m1")
+    events = await queue.store.messages.events("t1", "m1")
     assert [str(e.type) for e in events] == ["sent"]
     assert run.metrics.sent.labels(account_id="acc")._value.get() == 1
     assert run.outcomes, "on_outcome was not called"
@@ -103,7 +103,7 @@ async def test_test_mode_waits_for_run_now(
     run.dispatcher.wake()
     await asyncio.sleep(0.3)  # a slow machine only makes this check weaker, never fail
     assert server.received == []
-    assert (await queue.store.get_message("t1", "m1")).attempts == 0  # type: ignore[union-attr]
+    assert (await queue.store.messages.get("t1", "m1")).attempts == 0  # type: ignore[union-attr]
     run.dispatcher.run_now()
     await server.wait_for(1)
 
@@ -198,7 +198,7 @@ async def test_suspensions(
     """Suspended batch, suspended tenant and suspended instance all hold messages."""
     server = await smtp_server()
     await queue.setup(account_for(server))
-    await queue.store.suspend("t1", "held")
+    await queue.store.control.suspend("t1", "held")
     await queue.add("in-batch", batch_code="held")
     await queue.add("free", batch_code="other")
     run = await start_dispatcher(queue.store, fast(settings_factory))
@@ -206,18 +206,18 @@ async def test_suspensions(
     await asyncio.sleep(0.2)
     assert [r.mail_id for r in server.received] == ["free"]
 
-    await queue.store.suspend("t1", "*")
-    await queue.store.activate("t1", "held")
+    await queue.store.control.suspend("t1", "*")
+    await queue.store.control.activate("t1", "held")
     await queue.add("while-tenant-suspended")
     await asyncio.sleep(0.2)
     assert len(server.received) == 1
 
-    await queue.store.set_instance_active(False)
+    await queue.store.control.set_instance_active(False)
     await _instance_seen(run, active=False)
-    await queue.store.activate("t1", None)
+    await queue.store.control.activate("t1", None)
     await asyncio.sleep(0.2)
     assert len(server.received) == 1
-    await queue.store.set_instance_active(True)
+    await queue.store.control.set_instance_active(True)
     received = await server.wait_for(3)
     assert {r.mail_id for r in received} == {"free", "in-batch", "while-tenant-suspended"}
 
@@ -256,7 +256,7 @@ async def test_transient_failures_retry_then_give_up(
     final = await queue.wait_status("m1", "error", timeout=8)
     assert final.attempts == 3
     assert "451 4.3.0 try again later" in (final.error or "")
-    events = await queue.store.message_events("t1", "m1")
+    events = await queue.store.messages.events("t1", "m1")
     assert [str(e.type) for e in events] == ["deferred", "deferred", "error"]
     assert run.metrics.deferred.labels(account_id="acc")._value.get() == 2
 
@@ -306,7 +306,7 @@ async def test_partial_refusal_counts_as_sent(
     await queue.add("m1", to=["to@example.com", "bad@example.com"])
     await start_dispatcher(queue.store, fast(settings_factory))
     await queue.wait_status("m1", "sent")
-    (event,) = await queue.store.message_events("t1", "m1")
+    (event,) = await queue.store.messages.events("t1", "m1")
     assert event.details == {"refused": {"bad@example.com": "550 5.1.1 unknown"}}
 
 
@@ -396,7 +396,7 @@ async def test_graceful_stop_releases_stalled_sends(
     started = time.monotonic()
     await run.halt()
     assert time.monotonic() - started < 3
-    record = await queue.store.get_message("t1", "m1")
+    record = await queue.store.messages.get("t1", "m1")
     assert record is not None
     assert (record.status, record.attempts) == ("pending", 0)
     assert await claimable(queue.store) == {"m1"}
@@ -442,7 +442,7 @@ async def test_two_dispatchers_on_postgres_share_one_limit(
             await queue.add(f"m{i}")
         runs = [await start_dispatcher(store, settings) for store in stores]
         async with asyncio.timeout(10):
-            while (await stores[0].count_by_status("t1")).get(Status.DEFERRED, 0) < 15:
+            while (await stores[0].messages.count_by_status("t1")).get(Status.DEFERRED, 0) < 15:
                 await asyncio.sleep(0.05)
         await asyncio.sleep(0.2)
         ids = [r.mail_id for r in server.received]

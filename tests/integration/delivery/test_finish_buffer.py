@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mail_proxy.domain.models import Deferred, NewMessage, Sent, Status
 from mail_proxy.metrics import Metrics
-from mail_proxy.storage import Store
+from mail_proxy.ports import Store
 from mail_proxy.workers.finish_buffer import FinishBuffer
 
 NOW = 1_700_000_000.0
@@ -14,8 +14,8 @@ async def test_one_flush_commits_a_batch_holding_a_poison_reply(sqlite_store: St
     """A reply with undecodable bytes among 50 sends: one flush commits all 51
     outcomes, nothing stays buffered for a retry, and the metrics count them."""
     messages = [NewMessage("acme", f"m{i}", "smtp1", 2, {"subject": "s"}) for i in range(51)]
-    await sqlite_store.enqueue(messages, NOW)
-    claimed = await sqlite_store.claim(now=NOW, lease_seconds=60, limit=100, per_account=100)
+    await sqlite_store.intake.enqueue(messages, NOW)
+    claimed = await sqlite_store.queue.claim(now=NOW, lease_seconds=60, limit=100, per_account=100)
     metrics = Metrics()
     buffer = FinishBuffer(sqlite_store, metrics)
     poison, *others = claimed
@@ -24,7 +24,7 @@ async def test_one_flush_commits_a_batch_holding_a_poison_reply(sqlite_store: St
         buffer.finish(item, Sent(NOW, details={"reply": "250 ok \udcff"}))
     assert await buffer.flush() is True
     assert len(buffer) == 0
-    assert await sqlite_store.count_by_status() == {
+    assert await sqlite_store.messages.count_by_status() == {
         Status.PENDING: 0, Status.DEFERRED: 1, Status.SENT: 50, Status.ERROR: 0,
     }  # fmt: skip
     assert metrics.registry.get_sample_value("gmp_sent_total", {"account_id": "smtp1"}) == 50

@@ -15,6 +15,7 @@ from aiosmtpd.smtp import Envelope as AioEnvelope
 
 from mail_proxy.domain.mime import Envelope, build_message
 from mail_proxy.domain.models import Account
+from mail_proxy.domain.outgoing import from_payload
 from mail_proxy.domain.smtp_replies import Permanent, Stage
 from mail_proxy.domain.text import is_storable
 from mail_proxy.settings import Settings
@@ -29,7 +30,8 @@ SettingsFactory = Callable[..., Settings]
 
 
 def data(message_id: str = "m1", **fields: object) -> bytes:
-    return build_message(payload(message_id, **fields), now=time.time(), message_key=message_id)
+    message = from_payload(payload(message_id, **fields))
+    return build_message(message, now=time.time(), message_key=message_id)
 
 
 # -- target policy ---------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mail_proxy.domain.mime import Envelope, build_message
+from mail_proxy.domain.outgoing import from_payload
 from mail_proxy.domain.smtp_replies import Permanent, Stage, Transient
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.base import SmtpRejected, SmtpUnavailable, classify
@@ -21,7 +22,8 @@ ENVELOPE = Envelope("sender@example.org", ("to@example.com",))
 
 
 def data(message_id: str = "m1") -> bytes:
-    return build_message(payload(message_id), now=time.time(), message_key=message_id)
+    message = from_payload(payload(message_id))
+    return build_message(message, now=time.time(), message_key=message_id)
 
 
 @pytest.fixture

@@ -24,26 +24,26 @@ async def test_periodic_cleanup_removes_reported_finished_messages(
     store = runtime.store
     try:
         now = time.time()
-        await store.create_tenant(Tenant(id="t1"), None, now)
+        await store.tenants.create(Tenant(id="t1"), None, now)
         payload: dict[str, Any] = {"id": "x", "to": ["a@example.com"], "subject": "s"}
-        await store.enqueue(
+        await store.intake.enqueue(
             [
                 NewMessage("t1", "reported", "acc", 2, payload),
                 NewMessage("t1", "unreported", "acc", 2, payload),
             ],
             now,
         )
-        claimed = await store.claim(now=now, lease_seconds=30, limit=10, per_account=10)
-        await store.finish_many([(c.record.pk, c.lease_token, Sent(now)) for c in claimed])
-        events = await store.unreported_events("t1", 10)
-        await store.ack_events([e.event_id for e in events if e.message_id == "reported"], now)
+        claimed = await store.queue.claim(now=now, lease_seconds=30, limit=10, per_account=10)
+        await store.queue.finish_many([(c.record.pk, c.lease_token, Sent(now)) for c in claimed])
+        events = await store.outbox.unreported("t1", 10)
+        await store.outbox.ack([e.event_id for e in events if e.message_id == "reported"], now)
 
         runtime.start_workers()
         for _ in range(100):
-            if await store.get_message("t1", "reported") is None:
+            if await store.messages.get("t1", "reported") is None:
                 break
             await asyncio.sleep(0.02)
-        assert await store.get_message("t1", "reported") is None
-        assert await store.get_message("t1", "unreported") is not None
+        assert await store.messages.get("t1", "reported") is None
+        assert await store.messages.get("t1", "unreported") is not None
     finally:
         await runtime.close()

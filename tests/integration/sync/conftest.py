@@ -36,8 +36,8 @@ from mail_proxy.domain.models import (
     Tenant,
 )
 from mail_proxy.metrics import Metrics
+from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
-from mail_proxy.storage.base import Store
 from mail_proxy.sync.http import HttpSyncClient
 from mail_proxy.sync.loop import SyncLoop
 
@@ -209,8 +209,8 @@ async def add_tenant(
         client_auth=auth or ClientAuth(),
         signing_secret=secret or f"secret-{tenant_id}",
     )
-    created = await store.create_tenant(tenant, None, now)
-    await store.upsert_account(Account(id="smtp", tenant_id=tenant_id, host="127.0.0.1"), now)
+    created = await store.tenants.create(tenant, None, now)
+    await store.accounts.upsert(Account(id="smtp", tenant_id=tenant_id, host="127.0.0.1"), now)
     return created
 
 
@@ -230,14 +230,16 @@ async def finish_messages(store: Store, tenant_id: str, kinds: list[str]) -> lis
     """Enqueue one message per kind, claim them and record each outcome: real events."""
     now = time.time()
     ids = [f"{tenant_id}-m{next(_serial)}" for _ in kinds]
-    await store.enqueue([NewMessage(tenant_id, mid, "smtp", 2, PAYLOAD) for mid in ids], now)
-    claimed = await store.claim(now=now, lease_seconds=60, limit=len(ids), per_account=len(ids))
+    await store.intake.enqueue([NewMessage(tenant_id, mid, "smtp", 2, PAYLOAD) for mid in ids], now)
+    claimed = await store.queue.claim(
+        now=now, lease_seconds=60, limit=len(ids), per_account=len(ids)
+    )
     by_id = {c.record.id: c for c in claimed}
     items = [
         (by_id[mid].record.pk, by_id[mid].lease_token, outcome_for(kind, now))
         for mid, kind in zip(ids, kinds, strict=True)
     ]
-    assert all(await store.finish_many(items))
+    assert all(await store.queue.finish_many(items))
     return ids
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mail_proxy.domain import signature
+from mail_proxy.client import verify_signature
 from mail_proxy.domain.models import AuthMethod, ClientAuth
 from mail_proxy.settings import Settings
 from mail_proxy.sync.client import FailureKind, SyncAnswer, SyncFailure, SyncTarget
@@ -59,8 +59,9 @@ async def test_signed_call_verifies_with_the_secret(
     call = application.calls[0]
     assert call.body == BODY
     assert call.headers["content-type"] == "application/json"
-    assert signature.verify("s3cret", call.headers["x-mail-proxy-signature"], call.body, now)
-    assert not signature.verify("other", call.headers["x-mail-proxy-signature"], call.body, now)
+    header = call.headers["x-mail-proxy-signature"]
+    assert verify_signature(call.body, header, "s3cret", now=now)
+    assert not verify_signature(call.body, header, "other", now=now)
 
 
 async def test_no_secret_means_no_signature(

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from mail_proxy.domain import signature
+from mail_proxy.client import verify_signature
 from mail_proxy.domain.models import AuthMethod, ClientAuth
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 from mail_proxy.sync import loop as loop_module
 from mail_proxy.testing import ManualClock
 
@@ -52,7 +52,7 @@ def _acked(app: Application, path: str, n: int) -> Callable[[list[Call]], bool]:
 async def _settled(store: Store, tenant_id: str) -> None:
     """Wait until the store shows every event of the tenant acknowledged."""
     async with asyncio.timeout(5):
-        while await store.unreported_events(tenant_id, 1):
+        while await store.outbox.unreported(tenant_id, 1):
             await asyncio.sleep(0.01)
 
 
@@ -77,7 +77,9 @@ async def _synced_now(running: Running, clock: ManualClock, tenant_id: str) -> N
 async def _settled_dnd(store: Store, tenant_id: str) -> None:
     """Wait until the tenant's DND (from the application's answer) is stored."""
     async with asyncio.timeout(5):
-        while not any(s.tenant_id == tenant_id and s.dnd_until for s in await store.sync_states()):
+        while not any(
+            s.tenant_id == tenant_id and s.dnd_until for s in await store.sync_state.all()
+        ):
             await asyncio.sleep(0.01)
 
 
@@ -110,9 +112,7 @@ async def test_reports_arrive_signed_with_the_tenant_auth(
     await application.wait_for(_with_events("/sync/acme"))
     call = next(c for c in application.calls if c.entries)
     assert call.headers.get("authorization") == authorization
-    assert signature.verify(
-        "acme-key", call.headers["x-mail-proxy-signature"], call.body, time.time()
-    )
+    assert verify_signature(call.body, call.headers["x-mail-proxy-signature"], "acme-key")
     by_id = {e["id"]: e for e in call.entries}
     assert by_id[sent]["event"] == "sent" and isinstance(by_id[sent]["sent_ts"], int)
     assert by_id[deferred]["deferred_reason"] == "451 4.7.1 try again later"
@@ -236,7 +236,7 @@ async def test_hanging_tenant_does_not_delay_another(
     assert application.calls[0].path == "/sync/a-slow"
     await _settled(sqlite_store, "fast1")
     await _settled(sqlite_store, "fast2")
-    assert await sqlite_store.unreported_events("a-slow", 10)
+    assert await sqlite_store.outbox.unreported("a-slow", 10)
 
 
 async def test_concurrent_calls_are_bounded(
@@ -265,7 +265,7 @@ async def test_restart_between_call_and_ack_sends_again(
     first = start_sync_loop(store, sync_timeout=5.0)
     await application.wait_for(_with_events("/sync/acme"))
     await first.stop()
-    assert len(await store.unreported_events("acme", 10)) == 2
+    assert len(await store.outbox.unreported("acme", 10)) == 2
     start_sync_loop(store)
     await application.wait_for(_acked(application, "/sync/acme", 2))
     seen = Counter(e["id"] for c in application.calls for e in c.entries)
@@ -296,12 +296,12 @@ async def test_events_of_a_message_keep_their_order_across_batches(
     """deferred then sent for one message arrive in that order, even one per call."""
     await add_tenant(sqlite_store, "acme", application.base_url)
     [mid] = await finish_messages(sqlite_store, "acme", ["deferred"])
-    record = await sqlite_store.get_message("acme", mid)
+    record = await sqlite_store.messages.get("acme", mid)
     assert record is not None and record.deferred_ts is not None
-    [claimed] = await sqlite_store.claim(
+    [claimed] = await sqlite_store.queue.claim(
         now=record.deferred_ts + 1, lease_seconds=60, limit=1, per_account=1
     )
-    await sqlite_store.finish(
+    await sqlite_store.queue.finish(
         claimed.record.pk, claimed.lease_token, outcome_for("sent", record.deferred_ts + 1)
     )
     application.script("/sync/acme", Answer(status=503))
@@ -323,7 +323,7 @@ async def test_tenant_run_now_clears_dnd_and_calls_at_once(
     await _settled_dnd(sqlite_store, "acme")
     running.loop.wake("acme")
     await application.wait_for(lambda calls: len(calls) == 2)
-    [state] = await sqlite_store.sync_states()
+    [state] = await sqlite_store.sync_state.all()
     assert state.dnd_until is None
 
 
@@ -385,9 +385,7 @@ async def test_tenant_without_endpoint_reports_to_global_url(
     await application.wait_for(_acked(application, "/global", 1))
     call = application.calls_to("/global")[0]
     assert call.headers["authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
-    assert signature.verify(
-        "global-key", call.headers["x-mail-proxy-signature"], call.body, time.time()
-    )
+    assert verify_signature(call.body, call.headers["x-mail-proxy-signature"], "global-key")
     assert [e["id"] for e in call.entries] == ids
 
 
@@ -429,4 +427,4 @@ async def test_broken_tenant_endpoint_does_not_stop_the_others(
     await application.wait_for(_acked(application, "/sync/b-fine", 2))
     assert application.acknowledged("/sync/b-fine")[-1]["id"] == ids[0]
     assert running.sync_calls("a-broken", "invalid_url") >= 1
-    assert await sqlite_store.unreported_events("a-broken", 10)
+    assert await sqlite_store.outbox.unreported("a-broken", 10)

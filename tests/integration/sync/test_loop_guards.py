@@ -7,7 +7,6 @@ it checks were missing: the waits are on conditions, never on the clock.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,7 +15,7 @@ import pytest
 import structlog
 
 from mail_proxy.domain.sync_schedule import MAX_QUEUED_ROUNDS
-from mail_proxy.storage.base import Store
+from mail_proxy.ports import Store
 
 from .conftest import Answer, Application, Running, add_tenant, finish_messages
 
@@ -26,13 +25,15 @@ StartSyncLoop = Callable[..., Running]
 async def _lease_released(store: Store, tenant_id: str) -> None:
     """Until the tenant's reporting lease is given back: its sync task is over."""
     async with asyncio.timeout(5):
-        while any(s.tenant_id == tenant_id and s.lease_holder for s in await store.sync_states()):
+        while any(
+            s.tenant_id == tenant_id and s.lease_holder for s in await store.sync_state.all()
+        ):
             await asyncio.sleep(0.01)
 
 
 async def _settled(store: Store, tenant_id: str) -> None:
     async with asyncio.timeout(5):
-        while await store.unreported_events(tenant_id, 1):
+        while await store.outbox.unreported(tenant_id, 1):
             await asyncio.sleep(0.01)
 
 
@@ -74,7 +75,7 @@ async def test_absurd_next_sync_after_is_ignored_with_a_warning(
     with structlog.testing.capture_logs() as logs:
         start_sync_loop(sqlite_store, sync_interval=0.2)
         await application.wait_for(lambda calls: len(calls) >= 3)
-    [state] = await sqlite_store.sync_states()
+    [state] = await sqlite_store.sync_state.all()
     assert state.dnd_until is None
     warnings = [e for e in logs if e["event"] == "sync_next_sync_after_ignored"]
     assert len(warnings) == 1 and warnings[0]["tenant_id"] == "odd"
@@ -123,7 +124,7 @@ async def test_untrusted_tenant_on_loopback_gets_no_call(
     await add_tenant(sqlite_store, "a-tenant", application.base_url)
     await finish_messages(sqlite_store, "a-tenant", ["sent"])
     trusted = await add_tenant(sqlite_store, "b-admin", application.base_url)
-    await sqlite_store.replace_tenant(dataclasses.replace(trusted, target_trusted=True), 0.0)
+    await sqlite_store.tenants.update(trusted.id, {"target_trusted": True}, 0.0)
     await finish_messages(sqlite_store, "b-admin", ["sent"])
     with structlog.testing.capture_logs() as logs:
         running = start_sync_loop(sqlite_store, allow_private_targets=False)
@@ -132,7 +133,7 @@ async def test_untrusted_tenant_on_loopback_gets_no_call(
             while not running.sync_calls("a-tenant", "target_refused"):
                 await asyncio.sleep(0.01)
     assert {c.path for c in application.calls} == {"/sync/b-admin"}
-    assert await sqlite_store.unreported_events("a-tenant", 10)
+    assert await sqlite_store.outbox.unreported("a-tenant", 10)
     refusal = next(e for e in logs if e.get("tenant_id") == "a-tenant")
     assert refusal["event"] == "sync_call_failed"
     assert "private or local" in refusal["detail"]

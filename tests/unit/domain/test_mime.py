@@ -1,4 +1,9 @@
-"""MIME building: what a reader's mail client will parse from the bytes we send."""
+"""MIME building: what a reader's mail client will parse from the bytes we send.
+
+Messages are made from stored payloads of the first version (no Message-ID, no
+``payload_version``), so these tests also prove that rows queued before the typed
+message still send as they did.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from mail_proxy.domain.mime import (
     envelope_of,
     inline_attachments,
 )
+from mail_proxy.domain.outgoing import OutgoingMessage, Unsendable, from_payload
 
 NOW = 1_700_000_000.0
 
@@ -34,9 +40,14 @@ def payload(**overrides: Any) -> dict[str, Any]:
     return base
 
 
+def message(**overrides: Any) -> OutgoingMessage:
+    return from_payload(payload(**overrides))
+
+
 def build(p: dict[str, Any], **kwargs: Any) -> tuple[bytes, EmailMessage]:
-    kwargs.setdefault("attachments", inline_attachments(p))
-    raw = build_message(p, now=NOW, message_key="t1:1:0", **kwargs)
+    loaded = from_payload(p)
+    kwargs.setdefault("attachments", inline_attachments(loaded))
+    raw = build_message(loaded, now=NOW, message_key="t1:1:0", **kwargs)
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
     return raw, parsed
@@ -103,7 +114,7 @@ def test_unquoted_comma_in_display_name_of_a_list_entry() -> None:
 
 def test_comma_separated_string_of_recipients() -> None:
     """A plain string is an address list, as the protocol allows."""
-    env = envelope_of(payload(to="a@example.com, B <b@example.com>"))
+    env = envelope_of(message(to="a@example.com, B <b@example.com>"))
     assert env.recipients == ("a@example.com", "b@example.com")
 
 
@@ -111,7 +122,7 @@ def test_international_domain_becomes_punycode() -> None:
     """RFC 5890: an IDN domain goes out in its ASCII form, in headers and envelope."""
     raw, _ = build(payload(to=["kunde@bücher.de"]))
     assert b"kunde@xn--bcher-kva.de" in raw
-    assert envelope_of(payload(to=["kunde@bücher.de"])).recipients == ("kunde@xn--bcher-kva.de",)
+    assert envelope_of(message(to=["kunde@bücher.de"])).recipients == ("kunde@xn--bcher-kva.de",)
 
 
 def test_long_recipient_list_is_folded() -> None:
@@ -135,11 +146,12 @@ def test_client_message_id_is_used(given: str, expected: str) -> None:
     assert msg["Message-ID"] == expected
 
 
-def test_generated_message_id_is_stable_per_message() -> None:
-    """Every attempt of one message carries the same id; other messages differ."""
-    first = build_message(payload(), now=NOW, message_key="t:1:0")
-    again = build_message(payload(), now=NOW + 60, message_key="t:1:0")
-    other = build_message(payload(), now=NOW, message_key="t:2:0")
+def test_stored_message_without_message_id_gets_a_stable_one() -> None:
+    """A row queued before submission assigned Message-IDs: every attempt carries
+    the same one, derived from its queue position; other messages differ."""
+    first = build_message(message(), now=NOW, message_key="t:1:0")
+    again = build_message(message(), now=NOW + 60, message_key="t:1:0")
+    other = build_message(message(), now=NOW, message_key="t:2:0")
 
     def mid(raw: bytes) -> str:
         return str(email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"])
@@ -171,7 +183,7 @@ def test_custom_headers_added_reserved_ones_ignored() -> None:
 )
 def test_header_injection_and_bad_names_are_refused(headers: dict[str, str]) -> None:
     """A line break in a value or an invalid field name never reaches the wire."""
-    with pytest.raises(MimeError):
+    with pytest.raises(Unsendable):
         build(payload(headers=headers))
 
 
@@ -246,14 +258,14 @@ def test_attachment_with_html_alternative() -> None:
 def test_invalid_base64_is_an_error() -> None:
     """Broken attachment data fails the message instead of sending a corrupt file."""
     with pytest.raises(MimeError, match="invalid base64"):
-        inline_attachments(payload(attachments=[{"filename": "a", "storage_path": "base64:@@"}]))
+        inline_attachments(message(attachments=[{"filename": "a", "storage_path": "base64:@@"}]))
 
 
 def test_other_fetch_modes_are_not_inline() -> None:
     """URL, filesystem and endpoint attachments are not this module's business."""
     p = payload(attachments=[{"filename": "a.pdf", "storage_path": "https://x.example/a.pdf"}])
     with pytest.raises(UnsupportedAttachment, match="http"):
-        inline_attachments(p)
+        inline_attachments(from_payload(p))
 
 
 def test_explicit_attachment_list_is_used() -> None:
@@ -265,7 +277,7 @@ def test_explicit_attachment_list_is_used() -> None:
 def test_envelope_uses_return_path_and_every_recipient_once() -> None:
     """RFC 5321: MAIL FROM is return_path when given; To, Cc and Bcc all get RCPT."""
     env = envelope_of(
-        payload(
+        message(
             return_path="bounces@example.org",
             to=["a@example.com", "A@example.com"],
             cc=["c@example.com"],
@@ -278,14 +290,14 @@ def test_envelope_uses_return_path_and_every_recipient_once() -> None:
 
 def test_envelope_sender_defaults_to_from_address() -> None:
     """Without return_path the From address (not its display name) is the sender."""
-    assert envelope_of(payload()).sender == "sender@example.org"
+    assert envelope_of(message()).sender == "sender@example.org"
 
 
 @pytest.mark.parametrize("overrides", [{"to": []}, {"from": None}, {"to": ["not-an-address"]}])
 def test_unsendable_payloads(overrides: dict[str, Any]) -> None:
-    """No recipients, no sender, or something that is not an address is a MimeError."""
-    with pytest.raises(MimeError):
-        envelope_of(payload(**overrides))
+    """No recipients, no sender, or something that is not an address is unsendable."""
+    with pytest.raises(Unsendable):
+        from_payload(payload(**overrides))
 
 
 def test_html_to_text_rendering() -> None:
@@ -311,7 +323,7 @@ def test_non_ascii_local_part_marks_the_envelope_utf8(to: list[str], utf8: bool)
     """RFC 6531: only a non-ASCII local part needs SMTPUTF8; it is kept as it is in
     the envelope and written raw in the headers (RFC 6532 §3.2)."""
     p = payload(to=to)
-    envelope = envelope_of(p)
+    envelope = envelope_of(from_payload(p))
     assert envelope.utf8 is utf8
     raw, _ = build(p)
     assert raw.isascii() is not utf8
@@ -372,7 +384,7 @@ def test_non_ascii_header_address_outside_the_envelope_needs_smtputf8(
     """A raw UTF-8 header (RFC 6532) may only travel with SMTPUTF8, even when every
     envelope address is ASCII."""
     p = payload(to=["to@example.com"]) | fields
-    envelope = envelope_of(p)
+    envelope = envelope_of(from_payload(p))
     assert envelope.sender.isascii() and all(r.isascii() for r in envelope.recipients)
     assert envelope.utf8 is True
     raw, _ = build(p)

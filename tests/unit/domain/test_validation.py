@@ -8,10 +8,12 @@ import pytest
 
 from mail_proxy.domain.addresses import InvalidAddress, normalise_sender, split_addresses
 from mail_proxy.domain.models import Account, NewMessage, Priority, Tenant
+from mail_proxy.domain.outgoing import OutgoingMessage
 from mail_proxy.domain.priority import InvalidPriority, parse_priority, resolve_priority
 from mail_proxy.domain.validation import (
     Rejection,
     ValidationContext,
+    new_message,
     recipient_count,
     unstorable_field,
     validate_message,
@@ -51,9 +53,10 @@ def message(**overrides: Any) -> dict[str, Any]:
 
 
 def accepted(raw: Any, context: ValidationContext | None = None) -> NewMessage:
+    """The message as the queue would store it."""
     result = validate_message(raw, context or ctx())
-    assert isinstance(result, NewMessage), result
-    return result
+    assert isinstance(result, OutgoingMessage), result
+    return new_message(result)
 
 
 def reason(raw: Any, context: ValidationContext | None = None) -> str:
@@ -326,7 +329,7 @@ def test_fast_address_check_agrees_with_email_validator(address: str) -> None:
     except EmailNotValidError:
         expected = None
     result = validate_message(message(to=[address]), ctx())
-    got = result.payload["to"] if isinstance(result, NewMessage) else None
+    got = new_message(result).payload["to"] if isinstance(result, OutgoingMessage) else None
     assert got == expected
 
 

@@ -9,19 +9,15 @@ back as the mask) keeps the stored one, so a client can edit an account it read.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from mail_proxy.api.deps import AnyCaller, RuntimeDep
+from mail_proxy.api.deps import AccountServiceDep, AnyCaller, RuntimeDep
 from mail_proxy.api.errors import ERROR_RESPONSES
-from mail_proxy.api.targets import check_host
-from mail_proxy.domain.addresses import InvalidAddress, normalise_sender
+from mail_proxy.api.targets import requester
 from mail_proxy.domain.models import Account, LimitBehavior
-from mail_proxy.errors import InvalidInput, NotFound
 from mail_proxy.schemas import (
-    MASK,
     AccountIn,
     AccountListResponse,
     AccountOut,
@@ -64,59 +60,35 @@ def account_out(account: Account) -> AccountOut:
     )
 
 
-def _kept(given: str | None, current: str | None) -> str | None:
-    return current if given in (None, MASK) else given
-
-
 @router.post(
     "/account", response_model=AccountSaveResponse, summary="Create or replace an SMTP account"
 )
 async def save_account(
-    body: AccountIn, caller: AnyCaller, runtime: RuntimeDep
+    body: AccountIn, caller: AnyCaller, runtime: RuntimeDep, accounts: AccountServiceDep
 ) -> AccountSaveResponse:
-    tenant_id = caller.tenant(body.tenant_id)
-    if await runtime.store.get_tenant(tenant_id) is None:
-        raise NotFound(f"Unknown tenant {tenant_id!r}")
-    default_from = None
-    if body.default_from:
-        try:
-            default_from = normalise_sender(body.default_from)
-        except InvalidAddress as exc:
-            raise InvalidInput(str(exc), field="default_from") from None
-    await check_host(caller, runtime.settings, body.host, body.port, "host")
-    imap_port = body.imap_port or (993 if body.imap_ssl else 143)
-    await check_host(caller, runtime.settings, body.imap_host, imap_port, "imap_host")
-    current = await runtime.store.get_account(tenant_id, body.id)
-    fields = body.model_dump(exclude={"tenant_id", "default_from", "limit_behavior"})
-    fields["password"] = _kept(body.password, current.password if current else None)
-    fields["imap_password"] = _kept(body.imap_password, current.imap_password if current else None)
     account = Account(
-        tenant_id=tenant_id,
-        default_from=default_from,
+        tenant_id=caller.tenant(body.tenant_id),
         limit_behavior=LimitBehavior(body.limit_behavior),
-        target_trusted=caller.is_admin,
-        **fields,
+        **body.model_dump(exclude={"tenant_id", "limit_behavior"}),
     )
-    saved, created = await runtime.store.upsert_account(account, time.time())
+    saved, created = await accounts.save(account, requester(caller, runtime.settings))
     return AccountSaveResponse(created=created, account=account_out(saved))
 
 
 @router.get("/accounts", response_model=AccountListResponse, summary="List SMTP accounts")
 async def list_accounts(
-    caller: AnyCaller, runtime: RuntimeDep, tenant_id: TenantQuery = None
+    caller: AnyCaller, accounts: AccountServiceDep, tenant_id: TenantQuery = None
 ) -> AccountListResponse:
     """An admin token without ``tenant_id`` lists every tenant's accounts."""
-    accounts = await runtime.store.list_accounts(caller.scope(tenant_id))
-    return AccountListResponse(accounts=[account_out(a) for a in accounts])
+    listed = await accounts.listing(caller.scope(tenant_id))
+    return AccountListResponse(accounts=[account_out(a) for a in listed])
 
 
 @router.delete(
     "/account/{account_id}", response_model=RemovedResponse, summary="Remove an SMTP account"
 )
 async def delete_account(
-    account_id: str, caller: AnyCaller, runtime: RuntimeDep, tenant_id: TenantQuery = None
+    account_id: str, caller: AnyCaller, accounts: AccountServiceDep, tenant_id: TenantQuery = None
 ) -> RemovedResponse:
-    tenant = caller.tenant(tenant_id)
-    if not await runtime.store.delete_account(tenant, account_id):
-        raise NotFound(f"No account {account_id!r} for tenant {tenant!r}")
+    await accounts.delete(caller.tenant(tenant_id), account_id)
     return RemovedResponse(removed=account_id)

@@ -14,16 +14,14 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from mail_proxy.api.deps import AdminCaller, RuntimeDep
+from mail_proxy.api.deps import AdminCaller, AuditDep
 from mail_proxy.api.errors import ERROR_RESPONSES
 from mail_proxy.domain.models import CommandLogEntry
-from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import (
     MAX_COUNT,
     MAX_TS,
@@ -31,10 +29,10 @@ from mail_proxy.schemas import (
     CommandLogResponse,
     CommandReplayItem,
 )
+from mail_proxy.services.audit import AuditFilter
 
 router = APIRouter(tags=["command log"], responses=ERROR_RESPONSES)
 
-EXPORT_PAGE = 500
 CSV_COLUMNS = ("id", "ts", "method", "path", "actor", "tenant_id", "status_code", "body")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """Cells a spreadsheet would run as a formula (CSV injection, OWASP)."""
@@ -52,17 +50,10 @@ EndpointQuery = Annotated[
     str | None,
     Query(max_length=255, description="Only calls whose `METHOD /path` contains this text."),
 ]
+ExportFormat = Literal["json", "jsonl", "csv"]
 OldSinceQuery = Annotated[
     float | None, Query(ge=0, le=MAX_TS, description="Former name of `since_ts`.")
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class _Filter:
-    since: float | None
-    until: float | None
-    tenant_id: str | None
-    endpoint: str | None
 
 
 def entry_out(entry: CommandLogEntry) -> CommandLogEntryOut:
@@ -85,7 +76,7 @@ def entry_out(entry: CommandLogEntry) -> CommandLogEntryOut:
 @router.get("/command-log", response_model=CommandLogResponse, summary="Audit trail")
 async def command_log(
     _: AdminCaller,
-    runtime: RuntimeDep,
+    audit: AuditDep,
     since_ts: SinceQuery = None,
     until_ts: UntilQuery = None,
     tenant_id: TenantQuery = None,
@@ -94,14 +85,8 @@ async def command_log(
     offset: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
     since: OldSinceQuery = None,
 ) -> CommandLogResponse:
-    entries = await runtime.store.command_log(
-        since=since_ts if since_ts is not None else since,
-        until=until_ts,
-        tenant_id=tenant_id,
-        endpoint=endpoint_filter,
-        limit=limit,
-        offset=offset,
-    )
+    flt = AuditFilter(_since(since_ts, since), until_ts, tenant_id, endpoint_filter)
+    entries = await audit.entries(flt, limit=limit, offset=offset)
     return CommandLogResponse(entries=[entry_out(e) for e in entries])
 
 
@@ -126,16 +111,21 @@ async def command_log(
 )
 async def export_command_log(
     _: AdminCaller,
-    runtime: RuntimeDep,
-    format: Literal["json", "jsonl", "csv"] = "json",
+    audit: AuditDep,
+    format: ExportFormat = "json",
     since_ts: SinceQuery = None,
     until_ts: UntilQuery = None,
     tenant_id: TenantQuery = None,
     endpoint_filter: EndpointQuery = None,
     since: OldSinceQuery = None,
 ) -> StreamingResponse:
-    flt = _Filter(since_ts if since_ts is not None else since, until_ts, tenant_id, endpoint_filter)
-    entries = _entries(runtime, flt)
+    flt = AuditFilter(_since(since_ts, since), until_ts, tenant_id, endpoint_filter)
+    return _streamed(_shaped(audit.export(flt)), format)
+
+
+def _streamed(
+    entries: AsyncIterator[CommandLogEntryOut], format: ExportFormat
+) -> StreamingResponse:
     if format == "csv":
         return StreamingResponse(
             _as_csv(entries),
@@ -147,22 +137,14 @@ async def export_command_log(
     return StreamingResponse(_as_replay(entries), media_type="application/json")
 
 
-async def _entries(runtime: Runtime, flt: _Filter) -> AsyncIterator[CommandLogEntryOut]:
-    offset = 0
-    while True:
-        page = await runtime.store.command_log(
-            since=flt.since,
-            until=flt.until,
-            tenant_id=flt.tenant_id,
-            endpoint=flt.endpoint,
-            limit=EXPORT_PAGE,
-            offset=offset,
-        )
-        for entry in page:
-            yield entry_out(entry)
-        if len(page) < EXPORT_PAGE:
-            return
-        offset += EXPORT_PAGE
+def _since(since_ts: float | None, since: float | None) -> float | None:
+    """``since_ts``, or its former name ``since`` when only that was given."""
+    return since_ts if since_ts is not None else since
+
+
+async def _shaped(entries: AsyncIterator[CommandLogEntry]) -> AsyncIterator[CommandLogEntryOut]:
+    async for entry in entries:
+        yield entry_out(entry)
 
 
 async def _as_replay(entries: AsyncIterator[CommandLogEntryOut]) -> AsyncIterator[str]:

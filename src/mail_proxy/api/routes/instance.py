@@ -17,18 +17,19 @@ from fastapi import APIRouter
 from pydantic import ValidationError
 
 from mail_proxy import __version__
-from mail_proxy.api.deps import AdminCaller, RuntimeDep
+from mail_proxy.api.deps import AdminCaller, InstanceServiceDep, RuntimeDep
 from mail_proxy.api.errors import ERROR_RESPONSES
 from mail_proxy.errors import InvalidInput
-from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import (
-    MASK,
     BounceSettings,
     InstanceResponse,
     InstanceUpdate,
     ReloadBounceResponse,
 )
+from mail_proxy.schemas.common import masked
 from mail_proxy.schemas.instance import BOUNCE_FLAT_FIELDS
+from mail_proxy.services.instance import InstanceView
+from mail_proxy.settings import Settings
 
 router = APIRouter(tags=["instance"], responses=ERROR_RESPONSES)
 
@@ -38,18 +39,14 @@ NO_POLLER = (
 )
 
 
-def _masked_bounce(bounce: Any) -> dict[str, Any] | None:
-    if not isinstance(bounce, dict):
+def _masked_bounce(bounce: dict[str, Any] | None) -> dict[str, Any] | None:
+    if bounce is None:
         return None
-    if bounce.get("imap_password"):
-        return bounce | {"imap_password": MASK}
-    return dict(bounce)
+    return bounce | {"imap_password": masked(bounce.get("imap_password"))}
 
 
-async def _instance_out(runtime: Runtime) -> InstanceResponse:
-    stored = await runtime.store.get_instance_settings()
-    settings = runtime.settings
-    bounce = _masked_bounce(stored.get("bounce"))
+def _instance_out(view: InstanceView, settings: Settings) -> InstanceResponse:
+    bounce = _masked_bounce(view.bounce)
     defaults = BounceSettings().model_dump()
     flat = {
         name: (bounce or {}).get(key, defaults[key])
@@ -57,10 +54,10 @@ async def _instance_out(runtime: Runtime) -> InstanceResponse:
         if key != "imap_password"
     }
     return InstanceResponse(
-        name=stored.get("name"),
+        name=view.name,
         bounce=bounce,
         **flat,
-        active=await runtime.store.instance_active(),
+        active=view.active,
         test_mode=settings.test_mode,
         default_priority=settings.default_priority,
         sync_interval_seconds=int(settings.sync_interval),
@@ -68,58 +65,42 @@ async def _instance_out(runtime: Runtime) -> InstanceResponse:
     )
 
 
-async def _bounce_changes(runtime: Runtime, bounce: BounceSettings) -> dict[str, Any]:
-    """The bounce settings to store; a masked or missing password keeps the stored one."""
-    values = bounce.model_dump()
-    if values["imap_password"] in (None, MASK):
-        current = (await runtime.store.get_instance_settings()).get("bounce")
-        values["imap_password"] = (
-            current.get("imap_password") if isinstance(current, dict) else None
-        )
-    return values
-
-
-async def _flat_bounce(
-    runtime: Runtime, body: InstanceUpdate, base: dict[str, Any] | None
-) -> BounceSettings | None:
-    """The flat ``bounce_*`` fields sent, applied over ``base`` (or what is stored)."""
+def _bounce_fields(body: InstanceUpdate) -> dict[str, Any]:
+    """The flat ``bounce_*`` fields sent, under the bounce setting names, each judged
+    as that setting (``bounce_enabled: null`` is refused: the setting is a boolean)."""
     sent = {
         BOUNCE_FLAT_FIELDS[name]: getattr(body, name)
         for name in body.model_fields_set & set(BOUNCE_FLAT_FIELDS)
     }
-    if not sent:
-        return None
-    if base is None:
-        stored = (await runtime.store.get_instance_settings()).get("bounce")
-        base = dict(stored) if isinstance(stored, dict) else {}
     try:
-        return BounceSettings.model_validate(base | sent)
+        BounceSettings.model_validate(sent)
     except ValidationError as exc:
         key = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else ""
         field = next((flat for flat, name in BOUNCE_FLAT_FIELDS.items() if name == key), key)
         raise InvalidInput(f"{field}: {exc.errors()[0]['msg']}", field=field) from None
+    return sent
+
+
+def _changes(body: InstanceUpdate) -> dict[str, Any]:
+    changes: dict[str, Any] = {"name": body.name} if "name" in body.model_fields_set else {}
+    if body.bounce is not None:
+        changes["bounce"] = body.bounce.model_dump()
+    return changes
 
 
 @router.get("/instance", response_model=InstanceResponse, summary="Instance settings")
-async def get_instance(_: AdminCaller, runtime: RuntimeDep) -> InstanceResponse:
-    return await _instance_out(runtime)
+async def get_instance(
+    _: AdminCaller, runtime: RuntimeDep, instance: InstanceServiceDep
+) -> InstanceResponse:
+    return _instance_out(await instance.get(), runtime.settings)
 
 
 @router.put("/instance", response_model=InstanceResponse, summary="Change instance settings")
 async def update_instance(
-    body: InstanceUpdate, _: AdminCaller, runtime: RuntimeDep
+    body: InstanceUpdate, _: AdminCaller, runtime: RuntimeDep, instance: InstanceServiceDep
 ) -> InstanceResponse:
-    changes: dict[str, Any] = {}
-    if "name" in body.model_fields_set:
-        changes["name"] = body.name
-    bounce = body.bounce.model_dump() if body.bounce is not None else None
-    merged = await _flat_bounce(runtime, body, bounce)
-    chosen = merged if merged is not None else body.bounce
-    if chosen is not None:
-        changes["bounce"] = await _bounce_changes(runtime, chosen)
-    if changes:
-        await runtime.store.update_instance_settings(changes)
-    return await _instance_out(runtime)
+    view = await instance.update(_changes(body), _bounce_fields(body))
+    return _instance_out(view, runtime.settings)
 
 
 @router.post(
@@ -128,12 +109,8 @@ async def update_instance(
     summary="Apply bounce settings (stored; no poller in this version)",
 )
 async def reload_bounce(
-    _: AdminCaller, runtime: RuntimeDep, body: BounceSettings | None = None
+    _: AdminCaller, instance: InstanceServiceDep, body: BounceSettings | None = None
 ) -> ReloadBounceResponse:
     """With a body, the bounce settings are replaced first; then they are re-read."""
-    if body is not None:
-        await runtime.store.update_instance_settings(
-            {"bounce": await _bounce_changes(runtime, body)}
-        )
-    stored = (await runtime.store.get_instance_settings()).get("bounce")
+    stored = await instance.reload_bounce(body.model_dump() if body is not None else None)
     return ReloadBounceResponse(bounce=_masked_bounce(stored), polling=False, detail=NO_POLLER)

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from mail_proxy.api.deps import AnyCaller, Caller, RuntimeDep
+from mail_proxy.api.deps import AnyCaller, MessagesDep, RuntimeDep, SubmissionServiceDep
 from mail_proxy.api.errors import ERROR_RESPONSES
 from mail_proxy.api.redact import listing_payload, public_payload
 from mail_proxy.domain.models import (
-    EnqueueOutcome,
     Event,
     MessageRecord,
-    NewMessage,
-    Priority,
     Status,
 )
-from mail_proxy.domain.priority import InvalidPriority, parse_priority
-from mail_proxy.domain.text import is_storable, storable, storable_json
-from mail_proxy.domain.validation import (
-    MAX_ID_LENGTH,
-    Rejection,
-    ValidationContext,
-    recipient_count,
-    validate_message,
-)
-from mail_proxy.errors import InvalidInput, NotFound, TooLarge, WrongTenant
-from mail_proxy.runtime import Runtime
+from mail_proxy.domain.text import storable, storable_json
+from mail_proxy.ports import MessageFilter
 from mail_proxy.schemas import (
     MAX_COUNT,
     AddMessagesRefused,
@@ -48,7 +34,8 @@ from mail_proxy.schemas import (
     MessageResponse,
     RejectedMessage,
 )
-from mail_proxy.storage.base import MessageFilter
+from mail_proxy.services.messages import MessagePage
+from mail_proxy.settings import Settings
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["messages"], responses=ERROR_RESPONSES)
@@ -68,54 +55,21 @@ TenantQuery = Annotated[
     responses={400: {"model": AddMessagesRefused}},
 )
 async def add_messages(
-    body: AddMessagesRequest, caller: AnyCaller, runtime: RuntimeDep
+    body: AddMessagesRequest, caller: AnyCaller, submission: SubmissionServiceDep
 ) -> AddMessagesResponse | JSONResponse:
-    recipients = _refuse_oversized(runtime, body.messages)
-    _refuse_other_tenants(caller, body.messages)
-    context = await _context(runtime, caller, body)
-    if recipients > INLINE_RECIPIENTS:
-        checked = await asyncio.to_thread(_validate_all, body.messages, context)
-    else:
-        checked = _validate_all(body.messages, context)
-    accepted = [(index, item) for index, item in checked if isinstance(item, NewMessage)]
+    result = await submission.submit(
+        body.messages,
+        token_tenant_id=caller.tenant_id,
+        default_priority=body.default_priority,
+        actor=caller.actor,
+    )
     rejected = [
-        RejectedMessage(id=item.id, index=index, reason=item.reason)
-        for index, item in checked
-        if isinstance(item, Rejection)
+        RejectedMessage(id=item.id, index=item.index, reason=item.reason)
+        for item in result.rejected
     ]
-    queued = await _enqueue(runtime, accepted, rejected)
-    if queued:
-        runtime.dispatcher.wake()
-    if rejected:
-        log.info("messages_rejected", actor=caller.actor, rejected=len(rejected), queued=queued)
-    rejected.sort(key=lambda item: item.index)
-    if rejected and not queued:
+    if rejected and not result.queued:
         return _nothing_queued(rejected)
-    return AddMessagesResponse(queued=queued, rejected=rejected)
-
-
-INLINE_RECIPIENTS = 100
-"""Batches naming more addresses are validated in a worker thread, off the event loop:
-checking 20,000 addresses takes long enough to hold up every other request."""
-
-
-def _refuse_oversized(runtime: Runtime, messages: list[Any]) -> int:
-    """413 before any work for batches above the message or recipient limits;
-    else the number of recipients."""
-    limit = runtime.settings.max_batch_messages
-    if len(messages) > limit:
-        raise TooLarge(f"Too many messages in one request: {len(messages)} > {limit}")
-    limit = runtime.settings.max_batch_recipients
-    named = recipient_count(messages)
-    if named > limit:
-        raise TooLarge(f"Too many recipients (to, cc, bcc) in one request: {named} > {limit}")
-    return named
-
-
-def _validate_all(
-    messages: list[Any], context: ValidationContext
-) -> list[tuple[int, NewMessage | Rejection]]:
-    return [(index, validate_message(raw, context)) for index, raw in enumerate(messages)]
+    return AddMessagesResponse(queued=result.queued, rejected=rejected)
 
 
 def _nothing_queued(rejected: list[RejectedMessage]) -> JSONResponse:
@@ -123,64 +77,6 @@ def _nothing_queued(rejected: list[RejectedMessage]) -> JSONResponse:
     error = f"No message queued: all {len(rejected)} rejected"
     refused = AddMessagesRefused(error=error, detail=error, rejected=rejected)
     return JSONResponse(refused.model_dump(exclude_none=True), status_code=400)
-
-
-def _refuse_other_tenants(caller: Caller, messages: list[Any]) -> None:
-    if caller.tenant_id is None:
-        return
-    for raw in messages:
-        named = raw.get("tenant_id") if isinstance(raw, dict) else None
-        if named not in (None, "", caller.tenant_id):
-            raise WrongTenant()
-
-
-async def _context(runtime: Runtime, caller: Caller, body: AddMessagesRequest) -> ValidationContext:
-    batch_priority: Priority | None = None
-    if body.default_priority is not None:
-        try:
-            batch_priority = parse_priority(body.default_priority)
-        except InvalidPriority as exc:
-            raise InvalidInput(str(exc), field="default_priority") from None
-    named = {_named_tenant(raw) for raw in body.messages}
-    wanted = {t for t in named if t} | ({caller.tenant_id} if caller.tenant_id else set())
-    tenants = {}
-    accounts = {}
-    for tenant_id in wanted:
-        tenant = await runtime.store.get_tenant(tenant_id)
-        if tenant is not None:
-            tenants[tenant_id] = tenant
-            accounts[tenant_id] = await runtime.store.list_accounts(tenant_id)
-    return ValidationContext(
-        tenants=tenants,
-        accounts=accounts,
-        token_tenant_id=caller.tenant_id,
-        batch_priority=batch_priority,
-        instance_priority=runtime.settings.default_priority,
-    )
-
-
-def _named_tenant(raw: object) -> str | None:
-    """The tenant id a message names, when it is text worth looking up."""
-    named = raw.get("tenant_id") if isinstance(raw, dict) else None
-    if isinstance(named, str) and len(named) <= MAX_ID_LENGTH and is_storable(named):
-        return named
-    return None
-
-
-async def _enqueue(
-    runtime: Runtime, accepted: list[tuple[int, NewMessage]], rejected: list[RejectedMessage]
-) -> int:
-    if not accepted:
-        return 0
-    results = await runtime.store.enqueue([message for _, message in accepted], time.time())
-    queued = 0
-    for (index, message), result in zip(accepted, results, strict=True):
-        if result.outcome is EnqueueOutcome.REJECTED:
-            reason = result.reason or "rejected by the queue"
-            rejected.append(RejectedMessage(id=message.id, index=index, reason=reason))
-        else:
-            queued += 1
-    return queued
 
 
 def event_out(event: Event) -> EventOut:
@@ -202,42 +98,52 @@ def message_out(
     payload: dict[str, Any],
     *,
     body_truncated: bool = False,
-    history: list[EventOut] | None = None,
+    history: list[Event] | None = None,
     tenant_name: str | None = None,
 ) -> MessageOut:
-    """A record as answered; ``error`` only once the message failed for good.
-
-    A temporary failure stores its reason without a time: the record's
-    ``updated_at`` is when it was written, so that is ``last_error_ts``.
-    """
-    failed = record.status is Status.ERROR
-    reason = storable(record.error) if record.error is not None else None
-    reason_ts = record.error_ts or (record.updated_at if reason is not None else None)
+    """A record as answered, its payload under both wire names."""
     return MessageOut(
-        pk=record.pk,
-        id=storable(record.id),
-        tenant_id=record.tenant_id,
+        **_record_fields(record),
+        **_error_fields(record),
         tenant_name=tenant_name,
-        account_id=storable(record.account_id),
-        priority=record.priority,
-        status=record.status.value,
-        batch_code=storable(record.batch_code) if record.batch_code is not None else None,
-        attempts=record.attempts,
-        deferred_ts=record.deferred_ts,
-        smtp_ts=record.smtp_ts,
-        sent_ts=record.smtp_ts,
-        error_ts=record.error_ts if failed else None,
-        error=reason if failed else None,
-        last_error_ts=reason_ts,
-        last_error=reason,
-        reported_ts=record.reported_ts,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
         body_truncated=body_truncated,
         payload=payload,
         message=payload,
-        history=history,
+        history=None if history is None else [event_out(e) for e in history],
     )
+
+
+def _record_fields(record: MessageRecord) -> dict[str, Any]:
+    return {
+        "pk": record.pk,
+        "id": storable(record.id),
+        "tenant_id": record.tenant_id,
+        "account_id": storable(record.account_id),
+        "priority": record.priority,
+        "status": record.status.value,
+        "batch_code": storable(record.batch_code) if record.batch_code is not None else None,
+        "attempts": record.attempts,
+        "deferred_ts": record.deferred_ts,
+        "smtp_ts": record.smtp_ts,
+        "sent_ts": record.smtp_ts,
+        "reported_ts": record.reported_ts,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+def _error_fields(record: MessageRecord) -> dict[str, Any]:
+    """``error`` only once the message failed for good. A temporary failure stores
+    its reason without a time: the record's ``updated_at`` is when it was written,
+    so that is ``last_error_ts``."""
+    failed = record.status is Status.ERROR
+    reason = storable(record.error) if record.error is not None else None
+    return {
+        "error_ts": record.error_ts if failed else None,
+        "error": reason if failed else None,
+        "last_error_ts": record.error_ts or (record.updated_at if reason is not None else None),
+        "last_error": reason,
+    }
 
 
 @router.get(
@@ -250,6 +156,7 @@ def message_out(
 )
 async def list_messages(
     caller: AnyCaller,
+    messages: MessagesDep,
     runtime: RuntimeDep,
     tenant_id: TenantQuery = None,
     active_only: Annotated[bool, Query(description="Only pending and deferred.")] = False,
@@ -261,56 +168,31 @@ async def list_messages(
     offset: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
 ) -> MessageListResponse:
     """An admin token without ``tenant_id`` lists every tenant's messages."""
-    flt = MessageFilter(
-        tenant_id=caller.scope(tenant_id),
-        status=status,
-        active_only=active_only,
-        batch_code=batch_code,
-        account_id=account_id,
-    )
-    records = await runtime.store.list_messages(flt, limit=limit, offset=offset)
-    total = await runtime.store.count_messages(flt)
-    histories = await _histories(runtime, records) if include_history else None
-    shown = _within_size(runtime, records, histories, await _tenant_names(runtime, records))
+    flt = MessageFilter(caller.scope(tenant_id), status, active_only, batch_code, account_id)
+    page = await messages.search(flt, limit=limit, offset=offset, with_history=include_history)
+    return _page_out(page, runtime.settings, limit, offset)
+
+
+def _page_out(
+    page: MessagePage, settings: Settings, limit: int, offset: int
+) -> MessageListResponse:
+    shown = _within_size(page, settings)
     following = offset + len(shown)
     return MessageListResponse(
-        total=total,
+        total=page.total,
         limit=limit,
         offset=offset,
-        next_offset=following if following < total else None,
+        next_offset=following if following < page.total else None,
         messages=shown,
     )
 
 
-async def _tenant_names(runtime: Runtime, records: list[MessageRecord]) -> dict[str, str | None]:
-    """Display names of the tenants on this page only (a tenant's page: one lookup)."""
-    names: dict[str, str | None] = {}
-    for tenant_id in {record.tenant_id for record in records}:
-        tenant = await runtime.store.get_tenant(tenant_id)
-        names[tenant_id] = tenant.name if tenant else None
-    return names
-
-
-def _within_size(
-    runtime: Runtime,
-    records: list[MessageRecord],
-    histories: dict[int, list[EventOut]] | None,
-    names: dict[str, str | None],
-) -> list[MessageOut]:
+def _within_size(page: MessagePage, settings: Settings) -> list[MessageOut]:
     """Records summarised, as many as fit in GMP_LIST_MAX_BYTES (at least one)."""
-    settings = runtime.settings
     shown: list[MessageOut] = []
     size = 0
-    for record in records:
-        payload, cut = listing_payload(public_payload(record.payload), settings.list_body_chars)
-        history = None if histories is None else histories.get(record.pk, [])
-        out = message_out(
-            record,
-            payload,
-            body_truncated=cut,
-            history=history,
-            tenant_name=names.get(record.tenant_id),
-        )
+    for record in page.records:
+        out = _summary_out(record, page, settings.list_body_chars)
         size += len(out.model_dump_json())
         if shown and size > settings.list_max_bytes:
             break
@@ -318,11 +200,15 @@ def _within_size(
     return shown
 
 
-async def _histories(runtime: Runtime, records: list[MessageRecord]) -> dict[int, list[EventOut]]:
-    histories: dict[int, list[EventOut]] = {}
-    for event in await runtime.store.events_of_messages([r.pk for r in records]):
-        histories.setdefault(event.message_pk, []).append(event_out(event))
-    return histories
+def _summary_out(record: MessageRecord, page: MessagePage, body_chars: int) -> MessageOut:
+    payload, cut = listing_payload(public_payload(record.payload), body_chars)
+    return message_out(
+        record,
+        payload,
+        body_truncated=cut,
+        history=None if page.histories is None else page.histories[record.pk],
+        tenant_name=page.tenant_names.get(record.tenant_id),
+    )
 
 
 @router.get(
@@ -332,19 +218,14 @@ async def _histories(runtime: Runtime, records: list[MessageRecord]) -> dict[int
     description="The payload as queued (attachments included, credentials removed).",
 )
 async def get_message(
-    message_id: str, caller: AnyCaller, runtime: RuntimeDep, tenant_id: TenantQuery = None
+    message_id: str, caller: AnyCaller, messages: MessagesDep, tenant_id: TenantQuery = None
 ) -> MessageResponse:
-    tenant = caller.tenant(tenant_id)
-    record = await runtime.store.get_message(tenant, message_id)
-    if record is None:
-        raise NotFound(f"No message {message_id!r} for tenant {tenant!r}")
-    history = [event_out(e) for e in await runtime.store.message_events(tenant, message_id)]
-    owner = await runtime.store.get_tenant(tenant)
+    found = await messages.get(caller.tenant(tenant_id), message_id)
     shown = message_out(
-        record,
-        storable_json(public_payload(record.payload), limit=None),
-        history=history,
-        tenant_name=owner.name if owner else None,
+        found.record,
+        storable_json(public_payload(found.record.payload), limit=None),
+        history=found.events,
+        tenant_name=found.tenant_name,
     )
     return MessageResponse(**shown.model_dump())
 
@@ -355,12 +236,10 @@ async def get_message(
     summary="A message's event history",
 )
 async def message_events(
-    message_id: str, caller: AnyCaller, runtime: RuntimeDep, tenant_id: TenantQuery = None
+    message_id: str, caller: AnyCaller, messages: MessagesDep, tenant_id: TenantQuery = None
 ) -> MessageEventsResponse:
     tenant = caller.tenant(tenant_id)
-    if await runtime.store.get_message(tenant, message_id) is None:
-        raise NotFound(f"No message {message_id!r} for tenant {tenant!r}")
-    events = await runtime.store.message_events(tenant, message_id)
+    events = await messages.events(tenant, message_id)
     return MessageEventsResponse(
         tenant_id=tenant, id=message_id, events=[event_out(e) for e in events]
     )
@@ -374,11 +253,10 @@ async def message_events(
 async def delete_messages(
     body: DeleteMessagesRequest,
     caller: AnyCaller,
-    runtime: RuntimeDep,
+    messages: MessagesDep,
     tenant_id: TenantQuery = None,
 ) -> DeleteMessagesResponse:
-    tenant = caller.tenant(tenant_id)
-    result = await runtime.store.delete_messages(tenant, body.ids)
+    result = await messages.delete(caller.tenant(tenant_id), body.ids)
     return DeleteMessagesResponse(
         removed=len(result.removed),
         removed_ids=result.removed,
@@ -394,13 +272,10 @@ async def delete_messages(
 )
 async def cleanup_messages(
     caller: AnyCaller,
-    runtime: RuntimeDep,
+    messages: MessagesDep,
     tenant_id: TenantQuery = None,
     body: CleanupRequest | None = None,
 ) -> CleanupResponse:
     """Only sent or failed messages whose reports were acknowledged are removed."""
-    age = body.older_than_seconds if body and body.older_than_seconds is not None else None
-    if age is None:
-        age = runtime.settings.delivery_report_retention_seconds
-    removed = await runtime.store.cleanup_messages(time.time() - age, caller.scope(tenant_id))
-    return CleanupResponse(removed=removed)
+    age = body.older_than_seconds if body is not None else None
+    return CleanupResponse(removed=await messages.cleanup(caller.scope(tenant_id), age))

@@ -8,12 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from mail_proxy import __version__
-from mail_proxy.api.deps import AnyCaller, RuntimeDep, authenticate
+from mail_proxy.api.deps import AnyCaller, ControlDep, RuntimeDep, authenticate
 from mail_proxy.api.errors import ERROR_RESPONSES
-from mail_proxy.domain.models import Status
 from mail_proxy.errors import Forbidden
-from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import InstanceStatusResponse, OkResponse
+from mail_proxy.services.control import refresh_gauges
 
 router = APIRouter(tags=["service"], responses=ERROR_RESPONSES)
 
@@ -28,17 +27,15 @@ async def health() -> OkResponse:
 @router.get(
     "/status", response_model=InstanceStatusResponse, summary="Scheduler state and queue size"
 )
-async def status(caller: AnyCaller, runtime: RuntimeDep) -> InstanceStatusResponse:
+async def status(caller: AnyCaller, control: ControlDep) -> InstanceStatusResponse:
     """``active`` is the stored instance flag, the same in every process."""
-    counts = await runtime.store.count_by_status(caller.tenant_id)
-    pending = sum(n for state, n in counts.items() if Status(state).active)
-    active = await runtime.store.instance_active()
+    found = await control.status(caller.tenant_id)
     return InstanceStatusResponse(
-        active=active,
-        scheduler_active=active,
-        pending=pending,
-        pending_messages=pending,
-        uptime_seconds=int(time.time() - runtime.started_at),
+        active=found.active,
+        scheduler_active=found.active,
+        pending=found.pending,
+        pending_messages=found.pending,
+        uptime_seconds=found.uptime_seconds,
         version=__version__,
     )
 
@@ -55,20 +52,5 @@ async def metrics(request: Request, runtime: RuntimeDep) -> Response:
         caller = await authenticate(request, runtime, request.headers.get("X-API-Token"))
         if not caller.is_admin:
             raise Forbidden("This endpoint needs the admin token")
-    await refresh_gauges(runtime)
+    await refresh_gauges(runtime.store, runtime.metrics, time.time())
     return Response(runtime.metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
-
-
-async def refresh_gauges(runtime: Runtime) -> None:
-    """Gauges mirror the database, so read it just before rendering."""
-    now = time.time()
-    store, metrics = runtime.store, runtime.metrics
-    counts = await store.count_by_status()
-    metrics.pending.set(sum(n for state, n in counts.items() if Status(state).active))
-    oldest = await store.oldest_due_ts(now)
-    metrics.oldest_due_age.set(max(0.0, now - oldest) if oldest is not None else 0.0)
-    unreported, oldest_event = await store.unreported_stats()
-    metrics.reports_pending.set(unreported)
-    metrics.oldest_unreported_age.set(
-        max(0.0, now - oldest_event) if oldest_event is not None else 0.0
-    )

@@ -1,7 +1,7 @@
-"""The shared machinery of the SQL backends: transactions, retries, dialect hooks.
+"""One database: transactions, retries, and what differs between SQLite and PostgreSQL.
 
-Every public Store method is one call of ``_write`` or ``_read`` with a coroutine that
-receives an open transaction; the whole coroutine commits or rolls back together, so
+Every port method is one call of ``Database.write`` or ``Database.read`` with a
+coroutine that receives an open transaction; the whole coroutine commits or rolls back together, so
 a batch is written whole or not at all. A transaction that fails because the
 database is busy, locked, full or unreachable is retried from the start a few times
 with a short backoff; after that the caller gets ``StorageUnavailable`` with a
@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from abc import abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -24,12 +23,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mail_proxy.domain.models import NewMessage
 from mail_proxy.errors import StorageUnavailable
-from mail_proxy.storage.base import Store
 from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.engines import IMPLICIT_BEGIN, Target
-from mail_proxy.storage.migrate import migrate
-from mail_proxy.storage.tables import instance_settings, metadata
 
 log = structlog.get_logger(__name__)
 
@@ -48,14 +45,41 @@ _PG_REASONS = {
 }
 
 
-class SqlStore(Store):
-    """A Store over SQLAlchemy Core; subclasses add what differs per database."""
+class Dialect(Protocol):
+    """The statements that differ per backend, beyond what SQLAlchemy hides."""
+
+    async def claim_rows(self, conn: AsyncConnection, params: dict[str, Any]) -> Sequence[Any]:
+        """Lease due messages in one statement and return their full rows."""
+
+    async def lock_send_log(self, conn: AsyncConnection, tenant_id: str, account_id: str) -> None:
+        """Serialise rate-limit checks of one account across processes."""
+
+    async def insert_new(
+        self, db: Database, conn: AsyncConnection, batch: Sequence[NewMessage], now: float
+    ) -> set[tuple[str, str]]:
+        """Insert every message whose key is free; the (tenant_id, id) keys that went in.
+        Taken keys (and repeats within the batch) are left for replacing."""
+
+    async def apply_outcomes(
+        self, db: Database, conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]]
+    ) -> Sequence[Any]:
+        """Apply outcomes of one kind; the (pk, tenant_id, id) of rows whose lease matched."""
+
+
+class Database:
+    """The engines of one database and the transactions every port runs on them."""
 
     def __init__(
-        self, target: Target, cipher: Cipher, writer: AsyncEngine, reader: AsyncEngine
+        self,
+        target: Target,
+        cipher: Cipher,
+        dialect: Dialect,
+        writer: AsyncEngine,
+        reader: AsyncEngine,
     ) -> None:
-        self._target = target
-        self._cipher = cipher
+        self.target = target
+        self.cipher = cipher
+        self.dialect = dialect
         self._writer = writer
         self._reader = reader
         # SQLite has one writer at a time anyway; queueing here is cheaper than busy waits.
@@ -66,83 +90,55 @@ class SqlStore(Store):
         """The engine that writes (tests use it to inspect raw rows)."""
         return self._writer
 
-    async def run_migrations(self) -> None:
-        """Create or upgrade the schema (``open_store`` does this before returning)."""
-        await self._write(lambda conn: migrate(conn, self._target), "migrate")
-
-    async def check_secret_key(self) -> None:
-        """Open one stored secret, so that a wrong key stops start-up with a clear
-        message (``Cipher.open`` raises it) instead of failing deliveries later.
-        A database holding no secret yet accepts any key."""
-
-        async def op(conn: AsyncConnection) -> str | None:
-            for column in _sealed_columns():
-                query = sa.select(column).where(column.is_not(None)).limit(1)
-                sealed = (await conn.execute(query)).scalar()
-                if sealed is not None:
-                    return str(sealed)
-            return None
-
-        self._cipher.open(await self._read(op, "check_secret_key"))
-
     async def close(self) -> None:
         await self._writer.dispose()
         if self._reader is not self._writer:
             await self._reader.dispose()
 
-    # -- dialect hooks ------------------------------------------------------------
-    @abstractmethod
-    async def _claim_rows(self, conn: AsyncConnection, params: dict[str, Any]) -> Sequence[Any]:
-        """Lease due messages in one statement and return their full rows."""
-
-    @abstractmethod
-    async def _lock_send_log(self, conn: AsyncConnection, tenant_id: str, account_id: str) -> None:
-        """Serialise rate-limit checks of one account across processes."""
-
-    def _for_update(self, query: sa.Select[Any]) -> sa.Select[Any]:
+    def for_update(self, query: sa.Select[Any]) -> sa.Select[Any]:
         """Lock the selected rows until commit (a no-op where writers are serialised)."""
-        return query.with_for_update() if self._target.is_postgres else query
+        return query.with_for_update() if self.target.is_postgres else query
 
-    def _in(self, column: sa.ColumnElement[Any], values: Iterable[Any]) -> sa.ColumnElement[bool]:
+    def in_(self, column: sa.ColumnElement[Any], values: Iterable[Any]) -> sa.ColumnElement[bool]:
         """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter instead
         of hundreds, which plans and binds about ten times faster for 100 values."""
         listed = list(values)
-        if self._target.is_postgres:
+        if self.target.is_postgres:
             # A bare VARCHAR[]: a cast to VARCHAR(n)[] made the lookup ~20x slower.
             item = sa.String() if isinstance(column.type, sa.String) else column.type
             array = sa.bindparam(None, listed, type_=postgresql.ARRAY(item))
             return column == sa.any_(array)
         return column.in_(listed)
 
-    def _insert(self, table: sa.Table) -> Any:
+    def insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, which offers ``on_conflict_do_update``/``_do_nothing``."""
-        return postgresql.insert(table) if self._target.is_postgres else sqlite.insert(table)
+        return postgresql.insert(table) if self.target.is_postgres else sqlite.insert(table)
 
-    async def _executemany(
+    async def executemany(
         self, conn: AsyncConnection, sql: str, rows: Sequence[tuple[Any, ...]]
     ) -> None:
         """Run driver-level SQL written with ``?`` markers once per parameter tuple."""
-        await conn.exec_driver_sql(self._markers(sql), list(rows))
+        await conn.exec_driver_sql(self.markers(sql), list(rows))
 
-    async def _fetch_driver(
+    async def fetch_driver(
         self, conn: AsyncConnection, sql: str, params: Sequence[Any]
     ) -> Sequence[Any]:
         """Rows of driver-level SQL written with ``?`` markers (a RETURNING statement)."""
-        return (await conn.exec_driver_sql(self._markers(sql), tuple(params))).all()
+        return (await conn.exec_driver_sql(self.markers(sql), tuple(params))).all()
 
-    def _markers(self, sql: str) -> str:
+    def markers(self, sql: str) -> str:
         """``?`` (sqlite3's style) to ``%s`` (psycopg's); our SQL has no other ``?``."""
-        return sql.replace("?", "%s") if self._target.is_postgres else sql
+        return sql.replace("?", "%s") if self.target.is_postgres else sql
 
     # -- transactions ---------------------------------------------------------------
-    async def _write(self, op: Operation[T], what: str, *, writes_first: bool = False) -> T:
+    async def write(self, op: Operation[T], what: str, *, writes_first: bool = False) -> T:
         """Run ``op`` in one write transaction. ``writes_first``: its first statement
         starts with INSERT/UPDATE/DELETE/REPLACE, which lets SQLite open the
         transaction in the same call (anything else is refused; see engines.py)."""
         options = {IMPLICIT_BEGIN: True} if writes_first else {}
         return await self._transact(self._writer, op, what, self._write_gate, options)
 
-    async def _read(self, op: Operation[T], what: str) -> T:
+    async def read(self, op: Operation[T], what: str) -> T:
         return await self._transact(self._reader, op, what, None, {})
 
     async def _transact(
@@ -175,7 +171,7 @@ class SqlStore(Store):
         log.error(
             "storage_unavailable",
             operation=what,
-            location=self._target.describe(),
+            location=self.target.describe(),
             error=error_summary(failure),
         )
         raise StorageUnavailable(
@@ -191,7 +187,7 @@ class SqlStore(Store):
             return "no database connection became free in time"
         if not isinstance(exc, sa_exc.DBAPIError):
             return "unknown error"
-        if not self._target.is_postgres:
+        if not self.target.is_postgres:
             return error_summary(exc)
         state = getattr(exc.orig, "sqlstate", None) or ""
         return _PG_REASONS.get(state[:2], "database server unreachable or failing")
@@ -201,17 +197,10 @@ class SqlStore(Store):
             return True
         if not isinstance(exc, sa_exc.OperationalError):
             return False
-        if self._target.is_postgres:
+        if self.target.is_postgres:
             return True
         text = str(exc.orig).lower()
         return any(word in text for word in _SQLITE_TRANSIENT)
-
-
-def _sealed_columns() -> list[sa.Column[Any]]:
-    """Columns holding nothing but Fernet tokens: every ``*_enc`` column, and the
-    instance settings' values (sealed whole, bounce password included)."""
-    columns = [c for t in metadata.sorted_tables for c in t.columns if c.name.endswith("_enc")]
-    return [*columns, instance_settings.c.value]
 
 
 @contextlib.asynccontextmanager

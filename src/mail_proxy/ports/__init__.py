@@ -1,0 +1,32 @@
+"""What the proxy needs from persistence, one small interface per consumer.
+
+The dispatcher needs a queue and a send log, the sync loop an outbox and the sync
+state, the use cases the administrative ports. Each consumer names only the ports it
+uses, so a new loop or front door adds a port instead of widening one interface.
+``Store`` gathers the ports of one database; ``mail_proxy.storage`` implements them
+over SQLite and PostgreSQL.
+"""
+
+from mail_proxy.ports.admin import Accounts, Audit, Control, InstanceSettings, Tenants
+from mail_proxy.ports.messages import DeleteResult, MessageFilter, Messages
+from mail_proxy.ports.queue import Intake, Queue, SendLog
+from mail_proxy.ports.store import Store
+from mail_proxy.ports.sync import Outbox, SyncState, TenantSyncState
+
+__all__ = [
+    "Accounts",
+    "Audit",
+    "Control",
+    "DeleteResult",
+    "InstanceSettings",
+    "Intake",
+    "MessageFilter",
+    "Messages",
+    "Outbox",
+    "Queue",
+    "SendLog",
+    "Store",
+    "SyncState",
+    "TenantSyncState",
+    "Tenants",
+]

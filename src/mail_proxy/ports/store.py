@@ -1,0 +1,30 @@
+"""``Store``: the ports of one database, opened and closed together."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from mail_proxy.ports.admin import Accounts, Audit, Control, InstanceSettings, Tenants
+from mail_proxy.ports.messages import Messages
+from mail_proxy.ports.queue import Intake, Queue, SendLog
+from mail_proxy.ports.sync import Outbox, SyncState
+
+
+class Store(ABC):
+    """Every port over one database. Obtain one with ``storage.open_store``; hand a
+    consumer the ports it needs, or the store when it needs several."""
+
+    intake: Intake
+    queue: Queue
+    send_log: SendLog
+    messages: Messages
+    outbox: Outbox
+    sync_state: SyncState
+    tenants: Tenants
+    accounts: Accounts
+    control: Control
+    instance: InstanceSettings
+    audit: Audit
+
+    @abstractmethod
+    async def close(self) -> None: ...

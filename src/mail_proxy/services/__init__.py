@@ -1,0 +1,1 @@
+"""Use cases: what the proxy does, whichever door (HTTP API, dashboard, SMTP listener) asks."""

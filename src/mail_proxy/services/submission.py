@@ -1,0 +1,192 @@
+"""Submitting messages: validate a batch, queue what passes, wake the dispatcher.
+
+Every door that takes mail in (the HTTP API today, the SMTP listener and the
+dashboard later) calls ``SubmissionService.submit`` with the batch as plain JSON
+values. Each message is judged on its own, so one bad message never rejects its
+neighbours; the batch as a whole is refused only above the configured limits
+(``TooLarge``), for a ``default_priority`` that is no priority (``InvalidInput``),
+or for a tenant token naming another tenant (``WrongTenant``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from mail_proxy.domain.models import EnqueueOutcome, Priority
+from mail_proxy.domain.outgoing import OutgoingMessage
+from mail_proxy.domain.priority import InvalidPriority, parse_priority
+from mail_proxy.domain.text import is_storable
+from mail_proxy.domain.validation import (
+    MAX_ID_LENGTH,
+    Rejection,
+    ValidationContext,
+    new_message,
+    recipient_count,
+    validate_message,
+)
+from mail_proxy.errors import InvalidInput, TooLarge, WrongTenant
+from mail_proxy.ports import Store
+
+log = structlog.get_logger(__name__)
+
+INLINE_RECIPIENTS = 100
+"""Batches naming more addresses are validated in a worker thread, off the event loop:
+checking 20,000 addresses takes long enough to hold up every other request."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionLimits:
+    """The operator's bounds on one batch, and the priority of messages giving none."""
+
+    max_messages: int
+    max_recipients: int
+    default_priority: int = int(Priority.MEDIUM)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """One message not queued: its position in the batch, its id when it had one."""
+
+    index: int
+    id: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionResult:
+    """How many messages were queued (or replaced) and the others, in batch order."""
+
+    queued: int
+    rejected: tuple[Refused, ...]
+
+
+class SubmissionService:
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], float],
+        wake: Callable[[], None],
+        limits: SubmissionLimits,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._wake = wake
+        self._limits = limits
+
+    async def submit(
+        self,
+        messages: Sequence[object],
+        *,
+        token_tenant_id: str | None,
+        default_priority: int | str | None = None,
+        actor: str = "admin",
+    ) -> SubmissionResult:
+        """Queue the messages that pass; ``token_tenant_id`` is the tenant a tenant
+        token acts for (None for the admin), ``actor`` who is logged for rejections."""
+        recipients = self._refuse_oversized(messages)
+        _refuse_other_tenants(token_tenant_id, messages)
+        context = await self._context(messages, token_tenant_id, default_priority)
+        if recipients > INLINE_RECIPIENTS:
+            checked = await asyncio.to_thread(_validate_all, messages, context)
+        else:
+            checked = _validate_all(messages, context)
+        accepted = [(index, item) for index, item in checked if isinstance(item, OutgoingMessage)]
+        rejected = [
+            Refused(index, item.id, item.reason)
+            for index, item in checked
+            if isinstance(item, Rejection)
+        ]
+        queued = await self._enqueue(accepted, rejected)
+        if queued:
+            self._wake()
+        if rejected:
+            log.info("messages_rejected", actor=actor, rejected=len(rejected), queued=queued)
+        rejected.sort(key=lambda item: item.index)
+        return SubmissionResult(queued, tuple(rejected))
+
+    def _refuse_oversized(self, messages: Sequence[object]) -> int:
+        """Refuse before any work a batch above the message or recipient limits;
+        else the number of recipients."""
+        limit = self._limits.max_messages
+        if len(messages) > limit:
+            raise TooLarge(f"Too many messages in one request: {len(messages)} > {limit}")
+        limit = self._limits.max_recipients
+        named = recipient_count(messages)
+        if named > limit:
+            raise TooLarge(f"Too many recipients (to, cc, bcc) in one request: {named} > {limit}")
+        return named
+
+    async def _context(
+        self,
+        messages: Sequence[object],
+        token_tenant_id: str | None,
+        default_priority: int | str | None,
+    ) -> ValidationContext:
+        """The tenants and accounts the batch names, looked up once for all of it."""
+        batch_priority: Priority | None = None
+        if default_priority is not None:
+            try:
+                batch_priority = parse_priority(default_priority)
+            except InvalidPriority as exc:
+                raise InvalidInput(str(exc), field="default_priority") from None
+        named = {_named_tenant(raw) for raw in messages}
+        wanted = {t for t in named if t} | ({token_tenant_id} if token_tenant_id else set())
+        tenants = {}
+        accounts = {}
+        for tenant_id in wanted:
+            tenant = await self._store.tenants.get(tenant_id)
+            if tenant is not None:
+                tenants[tenant_id] = tenant
+                accounts[tenant_id] = await self._store.accounts.all(tenant_id)
+        return ValidationContext(
+            tenants=tenants,
+            accounts=accounts,
+            token_tenant_id=token_tenant_id,
+            batch_priority=batch_priority,
+            instance_priority=self._limits.default_priority,
+        )
+
+    async def _enqueue(
+        self, accepted: list[tuple[int, OutgoingMessage]], rejected: list[Refused]
+    ) -> int:
+        """Queue the accepted messages; the queue may still refuse one (already sent,
+        being sent), which joins ``rejected``."""
+        if not accepted:
+            return 0
+        stored = [new_message(message) for _, message in accepted]
+        results = await self._store.intake.enqueue(stored, self._clock())
+        queued = 0
+        for (index, message), result in zip(accepted, results, strict=True):
+            if result.outcome is EnqueueOutcome.REJECTED:
+                reason = result.reason or "rejected by the queue"
+                rejected.append(Refused(index, message.id, reason))
+            else:
+                queued += 1
+        return queued
+
+
+def _validate_all(
+    messages: Sequence[object], context: ValidationContext
+) -> list[tuple[int, OutgoingMessage | Rejection]]:
+    return [(index, validate_message(raw, context)) for index, raw in enumerate(messages)]
+
+
+def _refuse_other_tenants(token_tenant_id: str | None, messages: Sequence[object]) -> None:
+    if token_tenant_id is None:
+        return
+    for raw in messages:
+        named = raw.get("tenant_id") if isinstance(raw, dict) else None
+        if named not in (None, "", token_tenant_id):
+            raise WrongTenant()
+
+
+def _named_tenant(raw: object) -> str | None:
+    """The tenant id a message names, when it is text worth looking up."""
+    named = raw.get("tenant_id") if isinstance(raw, dict) else None
+    if isinstance(named, str) and len(named) <= MAX_ID_LENGTH and is_storable(named):
+        return named
+    return None
