@@ -53,6 +53,12 @@ class Metrics:
             "Age of the oldest event not yet acknowledged (0 when none).",
             registry=r,
         )
+        self.loop_restarts = Counter(
+            "gmp_loop_restarts",
+            "Background loops restarted after a crash.",
+            ["loop"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

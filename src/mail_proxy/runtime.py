@@ -1,20 +1,20 @@
 """The composition root: picks backends from the settings and wires the workers.
 
-The API holds one ``Runtime``; ``mail-proxy serve`` opens it, runs the workers
-beside uvicorn and closes it on shutdown. Tests build one with the workers not
-started and drive them by hand.
+The API holds one ``Runtime``; ``mail-proxy serve`` opens it, runs the loops
+(dispatcher, client sync, clean-up) under one ``Supervisor`` beside uvicorn and
+closes it on shutdown. Tests build one with the loops not started and drive them
+by hand. Every loop reads time from the one ``clock`` given here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from dataclasses import dataclass, field
 
 import structlog
 
-from mail_proxy.callbacks.http import HttpSyncClient
+from mail_proxy.clock import SYSTEM_CLOCK
+from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.models import Account, Tenant
 from mail_proxy.metrics import Metrics
 from mail_proxy.ports import Store
@@ -22,8 +22,11 @@ from mail_proxy.settings import Settings
 from mail_proxy.smtp.pool import SmtpPool
 from mail_proxy.smtp.sink import DevSink
 from mail_proxy.storage import open_store
+from mail_proxy.sync.http import HttpSyncClient
+from mail_proxy.sync.loop import SyncLoop
+from mail_proxy.workers.cleanup import CleanupLoop
 from mail_proxy.workers.dispatcher import Dispatcher
-from mail_proxy.workers.reporter import Reporter
+from mail_proxy.workers.supervisor import Supervisor
 
 log = structlog.get_logger(__name__)
 
@@ -36,54 +39,48 @@ class Runtime:
     mailer: SmtpPool
     sync_client: HttpSyncClient
     dispatcher: Dispatcher
-    reporter: Reporter
+    sync_loop: SyncLoop
+    supervisor: Supervisor
+    clock: Clock
+    started_at: float
     dev_sink: DevSink | None = None
-    started_at: float = field(default_factory=time.time)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _workers: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, settings: Settings) -> Runtime:
+    async def open(cls, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Runtime:
         store = await open_store(settings)
         metrics = Metrics()
         mailer = SmtpPool(settings)
         sync_client = HttpSyncClient(settings)
-        dispatcher = Dispatcher(store, mailer, settings, metrics)
-        reporter = Reporter(store, sync_client, settings, metrics, on_queued=dispatcher.wake)
-        dispatcher.on_outcome = reporter.wake_for_events
-        runtime = cls(settings, store, metrics, mailer, sync_client, dispatcher, reporter)
+        dispatcher = Dispatcher(store, mailer, settings, metrics, clock)
+        sync_loop = SyncLoop(store, sync_client, settings, metrics, dispatcher.wake, clock)
+        dispatcher.on_outcome = sync_loop.wake_for_events
+        loops = (dispatcher, sync_loop, CleanupLoop(store, settings, clock))
+        runtime = cls(
+            settings,
+            store,
+            metrics,
+            mailer,
+            sync_client,
+            dispatcher,
+            sync_loop,
+            Supervisor(loops, metrics, clock),
+            clock,
+            started_at=clock.now(),
+        )
         if settings.dev_sink:
             runtime.dev_sink = DevSink(port=settings.dev_sink_port)
             await runtime.dev_sink.start()
-            await _seed_demo(store, runtime.dev_sink)
+            await _seed_demo(store, runtime.dev_sink, clock.now())
         return runtime
 
     def start_workers(self) -> None:
-        """Run dispatcher, reporter and cleanup in the background until ``close``."""
+        """Run the supervised loops in the background until ``close``."""
         if self._workers is None:
-            self._workers = asyncio.create_task(self._run_workers(), name="mail-proxy-workers")
-
-    async def _run_workers(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self.dispatcher.run(self._stop), name="dispatcher")
-            group.create_task(self.reporter.run(self._stop), name="reporter")
-            group.create_task(self._cleanup_loop(), name="cleanup")
-
-    async def _cleanup_loop(self) -> None:
-        """Drop finished, fully reported messages past the retention period."""
-        while not self._stop.is_set():
-            try:
-                cutoff = time.time() - self.settings.delivery_report_retention_seconds
-                removed = await self.store.messages.cleanup(cutoff)
-                if removed:
-                    log.info("messages_cleaned_up", removed=removed)
-                await self.store.audit.purge(
-                    time.time() - self.settings.command_log_retention_seconds
-                )
-            except Exception:
-                log.exception("cleanup_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.settings.cleanup_interval)
+            self._workers = asyncio.create_task(
+                self.supervisor.run(self._stop), name="mail-proxy-workers"
+            )
 
     async def close(self) -> None:
         """Stop claiming, let in-flight work finish or release it, then close ports."""
@@ -105,9 +102,8 @@ DEMO_TENANT = "demo"
 DEMO_ACCOUNT = "demo-smtp"
 
 
-async def _seed_demo(store: Store, sink: DevSink) -> None:
+async def _seed_demo(store: Store, sink: DevSink, now: float) -> None:
     """Make sure the demo tenant exists with a default account that points at the sink."""
-    now = time.time()
     if await store.tenants.get(DEMO_TENANT) is None:
         await store.tenants.create(Tenant(id=DEMO_TENANT, name="Demo (dev sink)"), None, now)
     account = Account(

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     html_text_alternative: bool = True
     shutdown_grace_seconds: float = 10.0
 
-    # client sync
+    # client sync (the code's ``mail_proxy.sync``). Field names stay those of the
+    # documented GMP_* variables (GMP_REPORT_BATCH_SIZE, GMP_CLIENT_SYNC_URL, ...).
     sync_interval: float = 300.0
     sync_timeout: float = 30.0
     report_batch_size: int = Field(default=500, ge=1)
@@ -89,7 +90,7 @@ class Settings(BaseSettings):
     # network policy for tenant-chosen targets (SMTP hosts, callback URLs)
     allow_private_targets: bool = Field(
         default=False,
-        description="Let tenants point SMTP accounts and callbacks at private addresses.",
+        description="Let tenants point SMTP accounts and sync URLs at private addresses.",
     )
     private_targets_allowlist: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

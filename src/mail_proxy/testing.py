@@ -3,13 +3,17 @@
 ``ServedProxy`` runs ``mail-proxy serve`` in a subprocess exactly as an operator
 would; ``RecordingSink`` is an aiosmtpd server in a thread of its own that notes
 when each message arrived; ``ReportEndpoint`` is a tenant's application receiving
-client sync calls; ``database_rows`` reads a proxy's database behind its back.
-Nothing here is used by the server itself.
+client sync calls; ``database_rows`` reads a proxy's database behind its back;
+``ManualClock`` is a ``Clock`` that moves only when told to, for the loops and
+workers. Nothing here is used by the server itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import heapq
+import itertools
 import json
 import os
 import signal
@@ -258,3 +262,46 @@ def database_rows(db: str, sql: str) -> list[tuple[Any, ...]]:
     options = f"-csearch_path={schema}" if schema else ""
     with psycopg.connect(url, options=options) as conn:
         return list(conn.execute(sql))
+
+
+class ManualClock:
+    """A ``Clock`` that stands still until ``advance``: a test moves time past a
+    back-off or a DND instead of sleeping through it. Wall time starts at the real
+    time (so rows written with the system clock compare sensibly)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self._now = time.time() if start is None else start
+        self._elapsed = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def now(self) -> float:
+        return self._now + self._elapsed
+
+    def monotonic(self) -> float:
+        return self._elapsed
+
+    async def sleep(self, seconds: float) -> None:
+        await self.sleep_until(self._elapsed + seconds)
+
+    async def sleep_until(self, deadline: float) -> None:
+        if deadline <= self._elapsed:
+            await asyncio.sleep(0)
+            return
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (deadline, next(self._order), woken))
+        await woken
+
+    async def advance(self, seconds: float) -> None:
+        """Move time on, wake the sleepers whose time came, and let them run."""
+        self._elapsed += seconds
+        while self._sleepers and self._sleepers[0][0] <= self._elapsed:
+            _, _, woken = heapq.heappop(self._sleepers)
+            if not woken.done():
+                woken.set_result(None)
+        await asyncio.sleep(0)
+
+    @property
+    def sleepers(self) -> int:
+        """Sleeps waiting for time to move (cancelled ones included until they expire)."""
+        return sum(not woken.done() for _, _, woken in self._sleepers)

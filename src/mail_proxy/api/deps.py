@@ -119,7 +119,7 @@ AdminCaller = Annotated[Caller, Depends(require_admin)]
 
 
 def control_service(runtime: RuntimeDep) -> ControlService:
-    dispatcher, reporter = runtime.dispatcher, runtime.reporter
+    dispatcher, sync_loop = runtime.dispatcher, runtime.sync_loop
 
     def instance_switched(active: bool) -> None:
         dispatcher.active = active
@@ -127,7 +127,7 @@ def control_service(runtime: RuntimeDep) -> ControlService:
     wakeups = Wakeups(
         dispatch=dispatcher.wake,
         run_now=dispatcher.run_now,
-        sync=reporter.wake,
+        sync=sync_loop.wake,
         instance_switched=instance_switched,
     )
     return ControlService(runtime.store, wakeups, started_at=runtime.started_at)

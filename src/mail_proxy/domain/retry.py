@@ -34,6 +34,15 @@ class GiveUp:
 RetryDecision = RetryAt | GiveUp
 
 
+def backoff_delay(failures: int, base: float, cap: float) -> float:
+    """Doubling delay after ``failures`` failures in a row, never above ``cap``: for
+    what retries on its own (sync calls, crashed loops), not messages, whose
+    schedule the operator configures."""
+    if failures <= 0:
+        return 0.0
+    return float(min(cap, base * 2.0 ** min(failures - 1, 60)))
+
+
 class RetryPolicy:
     """A retry schedule: one delay per further attempt."""
 

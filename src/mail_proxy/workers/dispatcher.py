@@ -32,7 +32,6 @@ leases released for another process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import time
 from collections import Counter
@@ -41,6 +40,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from mail_proxy.clock import SYSTEM_CLOCK, wait_for_any
+from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.mime import Envelope, build_message, envelope_of, inline_attachments
 from mail_proxy.domain.models import (
     Account,
@@ -84,11 +85,21 @@ class _Lane:
 class Dispatcher:
     """Delivers queued messages; see the module docstring for the rules."""
 
-    def __init__(self, store: Store, mailer: Mailer, settings: Settings, metrics: Metrics):
+    name = "dispatcher"
+
+    def __init__(
+        self,
+        store: Store,
+        mailer: Mailer,
+        settings: Settings,
+        metrics: Metrics,
+        clock: Clock = SYSTEM_CLOCK,
+    ):
         self._store = store
         self._mailer = mailer
         self._settings = settings
         self._metrics = metrics
+        self._clock = clock
         self._retry = RetryPolicy(settings.retry_delays)
         self._lease_margin = min(LEASE_MARGIN, settings.lease_seconds / 4)
         self.on_outcome: Callable[[], None] | None = None
@@ -101,7 +112,7 @@ class Dispatcher:
         self._workers: set[asyncio.Task[None]] = set()
         self._accounts = AccountCache(store)
         self._rate_gate = RateGate(store, metrics)
-        self._finished = FinishBuffer(store, metrics, on_flushed=self._outcomes_committed)
+        self._finished = self._new_finish_buffer()
         self._backlog = False
         self._explore = True
         self._stopping = False
@@ -138,6 +149,9 @@ class Dispatcher:
         self._explore = True
         self._wakeup.set()
 
+    def _new_finish_buffer(self) -> FinishBuffer:
+        return FinishBuffer(self._store, self._metrics, on_flushed=self._outcomes_committed)
+
     def _outcomes_committed(self) -> None:
         if self.on_outcome is not None:
             self.on_outcome()
@@ -147,6 +161,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until ``stop`` is set, then drain (see module docstring)."""
         self._stopping = False
+        self._finished = self._new_finish_buffer()  # a restart after a crash: closed
         watcher = asyncio.create_task(self._wake_on(stop))
         flusher = asyncio.create_task(self._finished.run())
         again = not self._settings.test_mode
@@ -171,7 +186,7 @@ class Dispatcher:
             return
         await self._store.control.set_instance_active(False, if_unset=True)
         self._active = await self._store.control.instance_active()
-        self._active_checked = time.monotonic()
+        self._active_checked = self._clock.monotonic()
 
     async def _close_finisher(self, flusher: asyncio.Task[None]) -> None:
         """Commit every buffered outcome; give up (leases will expire) if the store
@@ -194,15 +209,14 @@ class Dispatcher:
             return await self._claim_round(explore)
         except Exception:
             log.exception("dispatch_round_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), ERROR_BACKOFF)
+            await wait_for_any(self._clock, ERROR_BACKOFF, self._wakeup)
             return False
 
     async def _instance_active(self, explore: bool) -> bool:
         """The stored suspend state, re-read once per loop interval, and at once when
         woken while suspended (activate, run-now): a busy intake waking an active
         dispatcher for every request adds no query."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         due = now - self._active_checked >= self._settings.send_loop_interval
         if due or (explore and not self._active):
             self._active = await self._store.control.instance_active()
@@ -211,9 +225,7 @@ class Dispatcher:
 
     async def _sleep(self) -> None:
         timeout = None if self._settings.test_mode else self._settings.send_loop_interval
-        try:
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
-        except TimeoutError:
+        if not await wait_for_any(self._clock, timeout, self._wakeup):
             self._explore = True
 
     # -- claiming ------------------------------------------------------------------
@@ -272,7 +284,7 @@ class Dispatcher:
 
     async def _claim(self, low: int, high: int, limit: int) -> list[ClaimedMessage]:
         return await self._store.queue.claim(
-            now=time.time(),
+            now=self._clock.now(),
             lease_seconds=self._settings.lease_seconds,
             limit=limit,
             per_account=self._settings.batch_size_per_account,
@@ -378,7 +390,7 @@ class Dispatcher:
     async def _attempt(self, claimed: ClaimedMessage) -> Outcome | None:
         """The outcome of one delivery attempt, or None to give the lease back."""
         record = claimed.record
-        now = time.time()
+        now = self._clock.now()
         if claimed.lease_expires - now <= self._lease_margin * 1.2:
             return None
         account = await self._accounts.get(record.tenant_id, record.account_id, now)
@@ -405,7 +417,7 @@ class Dispatcher:
     async def _send(
         self, claimed: ClaimedMessage, account: Account, envelope: Envelope, data: bytes
     ) -> Outcome:
-        budget = claimed.lease_expires - self._lease_margin - time.time()
+        budget = claimed.lease_expires - self._lease_margin - self._clock.now()
         started = time.perf_counter()
         try:
             async with asyncio.timeout(budget):
@@ -417,10 +429,10 @@ class Dispatcher:
         finally:
             elapsed = time.perf_counter() - started
             self._metrics.smtp_latency.labels(account_id=account.id).observe(elapsed)
-        return _sent(result)
+        return _sent(result, self._clock.now())
 
     def _after_failure(self, claimed: ClaimedMessage, failure: Classification) -> Outcome:
-        now = time.time()
+        now = self._clock.now()
         decision = self._retry.decide(claimed.record.attempts, failure, now)
         if isinstance(decision, GiveUp):
             return Failed(now, decision.reason)
@@ -446,11 +458,11 @@ class Dispatcher:
                 await asyncio.gather(*late, return_exceptions=True)
 
 
-def _sent(result: SendResult) -> Sent:
+def _sent(result: SendResult, now: float) -> Sent:
     details = None
     if result.refused:
         details = {"refused": {rcpt: str(reply) for rcpt, reply in result.refused.items()}}
-    return Sent(time.time(), details)
+    return Sent(now, details)
 
 
 def _log_outcome(record: MessageRecord, outcome: Outcome) -> None:

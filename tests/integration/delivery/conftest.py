@@ -23,6 +23,8 @@ import pytest
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from mail_proxy.clock import SYSTEM_CLOCK
+from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.models import Account, NewMessage, Tenant
 from mail_proxy.metrics import Metrics
 from mail_proxy.ports import Store
@@ -360,11 +362,13 @@ async def start_dispatcher(
     """Run dispatchers on the test loop; every one is stopped at teardown."""
     running: list[Running] = []
 
-    async def start(store: Store, settings: Settings, **pool_options: Any) -> Running:
+    async def start(
+        store: Store, settings: Settings, clock: Clock = SYSTEM_CLOCK, **pool_options: Any
+    ) -> Running:
         pool_options.setdefault("ssl_context", client_tls)
         mailer = SmtpPool(settings, **pool_options)
         metrics = Metrics()
-        dispatcher = Dispatcher(store, mailer, settings, metrics)
+        dispatcher = Dispatcher(store, mailer, settings, metrics, clock)
         stop = asyncio.Event()
         task = asyncio.create_task(dispatcher.run(stop))
         run = Running(dispatcher, mailer, metrics, stop, task)

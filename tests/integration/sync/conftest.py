@@ -1,4 +1,4 @@
-"""Client sync test kit: a real HTTP application, real events, a running reporter.
+"""Client sync test kit: a real HTTP application, real events, a running sync loop.
 
 The application is uvicorn on 127.0.0.1 with an OS-chosen port.
 
@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from mail_proxy.callbacks.http import HttpSyncClient
+from mail_proxy.clock import SYSTEM_CLOCK
+from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.models import (
     Account,
     ClientAuth,
@@ -37,7 +38,8 @@ from mail_proxy.domain.models import (
 from mail_proxy.metrics import Metrics
 from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
-from mail_proxy.workers.reporter import Reporter
+from mail_proxy.sync.http import HttpSyncClient
+from mail_proxy.sync.loop import SyncLoop
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
@@ -185,7 +187,7 @@ async def application() -> AsyncIterator[Application]:
         sock.close()
 
 
-# -- the proxy side: tenants, events through the real store, a running reporter ----
+# -- the proxy side: tenants, events through the real store, a running sync loop ----
 
 PAYLOAD = {"from": "app@example.com", "to": ["user@example.com"], "subject": "hi", "body": "x"}
 
@@ -259,17 +261,17 @@ def sync_settings(**overrides: Any) -> Settings:
 
 
 class Running:
-    """A reporter running on the test loop, with what it signalled to the dispatcher."""
+    """A sync loop running on the test loop, with what it signalled to the dispatcher."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, clock: Clock) -> None:
         self.store = store
         self.settings = settings
         self.metrics = Metrics()
         self.client = HttpSyncClient(settings)
         self.queued_signals = 0
-        self.reporter = Reporter(store, self.client, settings, self.metrics, self._on_queued)
+        self.loop = SyncLoop(store, self.client, settings, self.metrics, self._on_queued, clock)
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(self.reporter.run(self._stop))
+        self._task = asyncio.create_task(self.loop.run(self._stop))
 
     def _on_queued(self) -> None:
         self.queued_signals += 1
@@ -290,12 +292,13 @@ class Running:
 
 
 @pytest.fixture
-async def start_reporter() -> AsyncIterator[Callable[..., Running]]:
-    """Start reporters: ``start_reporter(store, **settings)``; all stopped at teardown."""
+async def start_sync_loop() -> AsyncIterator[Callable[..., Running]]:
+    """Start sync loops: ``start_sync_loop(store, clock=..., **settings)`` (the system
+    clock unless given); all stopped at teardown."""
     started: list[Running] = []
 
-    def start(store: Store, **overrides: Any) -> Running:
-        running = Running(store, sync_settings(**overrides))
+    def start(store: Store, clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> Running:
+        running = Running(store, sync_settings(**overrides), clock)
         started.append(running)
         return running
 

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mail_proxy.callbacks.base import FailureKind, SyncAnswer, SyncFailure, SyncTarget
-from mail_proxy.callbacks.http import HttpSyncClient
 from mail_proxy.client import verify_signature
 from mail_proxy.domain.models import AuthMethod, ClientAuth
 from mail_proxy.settings import Settings
+from mail_proxy.sync.client import FailureKind, SyncAnswer, SyncFailure, SyncTarget
+from mail_proxy.sync.http import HttpSyncClient
 
 from .conftest import Answer, Application
 

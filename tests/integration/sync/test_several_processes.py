@@ -1,6 +1,6 @@
 """Several ``mail-proxy serve`` processes on one database report each event once.
 
-Every process runs a reporter. Without a per-tenant lease each one read the same
+Every process runs a sync loop. Without a per-tenant lease each one read the same
 unreported events and posted them: with two processes on PostgreSQL, 4,085 of 5,000
 delivered messages were reported twice. These tests run real processes against a
 real SMTP sink and a real HTTP application that counts what it is told, and kill

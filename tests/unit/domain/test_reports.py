@@ -1,4 +1,4 @@
-"""Report entries from events, and the per-tenant calling rules (heartbeat, DND, back-off)."""
+"""Report entries from events: the wire form of a client sync call."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from mail_proxy.domain import reports
 from mail_proxy.domain.models import Event, EventType
-from mail_proxy.domain.reports import SyncSchedule
 
 
 def _event(type_: EventType, **kw: Any) -> Event:
@@ -104,128 +103,3 @@ def test_encode_report_keeps_order_and_wraps_in_delivery_report() -> None:
 def test_empty_report_is_a_heartbeat_body() -> None:
     """With nothing to report the body is an empty list, as heartbeats send."""
     assert json.loads(reports.encode_report([])) == {"delivery_report": []}
-
-
-@pytest.mark.parametrize(
-    ("failures", "delay"),
-    [(0, 0.0), (1, 1.0), (2, 2.0), (3, 4.0), (6, 32.0), (9, 60.0), (500, 60.0)],
-)
-def test_backoff_doubles_up_to_the_cap(failures: int, delay: float) -> None:
-    """1, 2, 4 … seconds after consecutive failures, never more than the cap."""
-    assert reports.backoff_delay(failures, base=1.0, cap=60.0) == delay
-
-
-def test_failure_then_success_resets_the_backoff() -> None:
-    """Failures push retry_at out; a success clears them and restarts the heartbeat clock."""
-    s = reports.after_failure(SyncSchedule(), now=100.0, base=1.0, cap=60.0)
-    s = reports.after_failure(s, now=101.0, base=1.0, cap=60.0)
-    assert (s.failures, s.retry_at) == (2, 103.0)
-    ok = reports.after_success(s, now=104.0, next_sync_after=None)
-    assert ok == SyncSchedule(last_sync_ts=104.0)
-
-
-@pytest.mark.parametrize(
-    ("current_dnd", "next_sync_after", "expected"),
-    [
-        (None, 500.0, 500.0),
-        (500.0, None, 500.0),
-        (500.0, 300.0, 300.0),
-        (500.0, 90.0, None),
-        (None, None, None),
-    ],
-    ids=["set", "kept-when-absent", "replaced", "past-ends-it", "none"],
-)
-def test_next_sync_after_sets_dnd(
-    current_dnd: float | None, next_sync_after: float | None, expected: float | None
-) -> None:
-    """The latest next_sync_after wins; an answer without it keeps the current DND."""
-    s = SyncSchedule(dnd_until=current_dnd)
-    assert (
-        reports.after_success(s, now=100.0, next_sync_after=next_sync_after).dnd_until == expected
-    )
-
-
-INTERVAL = 300.0
-
-
-@pytest.mark.parametrize(
-    ("schedule", "has_events", "forced", "due"),
-    [
-        (SyncSchedule(), False, False, 0.0),
-        (SyncSchedule(last_sync_ts=1000.0), False, False, 1300.0),
-        (SyncSchedule(last_sync_ts=1000.0), True, False, 0.0),
-        (SyncSchedule(last_sync_ts=1000.0, dnd_until=5000.0), False, False, 5000.0),
-        (SyncSchedule(last_sync_ts=1000.0, dnd_until=1100.0), False, False, 1300.0),
-        (SyncSchedule(last_sync_ts=1000.0, dnd_until=5000.0), True, False, 0.0),
-        (SyncSchedule(last_sync_ts=1000.0, failures=2, retry_at=1010.0), True, False, 1010.0),
-        (SyncSchedule(last_sync_ts=1000.0, failures=2, retry_at=1010.0), False, False, 1300.0),
-        (SyncSchedule(last_sync_ts=1000.0, failures=2, retry_at=1010.0), True, True, 0.0),
-        (SyncSchedule(last_sync_ts=1000.0, dnd_until=5000.0), False, True, 0.0),
-    ],
-    ids=[
-        "never-synced",
-        "heartbeat",
-        "events-at-once",
-        "dnd-holds-heartbeat",
-        "short-dnd-keeps-interval",
-        "dnd-not-for-events",
-        "backoff-holds-events",
-        "heartbeat-later-than-backoff",
-        "forced-skips-backoff",
-        "forced-skips-dnd",
-    ],
-)
-def test_next_call_ts(schedule: SyncSchedule, has_events: bool, forced: bool, due: float) -> None:
-    """Events go at once, heartbeats every interval, DND holds only heartbeats."""
-    got = reports.next_call_ts(schedule, has_events=has_events, interval=INTERVAL, forced=forced)
-    assert got == due
-
-
-def test_tenant_run_now_clears_dnd_and_forces() -> None:
-    """The tenant's own run-now ends its DND and calls it at once."""
-    s, forced = reports.run_now(SyncSchedule(dnd_until=5000.0), own_tenant=True, now=100.0)
-    assert forced and s.dnd_until is None
-
-
-@pytest.mark.parametrize(("dnd_until", "forced"), [(5000.0, False), (50.0, True), (None, True)])
-def test_admin_run_now_respects_dnd(dnd_until: float | None, forced: bool) -> None:
-    """The admin's run-now calls only tenants not in DND, and leaves DND unchanged."""
-    s, got = reports.run_now(SyncSchedule(dnd_until=dnd_until), own_tenant=False, now=100.0)
-    assert got is forced and s.dnd_until == dnd_until
-    assert reports.in_dnd(s, 100.0) is (not forced)
-
-
-NOW = 1_700_000_000.0
-
-
-@pytest.mark.parametrize(
-    ("asked", "refused"),
-    [
-        (NOW + 600, None),
-        (NOW - 600, None),
-        (0.0, None),
-        (NOW + reports.MAX_DND_SECONDS, None),
-        (NOW + reports.MAX_DND_SECONDS + 1, "more than 30 days ahead"),
-        (NOW * 1000, "more than 30 days ahead"),
-        (float("nan"), "not a finite number"),
-        (float("inf"), "not a finite number"),
-        (float("-inf"), "not a finite number"),
-        (-1.0, "negative"),
-    ],
-    ids=[
-        "ten-minutes",
-        "past-ends-dnd",
-        "zero",
-        "at-the-limit",
-        "past-the-limit",
-        "milliseconds",
-        "nan",
-        "inf",
-        "minus-inf",
-        "negative",
-    ],
-)
-def test_dnd_refusal(asked: float, refused: str | None) -> None:
-    """next_sync_after is Unix seconds: NaN, infinities, negatives and years ahead are
-    not meant and are ignored; a past value is usable (it ends DND)."""
-    assert reports.dnd_refusal(asked, NOW) == refused

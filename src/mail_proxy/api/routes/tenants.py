@@ -125,7 +125,7 @@ async def list_tenants(
 async def sync_status(_: AdminCaller, runtime: RuntimeDep) -> SyncStatusResponse:
     """``next_sync_due`` is the documented boolean; the time is ``next_sync_ts``."""
     now = time.time()
-    rows = await runtime.reporter.sync_status(now)
+    rows = await runtime.sync_loop.sync_status(now)
     tenants = {t.id: t for t in await runtime.store.tenants.all(active_only=True)}
     return SyncStatusResponse(
         sync_interval_seconds=int(runtime.settings.sync_interval),

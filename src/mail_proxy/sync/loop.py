@@ -1,13 +1,14 @@
-"""The reporter: pushes delivery reports to each tenant's application, never losing one.
+"""The sync loop: pushes delivery reports to each tenant's application, never losing one.
 
 A scheduling pass reads from the store which tenants have unreported events and
-when each was last synced, asks ``domain.reports`` who is due, and starts one task
-per due tenant. Tasks run concurrently (at most ``sync_concurrency`` calls at a
-time), so a tenant whose endpoint hangs holds only its own task and one slot for
-at most ``sync_timeout``. Within a tenant, calls are strictly one after another:
-the next batch goes out only after the application accepted the previous one, so
-the events of a message reach it in the order they happened. Marking the accepted
-batch reported overlaps the next call (``acknowledgements.py``).
+when each was last synced, asks each tenant's ``SyncSchedule`` (the domain's rules)
+whether it is due, and starts one task per due tenant. Tasks run concurrently (at
+most ``sync_concurrency`` calls at a time), so a tenant whose endpoint hangs holds
+only its own task and one slot for at most ``sync_timeout``. Within a tenant,
+calls are strictly one after another: the next batch goes out only after the
+application accepted the previous one, so the events of a message reach it in the
+order they happened. Marking the accepted batch reported overlaps the next call
+(``acknowledgements.py``).
 
 Delivery is at least once: events are acknowledged only after the application
 acknowledged the call; a crash between its answer and our acknowledgement sends
@@ -19,28 +20,29 @@ The loop never dies on an error: it logs and tries again later.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Sequence
 from enum import Enum
 
 import structlog
 
-from mail_proxy.callbacks.base import (
+from mail_proxy.clock import SYSTEM_CLOCK, wait_for_any
+from mail_proxy.domain import reports
+from mail_proxy.domain.clock import Clock
+from mail_proxy.domain.models import Event, Tenant
+from mail_proxy.domain.sync_schedule import MAX_QUEUED_ROUNDS, SyncPolicy
+from mail_proxy.metrics import Metrics
+from mail_proxy.ports import Store, TenantSyncState
+from mail_proxy.settings import Settings
+from mail_proxy.sync.acknowledgements import Acknowledgements
+from mail_proxy.sync.client import (
     SyncAnswer,
     SyncClient,
     SyncFailure,
     SyncTarget,
     target_for,
 )
-from mail_proxy.domain import reports
-from mail_proxy.domain.models import Event, Tenant
-from mail_proxy.domain.reports import SyncSchedule
-from mail_proxy.metrics import Metrics
-from mail_proxy.ports import Store, TenantSyncState
-from mail_proxy.settings import Settings
-from mail_proxy.workers.acknowledgements import Acknowledgements
-from mail_proxy.workers.reporting_lease import TenantLeases
-from mail_proxy.workers.sync_ledger import SyncLedger
+from mail_proxy.sync.lease import TenantLeases
+from mail_proxy.sync.ledger import SyncLedger
 
 log = structlog.get_logger(__name__)
 
@@ -48,9 +50,11 @@ STATS_REFRESH_SECONDS = 1.0
 #: Passes woken by new outcomes start at most this often. The dispatcher commits
 #: outcomes every few milliseconds under load; one pass per commit would spend more
 #: on looking for work than a report's latency gains from it. Run-now is not spaced.
+#: This paces database work, not a schedule, so it runs on the event loop's time
+#: rather than the injected clock.
 EVENT_PASS_SPACING = 0.02
 OUTCOME_OK = "ok"
-#: A 2xx without an ``ok`` field, taken as acknowledged (see ``callbacks.base``).
+#: A 2xx without an ``ok`` field, taken as acknowledged (see ``client.py``).
 OUTCOME_OK_IMPLIED = "ok_implied"
 #: While another process holds a tenant this one wants, look again this often.
 LEASE_POLL_SECONDS = 1.0
@@ -58,8 +62,10 @@ OUTCOME_EXCEPTION = "exception"
 LOGGED_IDS = 20
 
 
-class Reporter:
+class SyncLoop:
     """Runs client sync for every tenant until ``stop`` is set."""
+
+    name = "sync"
 
     def __init__(
         self,
@@ -68,20 +74,22 @@ class Reporter:
         settings: Settings,
         metrics: Metrics,
         on_queued: Callable[[], None],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._store = store
         self._client = client
         self._settings = settings
         self._metrics = metrics
         self._on_queued = on_queued
+        self._clock = clock
         self._wakeup = asyncio.Event()
         self._acks = Acknowledgements(store)
-        self._leases = TenantLeases(store, settings.sync_lease_seconds)
+        self._leases = TenantLeases(store, settings.sync_lease_seconds, clock)
         self._states: dict[str, TenantSyncState] = {}
         self._slots = asyncio.Semaphore(settings.sync_concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._ledger = SyncLedger(store, settings)
-        self._forced: set[str] = set()
+        policy = SyncPolicy(settings.sync_interval, settings.sync_retry_base_delay)
+        self._ledger = SyncLedger(store, policy)
         self._tenant_nudges: set[str] = set()
         self._admin_nudge = False
         self._events_generation = 0
@@ -108,39 +116,34 @@ class Reporter:
         try:
             while not stop.is_set():
                 self._wakeup.clear()
-                started = time.monotonic()
-                delay = await self._pass_logged()
-                await self._sleep(stop, delay)
+                started = asyncio.get_running_loop().time()
+                next_due = await self._pass_logged()
+                await self._sleep(stop, next_due)
                 await self._space_out(stop, started)
         finally:
             await self._cancel_tasks()
             await self._acks.drain()
 
     async def _pass_logged(self) -> float:
+        now = self._clock.now()
         try:
-            return await self._pass(time.time())
+            return await self._pass(now)
         except Exception:
-            log.exception("reporter_pass_failed")
-            return self._settings.sync_retry_base_delay
+            log.exception("sync_pass_failed")
+            return now + self._settings.sync_retry_base_delay
 
-    async def _sleep(self, stop: asyncio.Event, delay: float) -> None:
-        """Until woken, stopped, or ``delay`` passed (test mode waits for a wake only)."""
-        timeout = None if self._settings.test_mode else max(delay, 0.0)
-        waiters = {
-            asyncio.create_task(self._wakeup.wait()),
-            asyncio.create_task(stop.wait()),
-        }
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+    async def _sleep(self, stop: asyncio.Event, until: float) -> None:
+        """Until woken, stopped, or the clock reaches ``until`` (test mode waits for a
+        wake only). Measured from the clock now, not from the start of the pass: time
+        went on while the pass awaited the database."""
+        timeout = None if self._settings.test_mode else until - self._clock.now()
+        await wait_for_any(self._clock, timeout, self._wakeup, stop)
 
     async def _space_out(self, stop: asyncio.Event, started: float) -> None:
         """Keep event-driven passes EVENT_PASS_SPACING apart; run-now goes at once."""
         if stop.is_set() or self._admin_nudge or self._tenant_nudges:
             return
-        wait = started + EVENT_PASS_SPACING - time.monotonic()
+        wait = started + EVENT_PASS_SPACING - asyncio.get_running_loop().time()
         if wait > 0:
             await asyncio.sleep(wait)
 
@@ -151,34 +154,28 @@ class Reporter:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _pass(self, now: float) -> float:
-        """Start a task for every due tenant; seconds until the next one is due."""
+        """Start a task for every due tenant; when the next one is due."""
         await self._refresh_stats(now)
         nudged, admin = await self._take_nudges()
-        schedules = await self._schedules()
+        await self._load_states()
         pending = set(await self._store.outbox.tenants_with_unreported())
-        next_due = now + self._settings.sync_interval
+        policy = self._ledger.policy
+        next_due = now + policy.interval
         for tenant, target in await self._candidates(pending):
-            schedule = schedules.get(tenant.id, self._ledger.schedule_of(tenant.id))
-            self._apply_nudge(tenant.id, schedule, nudged, admin, now)
+            if tenant.id in nudged or admin:
+                self._ledger.run_now(tenant.id, own_tenant=tenant.id in nudged, now=now)
             if tenant.id in self._running:
                 continue
-            due = reports.next_call_ts(
-                schedule,
-                has_events=tenant.id in pending,
-                interval=self._settings.sync_interval,
-                forced=tenant.id in self._forced,
-            )
+            schedule = self._ledger.schedule_of(tenant.id)
+            due = schedule.due_at(policy, has_events=tenant.id in pending)
             held_until = self._leases.held_elsewhere(self._states.get(tenant.id), now)
             if due > now:
                 next_due = min(next_due, due)
             elif held_until is not None:
                 next_due = min(next_due, held_until, now + LEASE_POLL_SECONDS)
             else:
-                heartbeat = reports.next_call_ts(
-                    schedule, has_events=False, interval=self._settings.sync_interval
-                )
-                self._start(tenant, target, must_call=heartbeat <= now)
-        return next_due - now
+                self._start(tenant, target, must_call=schedule.heartbeat_owed(policy, now))
+        return next_due
 
     async def _take_nudges(self) -> tuple[set[str], bool]:
         nudged, self._tenant_nudges = self._tenant_nudges, set()
@@ -187,21 +184,11 @@ class Reporter:
             await self._ledger.clear_dnd(tenant_id)
         return nudged, admin
 
-    def _apply_nudge(
-        self, tenant_id: str, schedule: SyncSchedule, nudged: set[str], admin: bool, now: float
-    ) -> None:
-        """Mark the tenant for a forced call if a run-now asks for one."""
-        if tenant_id not in nudged and not admin:
-            return
-        _, forced = reports.run_now(schedule, own_tenant=tenant_id in nudged, now=now)
-        if forced:
-            self._forced.add(tenant_id)
-
-    async def _schedules(self) -> dict[str, SyncSchedule]:
+    async def _load_states(self) -> None:
         """Persisted sync state (shared by every process) merged with this process's."""
         states = await self._store.sync_state.all()
         self._states = {state.tenant_id: state for state in states}
-        return self._ledger.load(states)
+        self._ledger.load(states)
 
     async def _candidates(self, pending: set[str]) -> list[tuple[Tenant, SyncTarget]]:
         """Active tenants (heartbeats) and tenants with events, that have a destination."""
@@ -249,12 +236,12 @@ class Reporter:
     async def _sync_tenant(self, tenant_id: str, target: SyncTarget, must_call: bool) -> None:
         """If this process gets the tenant's lease, sync it while holding it."""
         try:
-            if await self._leases.take(tenant_id, time.time()):
+            if await self._leases.take(tenant_id, self._clock.now()):
                 await self._holding(tenant_id, target, must_call)
         except Exception:
             log.exception("sync_tenant_failed", tenant_id=tenant_id)
             self._metrics.sync_calls.labels(tenant_id, OUTCOME_EXCEPTION).inc()
-            self._ledger.failed(tenant_id, time.time())
+            self._ledger.failed(tenant_id, self._clock.now())
 
     async def _holding(self, tenant_id: str, target: SyncTarget, must_call: bool) -> None:
         """Rounds with the lease renewed; it is released only once what was
@@ -278,7 +265,7 @@ class Reporter:
             step = await self._one_round(tenant_id, target, must_call=must_call, lost=lost)
             if step is _Next.QUEUED:
                 queued_rounds += 1
-                if queued_rounds > reports.MAX_QUEUED_ROUNDS:
+                if queued_rounds > MAX_QUEUED_ROUNDS:
                     log.warning("sync_queued_rounds_capped", tenant_id=tenant_id)
                     return
             elif step is _Next.STOP:
@@ -290,8 +277,7 @@ class Reporter:
     ) -> _Next:
         """One call if there is reason for it (and the lease is still ours); what next."""
         generation = self._events_generation
-        forced = tenant_id in self._forced
-        self._forced.discard(tenant_id)
+        forced = self._ledger.call_started(tenant_id)
         async with self._slots:
             if lost.is_set():
                 return _Next.STOP
@@ -304,7 +290,7 @@ class Reporter:
         if answer.queued > 0:
             self._on_queued()
             return _Next.QUEUED
-        if tenant_id in self._forced:
+        if self._ledger.schedule_of(tenant_id).forced:
             return _Next.CALL
         more = len(events) >= self._settings.report_batch_size
         return _Next.IF_EVENTS if more or generation != self._events_generation else _Next.STOP
@@ -320,8 +306,9 @@ class Reporter:
         self, tenant_id: str, target: SyncTarget, events: Sequence[Event]
     ) -> SyncAnswer | None:
         """POST one batch; acknowledge it on ``ok: true``, else start/extend the back-off."""
-        result = await self._client.send(target, reports.encode_report(events), time.time())
-        now = time.time()
+        body = reports.encode_report(events)
+        result = await self._client.send(target, body, self._clock.now())
+        now = self._clock.now()
         if isinstance(result, SyncFailure):
             self._metrics.sync_calls.labels(tenant_id, str(result.kind)).inc()
             retry_in = self._ledger.failed(tenant_id, now)
@@ -373,27 +360,21 @@ class Reporter:
     # -- status for GET /tenants/sync-status ------------------------------------
     async def sync_status(self, now: float) -> list[dict[str, object]]:
         """Per active tenant: last sync, when the next call is due, whether in DND."""
-        schedules = await self._schedules()
+        await self._load_states()
         pending = set(await self._store.outbox.tenants_with_unreported())
         rows: list[dict[str, object]] = []
         for tenant in await self._store.tenants.all(active_only=True):
-            schedule = schedules.get(tenant.id, self._ledger.schedule_of(tenant.id))
+            schedule = self._ledger.schedule_of(tenant.id)
             due: float | None = None
             if target_for(tenant, self._settings) is not None:
-                due = max(
-                    now,
-                    reports.next_call_ts(
-                        schedule,
-                        has_events=tenant.id in pending,
-                        interval=self._settings.sync_interval,
-                    ),
-                )
+                has_events = tenant.id in pending
+                due = max(now, schedule.due_at(self._ledger.policy, has_events=has_events))
             rows.append(
                 {
                     "tenant_id": tenant.id,
                     "last_sync_ts": _wire(schedule.last_sync_ts),
                     "next_sync_due": _wire(due),
-                    "in_dnd": reports.in_dnd(schedule, now),
+                    "in_dnd": schedule.in_dnd(now),
                 }
             )
         return rows

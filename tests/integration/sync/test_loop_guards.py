@@ -1,4 +1,4 @@
-"""The reporter against applications that answer oddly, and the target policy.
+"""The sync loop against applications that answer oddly, and the target policy.
 
 Each test would hang (and fail on its timeout) or fail an assertion if the guard
 it checks were missing: the waits are on conditions, never on the clock.
@@ -14,12 +14,12 @@ from collections.abc import Callable
 import pytest
 import structlog
 
-from mail_proxy.domain import reports
+from mail_proxy.domain.sync_schedule import MAX_QUEUED_ROUNDS
 from mail_proxy.ports import Store
 
 from .conftest import Answer, Application, Running, add_tenant, finish_messages
 
-StartReporter = Callable[..., Running]
+StartSyncLoop = Callable[..., Running]
 
 
 async def _lease_released(store: Store, tenant_id: str) -> None:
@@ -38,18 +38,18 @@ async def _settled(store: Store, tenant_id: str) -> None:
 
 
 async def test_queued_recalls_are_capped(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """An application that always answers queued > 0 gets MAX_QUEUED_ROUNDS immediate
     re-calls after the first, then waits for its normal schedule (heartbeat 60 s)."""
     await add_tenant(sqlite_store, "greedy", application.base_url)
     application.always("/sync/greedy", Answer(body={"ok": True, "queued": 3}))
     with structlog.testing.capture_logs() as logs:
-        running = start_reporter(sqlite_store)
-        await application.wait_for(lambda calls: len(calls) > reports.MAX_QUEUED_ROUNDS)
+        running = start_sync_loop(sqlite_store)
+        await application.wait_for(lambda calls: len(calls) > MAX_QUEUED_ROUNDS)
         await _lease_released(sqlite_store, "greedy")
-    assert len(application.calls) == 1 + reports.MAX_QUEUED_ROUNDS
-    assert running.queued_signals == 1 + reports.MAX_QUEUED_ROUNDS
+    assert len(application.calls) == 1 + MAX_QUEUED_ROUNDS
+    assert running.queued_signals == 1 + MAX_QUEUED_ROUNDS
     assert [e["tenant_id"] for e in logs if e["event"] == "sync_queued_rounds_capped"] == ["greedy"]
 
 
@@ -66,14 +66,14 @@ async def test_queued_recalls_are_capped(
     ids=["nan", "infinity", "negative", "1e300", "400-digits", "milliseconds"],
 )
 async def test_absurd_next_sync_after_is_ignored_with_a_warning(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter, raw: bytes
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop, raw: bytes
 ) -> None:
     """Such a value would silence the tenant's heartbeats for ever; it is ignored: the
     heartbeats go on (interval shortened) and no DND is stored."""
     await add_tenant(sqlite_store, "odd", application.base_url)
     application.script("/sync/odd", Answer(raw=raw))
     with structlog.testing.capture_logs() as logs:
-        start_reporter(sqlite_store, sync_interval=0.2)
+        start_sync_loop(sqlite_store, sync_interval=0.2)
         await application.wait_for(lambda calls: len(calls) >= 3)
     [state] = await sqlite_store.sync_state.all()
     assert state.dnd_until is None
@@ -82,7 +82,7 @@ async def test_absurd_next_sync_after_is_ignored_with_a_warning(
 
 
 async def test_reference_style_answer_acknowledges_each_report_once(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """The seed's example client answers {"status": "ok", "processed": N} (no ok field):
     the reports count as acknowledged, are not sent again on the following calls, and a
@@ -91,7 +91,7 @@ async def test_reference_style_answer_acknowledges_each_report_once(
     ids = await finish_messages(sqlite_store, "seed", ["sent", "error", "deferred"])
     application.always("/sync/seed", Answer(body={"status": "ok", "processed": 3}))
     with structlog.testing.capture_logs() as logs:
-        running = start_reporter(sqlite_store, sync_interval=0.2)
+        running = start_sync_loop(sqlite_store, sync_interval=0.2)
         await application.wait_for(lambda calls: len(calls) >= 1)
         await _settled(sqlite_store, "seed")
         await application.wait_for(lambda calls: len(calls) >= 3)
@@ -103,20 +103,20 @@ async def test_reference_style_answer_acknowledges_each_report_once(
 
 
 async def test_explicit_ok_false_is_still_sent_again(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """ok: false keeps meaning "not acknowledged": the same events come again."""
     await add_tenant(sqlite_store, "strict", application.base_url)
     [mid] = await finish_messages(sqlite_store, "strict", ["sent"])
     application.script("/sync/strict", Answer(body={"ok": False, "error": "busy"}))
-    start_reporter(sqlite_store)
+    start_sync_loop(sqlite_store)
     await application.wait_for(lambda calls: len(calls) >= 2)
     assert [[e["id"] for e in c.entries] for c in application.calls[:2]] == [[mid], [mid]]
     await _settled(sqlite_store, "strict")
 
 
 async def test_untrusted_tenant_on_loopback_gets_no_call(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """A tenant-saved callback on 127.0.0.1 is refused by the default policy: no call
     is made, the refusal is counted and logged with the policy's reason, the events
@@ -127,7 +127,7 @@ async def test_untrusted_tenant_on_loopback_gets_no_call(
     await sqlite_store.tenants.update(trusted.id, {"target_trusted": True}, 0.0)
     await finish_messages(sqlite_store, "b-admin", ["sent"])
     with structlog.testing.capture_logs() as logs:
-        running = start_reporter(sqlite_store, allow_private_targets=False)
+        running = start_sync_loop(sqlite_store, allow_private_targets=False)
         await _settled(sqlite_store, "b-admin")
         async with asyncio.timeout(5):
             while not running.sync_calls("a-tenant", "target_refused"):
@@ -140,12 +140,12 @@ async def test_untrusted_tenant_on_loopback_gets_no_call(
 
 
 async def test_operator_global_url_on_loopback_is_called(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """GMP_CLIENT_SYNC_URL is the operator's own: trusted under the default policy."""
     await add_tenant(sqlite_store, "legacy", None)
     await finish_messages(sqlite_store, "legacy", ["sent"])
-    start_reporter(
+    start_sync_loop(
         sqlite_store, allow_private_targets=False, client_sync_url=application.url("/global")
     )
     await _settled(sqlite_store, "legacy")
@@ -153,7 +153,7 @@ async def test_operator_global_url_on_loopback_is_called(
 
 
 async def test_callback_url_credentials_are_never_logged(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """A URL with user:password (refused at the API, but possible in old rows or the
     global URL) fails visibly without the password reaching any log line."""
@@ -162,7 +162,7 @@ async def test_callback_url_credentials_are_never_logged(
     await finish_messages(sqlite_store, "creds", ["sent"])
     application.always("/sync/creds", Answer(status=500))
     with structlog.testing.capture_logs() as logs:
-        running = start_reporter(sqlite_store)
+        running = start_sync_loop(sqlite_store)
         async with asyncio.timeout(5):
             while running.sync_calls("creds", "http_error") < 2:
                 await asyncio.sleep(0.01)

@@ -1,6 +1,6 @@
-"""The port through which the reporter calls an application's sync endpoint.
+"""The port through which the sync loop calls an application's sync endpoint.
 
-The reporter hands over a ready body and a ``SyncTarget`` and gets back either a
+The sync loop hands over a ready body and a ``SyncTarget`` and gets back either a
 ``SyncAnswer`` (the application acknowledged the batch) or a ``SyncFailure``
 (anything else: the batch stays unreported and is sent again later). How the
 answer body is judged lives here, apart from the transport, so every transport
@@ -120,7 +120,7 @@ def judge_answer(status_code: int, body: bytes) -> SyncResult:
     """Apply the protocol's rule to a received answer (status and raw body).
 
     Only an explicit ``ok`` other than ``true`` refuses a 2xx; without the field
-    the answer acknowledges, flagged ``implied`` so the reporter can warn.
+    the answer acknowledges, flagged ``implied`` so the sync loop can warn.
     """
     if not 200 <= status_code < 300:
         return SyncFailure(FailureKind.HTTP_STATUS, f"HTTP {status_code}", status_code)
@@ -154,7 +154,7 @@ def _count(value: Any) -> int:
 
 def _timestamp(value: Any) -> float | None:
     """A number as float (an integer too large for one becomes infinity: the
-    reporter refuses it with the other absurd values); anything else None."""
+    sync loop refuses it with the other absurd values); anything else None."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             return float(value)

@@ -1,4 +1,4 @@
-"""The reporter against a real store and a real local application endpoint.
+"""The sync loop against a real store and a real local application endpoint.
 
 Events are produced the way the dispatcher produces them (enqueue, claim,
 finish_many); the application records what arrives and answers as scripted.
@@ -19,7 +19,8 @@ import pytest
 from mail_proxy.client import verify_signature
 from mail_proxy.domain.models import AuthMethod, ClientAuth
 from mail_proxy.ports import Store
-from mail_proxy.workers import reporter as reporter_module
+from mail_proxy.sync import loop as loop_module
+from mail_proxy.testing import ManualClock
 
 from .conftest import (
     Answer,
@@ -31,7 +32,7 @@ from .conftest import (
     outcome_for,
 )
 
-StartReporter = Callable[..., Running]
+StartSyncLoop = Callable[..., Running]
 
 
 def _keys(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -52,6 +53,24 @@ async def _settled(store: Store, tenant_id: str) -> None:
     """Wait until the store shows every event of the tenant acknowledged."""
     async with asyncio.timeout(5):
         while await store.outbox.unreported(tenant_id, 1):
+            await asyncio.sleep(0.01)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Wait (at most 5 s) until ``condition`` holds."""
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def _synced_now(running: Running, clock: ManualClock, tenant_id: str) -> None:
+    """Wait until the loop recorded the tenant's answer to a call made at the clock's
+    present time: only then may the test move time on."""
+    async with asyncio.timeout(5):
+        while True:
+            statuses = {s["tenant_id"]: s for s in await running.loop.sync_status(clock.now())}
+            if statuses[tenant_id]["last_sync_ts"] == int(clock.now()):
+                return
             await asyncio.sleep(0.01)
 
 
@@ -79,7 +98,7 @@ async def _settled_dnd(store: Store, tenant_id: str) -> None:
 async def test_reports_arrive_signed_with_the_tenant_auth(
     sqlite_store: Store,
     application: Application,
-    start_reporter: StartReporter,
+    start_sync_loop: StartSyncLoop,
     auth: ClientAuth,
     authorization: str | None,
 ) -> None:
@@ -89,7 +108,7 @@ async def test_reports_arrive_signed_with_the_tenant_auth(
     sent, deferred, failed = await finish_messages(
         sqlite_store, "acme", ["sent", "deferred", "error"]
     )
-    start_reporter(sqlite_store)
+    start_sync_loop(sqlite_store)
     await application.wait_for(_with_events("/sync/acme"))
     call = next(c for c in application.calls if c.entries)
     assert call.headers.get("authorization") == authorization
@@ -112,32 +131,38 @@ async def test_reports_arrive_signed_with_the_tenant_auth(
 async def test_failed_call_is_repeated_and_acknowledged_once(
     sqlite_store: Store,
     application: Application,
-    start_reporter: StartReporter,
+    start_sync_loop: StartSyncLoop,
     failure: Answer,
 ) -> None:
-    """After a 500, a timeout or ok:false the same events come again and are acked once."""
+    """After a 500, a timeout or ok:false the same events come again, once the back-off
+    passed on the loop's clock (30 s, moved by the test), and are acked once."""
     await add_tenant(sqlite_store, "acme", application.base_url)
     ids = await finish_messages(sqlite_store, "acme", ["sent", "error", "deferred"])
     application.script("/sync/acme", failure)
-    running = start_reporter(sqlite_store, sync_timeout=0.3)
+    clock = ManualClock()
+    running = start_sync_loop(sqlite_store, clock, sync_timeout=0.3, sync_retry_base_delay=30.0)
+    outcome = {500: "http_error"}.get(failure.status, "timeout" if failure.hang else "not_ok")
+    await _until(lambda: running.sync_calls("acme", outcome) == 1)
+    await clock.advance(29.0)
+    assert len(application.calls_to("/sync/acme")) == 1  # the clock has not reached it
+    await clock.advance(1.0)
     await application.wait_for(_acked(application, "/sync/acme", 3))
     first, second = application.calls_to("/sync/acme")[:2]
     assert _keys(first.entries) == _keys(second.entries)
     assert sorted(e["id"] for e in application.acknowledged("/sync/acme")) == sorted(ids)
     await _settled(sqlite_store, "acme")
-    outcome = {500: "http_error"}.get(failure.status, "timeout" if failure.hang else "not_ok")
     assert running.sync_calls("acme", outcome) == 1
 
 
 async def test_queued_answer_brings_an_immediate_second_call(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """queued > 0: the tenant is called again at once (heartbeat is 60 s away) and the
     dispatcher is woken."""
     await add_tenant(sqlite_store, "acme", application.base_url)
     await finish_messages(sqlite_store, "acme", ["sent"])
     application.script("/sync/acme", Answer(body={"ok": True, "queued": 5}))
-    running = start_reporter(sqlite_store)
+    running = start_sync_loop(sqlite_store)
     calls = await application.wait_for(lambda calls: len(calls) >= 2)
     assert len(calls[0].entries) == 1
     assert calls[1].entries == []
@@ -145,32 +170,45 @@ async def test_queued_answer_brings_an_immediate_second_call(
 
 
 async def test_next_sync_after_holds_heartbeats_but_not_events(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """In DND no heartbeat comes for several intervals (a tenant without DND, the
-    clock of the test, gets three meanwhile), yet new events are reported."""
+    witness, gets one each interval meanwhile), yet new events are reported; once the
+    DND is over the heartbeats resume. Time moves on the loop's clock, not by waiting."""
+    clock = ManualClock()
     await add_tenant(sqlite_store, "acme", application.base_url)
-    await add_tenant(sqlite_store, "clock", application.base_url)
+    await add_tenant(sqlite_store, "witness", application.base_url)
     application.script(
-        "/sync/acme", Answer(body={"ok": True, "next_sync_after": int(time.time()) + 60})
+        "/sync/acme", Answer(body={"ok": True, "next_sync_after": int(clock.now()) + 60})
     )
-    running = start_reporter(sqlite_store, sync_interval=0.2)
-    await application.wait_for(lambda _c: len(application.calls_to("/sync/clock")) >= 4)
+    running = start_sync_loop(sqlite_store, clock, sync_interval=10.0)
+    await application.wait_for(lambda calls: len(calls) == 2)
+    await _settled_dnd(sqlite_store, "acme")
+    await _synced_now(running, clock, "witness")
+    for heartbeats in (2, 3, 4):
+        await clock.advance(10.0)
+        await application.wait_for(
+            lambda _c, n=heartbeats: len(application.calls_to("/sync/witness")) == n
+        )
+        await _synced_now(running, clock, "witness")
     assert len(application.calls_to("/sync/acme")) == 1
-    statuses = {s["tenant_id"]: s for s in await running.reporter.sync_status(time.time())}
+    statuses = {s["tenant_id"]: s for s in await running.loop.sync_status(clock.now())}
     assert statuses["acme"]["in_dnd"] is True
     ids = await finish_messages(sqlite_store, "acme", ["sent"])
-    running.reporter.wake_for_events()
+    running.loop.wake_for_events()
     await application.wait_for(_with_events("/sync/acme"))
     assert [e["id"] for e in application.calls_to("/sync/acme")[-1].entries] == ids
+    await _synced_now(running, clock, "acme")
+    await clock.advance(31.0)  # past the DND (60 s after the start)
+    await application.wait_for(lambda _c: len(application.calls_to("/sync/acme")) == 3)
 
 
 async def test_heartbeat_every_interval_without_events(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """With nothing to report the tenant is still called each (shortened) interval."""
     await add_tenant(sqlite_store, "acme", application.base_url)
-    start_reporter(sqlite_store, sync_interval=0.2)
+    start_sync_loop(sqlite_store, sync_interval=0.2)
     calls = await application.wait_for(lambda calls: len(calls) >= 3)
     assert all(c.entries == [] for c in calls)
     gaps = [b.at - a.at for a, b in itertools.pairwise(calls)]
@@ -178,7 +216,7 @@ async def test_heartbeat_every_interval_without_events(
 
 
 async def test_hanging_tenant_does_not_delay_another(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """While the first tenant's endpoint hangs (timeout 5 s), two others are reported and
     acknowledged through the one remaining slot."""
@@ -186,7 +224,7 @@ async def test_hanging_tenant_does_not_delay_another(
         await add_tenant(sqlite_store, tenant_id, application.base_url)
         await finish_messages(sqlite_store, tenant_id, ["sent"])
     application.always("/sync/a-slow", Answer(hang=True))
-    start_reporter(sqlite_store, sync_timeout=5.0, sync_concurrency=2)
+    start_sync_loop(sqlite_store, sync_timeout=5.0, sync_concurrency=2)
     await application.wait_for(
         lambda _c: bool(
             application.calls_to("/sync/a-slow")
@@ -202,7 +240,7 @@ async def test_hanging_tenant_does_not_delay_another(
 
 
 async def test_concurrent_calls_are_bounded(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """With sync_concurrency=2 and three hanging endpoints only two calls are open: the
     third starts only once one of the first two has timed out."""
@@ -210,25 +248,25 @@ async def test_concurrent_calls_are_bounded(
     for tenant_id in tenants:
         await add_tenant(sqlite_store, tenant_id, application.base_url)
         application.always(f"/sync/{tenant_id}", Answer(hang=True))
-    running = start_reporter(sqlite_store, sync_timeout=1.0, sync_concurrency=2)
+    running = start_sync_loop(sqlite_store, sync_timeout=1.0, sync_concurrency=2)
     await application.wait_for(lambda calls: len(calls) >= 3)
     timed_out_first = sum(running.sync_calls(t, "timeout") for t in tenants)
     assert timed_out_first >= 1
 
 
 async def test_restart_between_call_and_ack_sends_again(
-    store: Store, application: Application, start_reporter: StartReporter
+    store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """A proxy stopped after the application got a batch but before the ack re-sends it:
     seen twice, acknowledged once, never lost."""
     await add_tenant(store, "acme", application.base_url)
     ids = await finish_messages(store, "acme", ["sent", "error"])
     application.script("/sync/acme", Answer(hang=True))
-    first = start_reporter(store, sync_timeout=5.0)
+    first = start_sync_loop(store, sync_timeout=5.0)
     await application.wait_for(_with_events("/sync/acme"))
     await first.stop()
     assert len(await store.outbox.unreported("acme", 10)) == 2
-    start_reporter(store)
+    start_sync_loop(store)
     await application.wait_for(_acked(application, "/sync/acme", 2))
     seen = Counter(e["id"] for c in application.calls for e in c.entries)
     assert seen == dict.fromkeys(ids, 2)
@@ -236,12 +274,12 @@ async def test_restart_between_call_and_ack_sends_again(
 
 
 async def test_two_thousand_events_in_batches_exactly_once(
-    store: Store, application: Application, start_reporter: StartReporter
+    store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """2,000 events go in calls of at most 500; every one is acknowledged exactly once."""
     await add_tenant(store, "bulk", application.base_url)
     ids = await finish_messages(store, "bulk", ["sent"] * 2000)
-    start_reporter(store)
+    start_sync_loop(store)
     await application.wait_for(_acked(application, "/sync/bulk", 2000), timeout=20)
     calls = [c for c in application.calls_to("/sync/bulk") if c.entries]
     assert len(calls) == 4
@@ -253,7 +291,7 @@ async def test_two_thousand_events_in_batches_exactly_once(
 
 
 async def test_events_of_a_message_keep_their_order_across_batches(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """deferred then sent for one message arrive in that order, even one per call."""
     await add_tenant(sqlite_store, "acme", application.base_url)
@@ -267,30 +305,30 @@ async def test_events_of_a_message_keep_their_order_across_batches(
         claimed.record.pk, claimed.lease_token, outcome_for("sent", record.deferred_ts + 1)
     )
     application.script("/sync/acme", Answer(status=503))
-    start_reporter(sqlite_store, report_batch_size=1)
+    start_sync_loop(sqlite_store, report_batch_size=1)
     await application.wait_for(_acked(application, "/sync/acme", 2))
     assert _keys(application.acknowledged("/sync/acme")) == [(mid, "deferred"), (mid, "sent")]
 
 
 async def test_tenant_run_now_clears_dnd_and_calls_at_once(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """The tenant's own run-now ends its DND (persisted) and syncs it immediately."""
     await add_tenant(sqlite_store, "acme", application.base_url)
     application.script(
         "/sync/acme", Answer(body={"ok": True, "next_sync_after": int(time.time()) + 600})
     )
-    running = start_reporter(sqlite_store)
+    running = start_sync_loop(sqlite_store)
     await application.wait_for(lambda calls: len(calls) == 1)
     await _settled_dnd(sqlite_store, "acme")
-    running.reporter.wake("acme")
+    running.loop.wake("acme")
     await application.wait_for(lambda calls: len(calls) == 2)
     [state] = await sqlite_store.sync_state.all()
     assert state.dnd_until is None
 
 
 async def test_admin_run_now_respects_dnd(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """The admin's run-now calls every tenant except the one in DND."""
     await add_tenant(sqlite_store, "quiet", application.base_url)
@@ -298,22 +336,22 @@ async def test_admin_run_now_respects_dnd(
     application.script(
         "/sync/quiet", Answer(body={"ok": True, "next_sync_after": int(time.time()) + 600})
     )
-    running = start_reporter(sqlite_store)
+    running = start_sync_loop(sqlite_store)
     await application.wait_for(lambda calls: len(calls) == 2)
     await _settled_dnd(sqlite_store, "quiet")
-    running.reporter.wake()
+    running.loop.wake()
     await application.wait_for(lambda _c: len(application.calls_to("/sync/open")) == 2)
     # The pass that called "open" again had already decided about "quiet".
     assert len(application.calls_to("/sync/quiet")) == 1
 
 
 async def test_sync_status_and_persisted_state(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """After a call: last_sync_ts stored, next heartbeat due one interval later."""
     await add_tenant(sqlite_store, "acme", application.base_url)
     before = time.time()
-    running = start_reporter(sqlite_store, sync_interval=30.0)
+    running = start_sync_loop(sqlite_store, sync_interval=30.0)
     await application.wait_for(lambda calls: len(calls) == 1)
     status = await _status_after_first_sync(running)
     assert status["tenant_id"] == "acme" and status["in_dnd"] is False
@@ -325,19 +363,19 @@ async def _status_after_first_sync(running: Running) -> dict[str, object]:
     """The single tenant's status once the answer to its first call was recorded."""
     async with asyncio.timeout(5):
         while True:
-            [status] = await running.reporter.sync_status(time.time())
+            [status] = await running.loop.sync_status(time.time())
             if status["last_sync_ts"] is not None:
                 return status
             await asyncio.sleep(0.01)
 
 
 async def test_tenant_without_endpoint_reports_to_global_url(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """No client_base_url: GMP_CLIENT_SYNC_URL with basic auth and the global secret."""
     await add_tenant(sqlite_store, "legacy", None)
     ids = await finish_messages(sqlite_store, "legacy", ["sent"])
-    start_reporter(
+    start_sync_loop(
         sqlite_store,
         client_sync_url=application.url("/global"),
         client_sync_user="u",
@@ -354,7 +392,7 @@ async def test_tenant_without_endpoint_reports_to_global_url(
 async def test_metrics_count_calls_and_pending_reports(
     sqlite_store: Store,
     application: Application,
-    start_reporter: StartReporter,
+    start_sync_loop: StartSyncLoop,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """sync calls are counted by outcome; pending reports are measured before the call.
@@ -362,11 +400,11 @@ async def test_metrics_count_calls_and_pending_reports(
     No empty call follows the acknowledged one however slow its acknowledgement is
     written (under load one used to, while the events still looked pending). The gauge
     is measured once here: a second measurement (after the acks) would read 0."""
-    monkeypatch.setattr(reporter_module, "STATS_REFRESH_SECONDS", 3600.0)
+    monkeypatch.setattr(loop_module, "STATS_REFRESH_SECONDS", 3600.0)
     await add_tenant(sqlite_store, "acme", application.base_url)
     await finish_messages(sqlite_store, "acme", ["sent", "sent", "error"])
     application.script("/sync/acme", Answer(status=500))
-    running = start_reporter(sqlite_store)
+    running = start_sync_loop(sqlite_store)
     await application.wait_for(_acked(application, "/sync/acme", 3))
     await _settled(sqlite_store, "acme")
     assert running.sync_calls("acme", "http_error") == 1
@@ -375,17 +413,17 @@ async def test_metrics_count_calls_and_pending_reports(
 
 
 async def test_broken_tenant_endpoint_does_not_stop_the_others(
-    sqlite_store: Store, application: Application, start_reporter: StartReporter
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
 ) -> None:
     """A tenant with an unusable URL keeps its events and backs off; others are reported."""
     await add_tenant(sqlite_store, "a-broken", "http://[::1")
     await finish_messages(sqlite_store, "a-broken", ["sent"])
     await add_tenant(sqlite_store, "b-fine", application.base_url)
     await finish_messages(sqlite_store, "b-fine", ["sent"])
-    running = start_reporter(sqlite_store)
+    running = start_sync_loop(sqlite_store)
     await application.wait_for(_acked(application, "/sync/b-fine", 1))
     ids = await finish_messages(sqlite_store, "b-fine", ["error"])
-    running.reporter.wake_for_events()
+    running.loop.wake_for_events()
     await application.wait_for(_acked(application, "/sync/b-fine", 2))
     assert application.acknowledged("/sync/b-fine")[-1]["id"] == ids[0]
     assert running.sync_calls("a-broken", "invalid_url") >= 1

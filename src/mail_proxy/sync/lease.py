@@ -2,7 +2,7 @@
 
 Several ``mail-proxy serve`` processes may share one database. Each would read the
 same unreported events and post them, so every report arrived once per process.
-Reporting to a tenant is therefore held by one process at a time: a reporter takes
+Reporting to a tenant is therefore held by one process at a time: a sync loop takes
 the tenant's lease (a holder id and an expiry on the tenant's row) before calling,
 renews it every third of ``sync_lease_seconds`` while it works, and gives it up
 once its acknowledgements are written. A process that dies stops renewing, and
@@ -16,10 +16,10 @@ import asyncio
 import os
 import secrets
 import socket
-import time
 
 import structlog
 
+from mail_proxy.domain.clock import Clock
 from mail_proxy.ports import Store, TenantSyncState
 
 log = structlog.get_logger(__name__)
@@ -28,8 +28,9 @@ log = structlog.get_logger(__name__)
 class TenantLeases:
     """This process's side of the reporting leases."""
 
-    def __init__(self, store: Store, seconds: float) -> None:
+    def __init__(self, store: Store, seconds: float, clock: Clock) -> None:
         self._store = store
+        self._clock = clock
         self.seconds = seconds
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
@@ -50,9 +51,9 @@ class TenantLeases:
     async def keep(self, tenant_id: str, lost: asyncio.Event) -> None:
         """Renew every third of the lease until cancelled; set ``lost`` if it slipped."""
         while True:
-            await asyncio.sleep(self.seconds / 3)
+            await self._clock.sleep(self.seconds / 3)
             try:
-                renewed = await self.take(tenant_id, time.time())
+                renewed = await self.take(tenant_id, self._clock.now())
             except Exception:
                 log.exception("sync_lease_renewal_failed", tenant_id=tenant_id)
                 renewed = False

@@ -2,7 +2,7 @@
 
 Marking a batch reported is a database write, and on a busy queue it waits for the
 writer behind the dispatcher's own writes. Doing it inline would add that wait to
-every report; instead the reporter hands the batch over here and goes on with the
+every report; instead the sync loop hands the batch over here and goes on with the
 tenant's next call, fetching events *other than* the ones still being acknowledged.
 
 Order stays intact: a batch is handed over only after the application answered

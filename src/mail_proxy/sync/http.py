@@ -3,7 +3,7 @@
 One ``httpx.AsyncClient`` serves every tenant so connections to an application are
 reused between calls (HTTP/1.1 keep-alive, RFC 9112 section 9.3). Each call is
 bounded as a whole by ``sync_timeout`` (not only per read), so an endpoint that
-trickles bytes cannot hold a reporter slot longer than that; the answer is capped
+trickles bytes cannot hold a sync slot longer than that; the answer is capped
 in size for the same reason. Redirects are not followed: a sync endpoint that
 moved is a configuration error to see in the metrics, not to chase with a body.
 
@@ -25,7 +25,12 @@ import base64
 import httpx
 
 from mail_proxy import __version__
-from mail_proxy.callbacks.base import (
+from mail_proxy.domain import signature
+from mail_proxy.domain.models import AuthMethod, ClientAuth
+from mail_proxy.errors import TargetRefused
+from mail_proxy.network import resolve_permitted, target_policy
+from mail_proxy.settings import Settings
+from mail_proxy.sync.client import (
     FailureKind,
     SyncClient,
     SyncFailure,
@@ -33,11 +38,6 @@ from mail_proxy.callbacks.base import (
     SyncTarget,
     judge_answer,
 )
-from mail_proxy.domain import signature
-from mail_proxy.domain.models import AuthMethod, ClientAuth
-from mail_proxy.errors import TargetRefused
-from mail_proxy.network import resolve_permitted, target_policy
-from mail_proxy.settings import Settings
 
 MAX_ANSWER_BYTES = 1024 * 1024
 

@@ -1,1 +1,0 @@
-"""Outgoing calls to the tenants' applications (client sync), behind ``base.SyncClient``."""
