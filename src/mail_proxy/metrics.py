@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from mail_proxy.domain.models import active_total
+from mail_proxy.ports import Outbox, Store
+
 SMTP_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -62,3 +65,22 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    async def mirror_outbox(self, outbox: Outbox, now: float) -> None:
+        """Events not yet acknowledged: read from the database, which every process
+        writes, so each process's gauges show the whole instance."""
+        unreported, oldest = await outbox.unreported_stats()
+        self.reports_pending.set(unreported)
+        self.oldest_unreported_age.set(_age(now, oldest))
+
+    async def mirror_database(self, store: Store, now: float) -> None:
+        """Every gauge that mirrors the database; called just before rendering,
+        because collection is synchronous and the store is not."""
+        self.pending.set(active_total(await store.messages.count_by_status()))
+        self.oldest_due_age.set(_age(now, await store.queue.oldest_due_ts(now)))
+        await self.mirror_outbox(store.outbox, now)
+
+
+def _age(now: float, since: float | None) -> float:
+    """Gauges read 0 when there is nothing to be old, and never go negative."""
+    return 0.0 if since is None else max(0.0, now - since)

@@ -13,8 +13,6 @@ from mail_proxy.ports import Store
 from mail_proxy.services.control import (
     ControlService,
     Wakeups,
-    refresh_gauges,
-    refresh_report_gauges,
 )
 
 NOW = 1_700_000_000.0
@@ -158,7 +156,7 @@ async def test_gauges_mirror_the_queue_and_the_outbox(store: Store) -> None:
     [claimed] = await store.queue.claim(now=NOW, lease_seconds=60, limit=1, per_account=1)
     deferral = Deferred(until=NOW + 60, reason="451 busy", ts=NOW - 5)
     assert await store.queue.finish(claimed.record.pk, claimed.lease_token, deferral)
-    await refresh_gauges(store, metrics, NOW)
+    await metrics.mirror_database(store, NOW)
     assert _gauge(metrics, "gmp_pending_messages") == 3
     assert _gauge(metrics, "gmp_oldest_due_message_age_seconds") == 30
     assert _gauge(metrics, "gmp_reports_pending") == 1
@@ -168,8 +166,8 @@ async def test_gauges_mirror_the_queue_and_the_outbox(store: Store) -> None:
 async def test_gauges_read_zero_when_nothing_waits(sqlite_store: Store) -> None:
     metrics = Metrics()
     metrics.oldest_unreported_age.set(12)
-    await refresh_report_gauges(sqlite_store, metrics, NOW)
-    await refresh_gauges(sqlite_store, metrics, NOW)
+    await metrics.mirror_outbox(sqlite_store.outbox, NOW)
+    await metrics.mirror_database(sqlite_store, NOW)
     assert _gauge(metrics, "gmp_reports_pending") == 0
     assert _gauge(metrics, "gmp_oldest_unreported_event_age_seconds") == 0
     assert _gauge(metrics, "gmp_oldest_due_message_age_seconds") == 0

@@ -7,6 +7,7 @@ process, integers on the wire).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -23,6 +24,11 @@ class Status(StrEnum):
     @property
     def active(self) -> bool:
         return self in (Status.PENDING, Status.DEFERRED)
+
+
+def active_total(counts: Mapping[Status, int]) -> int:
+    """Messages still to be sent, from counts by status."""
+    return sum(n for state, n in counts.items() if Status(state).active)
 
 
 class Priority(IntEnum):

@@ -1,4 +1,4 @@
-"""Steering the proxy: suspend and activate, run-now, and the numbers it reports on itself.
+"""Steering the proxy: suspend and activate, run-now.
 
 Suspension is per tenant, either whole (batch code ``*``) or per batch code; no
 tenant means the whole instance. The instance flag is stored, so every process on
@@ -11,9 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
-from mail_proxy.domain.models import Status
+from mail_proxy.domain.models import active_total
 from mail_proxy.errors import Conflict, NotFound
 from mail_proxy.ports import MessageFilter, Store
 
@@ -52,53 +51,6 @@ class InstanceStatus:
     uptime_seconds: int
 
 
-class _Settable(Protocol):
-    def set(self, value: float) -> None: ...
-
-
-class ReportGauges(Protocol):
-    """The gauges mirroring the outbox of delivery reports."""
-
-    @property
-    def reports_pending(self) -> _Settable: ...
-
-    @property
-    def oldest_unreported_age(self) -> _Settable: ...
-
-
-class QueueGauges(ReportGauges, Protocol):
-    """Every gauge mirroring the database."""
-
-    @property
-    def pending(self) -> _Settable: ...
-
-    @property
-    def oldest_due_age(self) -> _Settable: ...
-
-
-def _age(now: float, since: float | None) -> float:
-    """Gauges read 0 when there is nothing to be old, and never go negative."""
-    return 0.0 if since is None else max(0.0, now - since)
-
-
-def _pending(counts: dict[Status, int]) -> int:
-    return sum(n for state, n in counts.items() if Status(state).active)
-
-
-async def refresh_report_gauges(store: Store, gauges: ReportGauges, now: float) -> None:
-    """Events not yet acknowledged: read from the store, as every process writes them."""
-    unreported, oldest = await store.outbox.unreported_stats()
-    gauges.reports_pending.set(unreported)
-    gauges.oldest_unreported_age.set(_age(now, oldest))
-
-
-async def refresh_gauges(store: Store, gauges: QueueGauges, now: float) -> None:
-    """Gauges mirror the database, and collection is synchronous: read it just before."""
-    gauges.pending.set(_pending(await store.messages.count_by_status()))
-    gauges.oldest_due_age.set(_age(now, await store.queue.oldest_due_ts(now)))
-    await refresh_report_gauges(store, gauges, now)
-
-
 class ControlService:
     def __init__(
         self,
@@ -117,7 +69,7 @@ class ControlService:
         """``active`` is the stored instance flag, the same in every process."""
         return InstanceStatus(
             active=await self._store.control.instance_active(),
-            pending=_pending(await self._store.messages.count_by_status(tenant_id)),
+            pending=active_total(await self._store.messages.count_by_status(tenant_id)),
             uptime_seconds=int(self._clock() - self._started_at),
         )
 

@@ -215,9 +215,7 @@ class SyncLoop:
         if now - self._stats_at < STATS_REFRESH_SECONDS:
             return
         self._stats_at = now
-        count, oldest = await self._store.outbox.unreported_stats()
-        self._metrics.reports_pending.set(count)
-        self._metrics.oldest_unreported_age.set(max(0.0, now - oldest) if oldest else 0.0)
+        await self._metrics.mirror_outbox(self._store.outbox, now)
 
     # -- one tenant ----------------------------------------------------------
     def _start(self, tenant: Tenant, target: SyncTarget, *, must_call: bool) -> None:

@@ -12,7 +12,6 @@ from mail_proxy.api.deps import AnyCaller, ControlDep, RuntimeDep, authenticate
 from mail_proxy.api.errors import ERROR_RESPONSES
 from mail_proxy.errors import Forbidden
 from mail_proxy.schemas import InstanceStatusResponse, OkResponse
-from mail_proxy.services.control import refresh_gauges
 
 router = APIRouter(tags=["service"], responses=ERROR_RESPONSES)
 
@@ -52,5 +51,5 @@ async def metrics(request: Request, runtime: RuntimeDep) -> Response:
         caller = await authenticate(request, runtime, request.headers.get("X-API-Token"))
         if not caller.is_admin:
             raise Forbidden("This endpoint needs the admin token")
-    await refresh_gauges(runtime.store, runtime.metrics, time.time())
+    await runtime.metrics.mirror_database(runtime.store, time.time())
     return Response(runtime.metrics.render(), media_type=PROMETHEUS_CONTENT_TYPE)
