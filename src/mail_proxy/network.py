@@ -1,7 +1,7 @@
 """Resolve a tenant-chosen host and apply the operator's target policy to it.
 
-Shared by every outbound connection a tenant steers (SMTP accounts, client sync
-callbacks, attachment fetches): the name is resolved here, each address is
+Shared by every outbound connection a tenant steers (SMTP accounts, client-sync
+calls, attachment fetches): the name is resolved here, each address is
 judged by :class:`~mail_proxy.domain.network_policy.TargetPolicy`, and the caller
 connects to the addresses returned, so what was checked is what is used.
 """

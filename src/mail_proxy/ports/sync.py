@@ -60,7 +60,8 @@ class SyncState(ABC):
     @abstractmethod
     async def take_lease(self, tenant_id: str, holder: str, now: float, until: float) -> bool:
         """Hold (or renew) the right to report to the tenant until ``until``; False when
-        another holder's lease has not expired. One reporter per tenant across processes."""
+        another holder's lease has not expired: across processes, one sync loop at a
+        time reports a tenant."""
 
     @abstractmethod
     async def release_lease(self, tenant_id: str, holder: str) -> None:

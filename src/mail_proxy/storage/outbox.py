@@ -2,7 +2,7 @@
 
 An event stays unreported (``reported_ts`` NULL) until the tenant's endpoint
 acknowledged the report carrying it; a partial index over exactly those rows keeps
-the reporter's queries fast however much history the table holds. A finished
+the sync loop's queries fast however much history the table holds. A finished
 message whose events are all acknowledged gets ``reported_ts`` too, which is what
 makes it eligible for cleanup.
 """
@@ -53,7 +53,7 @@ class SqlOutbox(Outbox):
 
     async def tenants_with_unreported(self) -> list[str]:
         """A loose index scan: one probe of the unreported-events index per tenant,
-        not a DISTINCT over every unreported event. The reporter asks after each
+        not a DISTINCT over every unreported event. The sync loop asks after each
         group of outcomes, and a backlog of unacknowledged events must not make
         that grow."""
         query = _TENANTS_WITH_UNREPORTED
