@@ -23,11 +23,11 @@ test: $(STAMP) lint typecheck
 	$(BIN)/pytest
 
 ## check: lint, types, layer contracts and the fast tests, in under a minute (15-21 s
-## here). The tests are the unit tests and the store contract on SQLite; left out (and
+## here). The tests are the unit tests, the store contract and the services on SQLite; left out (and
 ## run by `make test`): PostgreSQL, the integration, example and acceptance suites,
 ## and the tests marked slow (the schemathesis fuzz run, several-process runs).
 check: $(STAMP) lint typecheck
-	$(BIN)/pytest -q -m "not slow and not postgres" tests/unit tests/contract
+	$(BIN)/pytest -q -m "not slow and not postgres" tests/unit tests/contract tests/services
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples

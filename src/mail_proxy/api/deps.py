@@ -130,17 +130,19 @@ def control_service(runtime: RuntimeDep) -> ControlService:
         sync=sync_loop.wake,
         instance_switched=instance_switched,
     )
-    return ControlService(runtime.store, wakeups, started_at=runtime.started_at)
+    return ControlService(
+        runtime.store, wakeups, started_at=runtime.started_at, clock=runtime.clock.now
+    )
 
 
 def message_service(runtime: RuntimeDep) -> MessageService:
     retention = runtime.settings.delivery_report_retention_seconds
-    return MessageService(runtime.store, retention_seconds=retention)
+    return MessageService(runtime.store, retention_seconds=retention, clock=runtime.clock.now)
 
 
 def audit_service(runtime: RuntimeDep) -> AuditService:
     retention = runtime.settings.command_log_retention_seconds
-    return AuditService(runtime.store, retention_seconds=retention)
+    return AuditService(runtime.store, retention_seconds=retention, clock=runtime.clock.now)
 
 
 ControlDep = Annotated[ControlService, Depends(control_service)]
@@ -149,11 +151,11 @@ AuditDep = Annotated[AuditService, Depends(audit_service)]
 
 
 def tenant_service(runtime: RuntimeDep) -> TenantService:
-    return TenantService(runtime.store, time.time)
+    return TenantService(runtime.store, runtime.clock.now)
 
 
 def account_service(runtime: RuntimeDep) -> AccountService:
-    return AccountService(runtime.store, time.time)
+    return AccountService(runtime.store, runtime.clock.now)
 
 
 def instance_service(runtime: RuntimeDep) -> InstanceService:
@@ -172,7 +174,7 @@ def submission_service(runtime: RuntimeDep) -> SubmissionService:
         max_recipients=settings.max_batch_recipients,
         default_priority=settings.default_priority,
     )
-    return SubmissionService(runtime.store, time.time, runtime.dispatcher.wake, limits)
+    return SubmissionService(runtime.store, runtime.clock.now, runtime.dispatcher.wake, limits)
 
 
 SubmissionServiceDep = Annotated[SubmissionService, Depends(submission_service)]

@@ -47,7 +47,6 @@ class SqlSyncState(SyncState):
         dnd_until: float | None = None,
         clear_dnd: bool = False,
     ) -> None:
-        """``None`` leaves a value as it is; ``clear_dnd`` ends Do Not Disturb."""
         values: dict[str, Any] = {}
         if last_sync_ts is not None:
             values["last_sync_ts"] = last_sync_ts
