@@ -22,6 +22,7 @@ from _common import median
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from cryptography.fernet import Fernet
 
+from mail_proxy.attachments import AttachmentResolver
 from mail_proxy.domain.models import Account, NewMessage, Tenant
 from mail_proxy.metrics import Metrics
 from mail_proxy.settings import Settings
@@ -89,7 +90,11 @@ async def one_run(per_tenant: int, delay: float) -> float:
         await store.accounts.upsert(
             Account(id="q", tenant_id="quick", host="127.0.0.1", port=quick.port), now
         )
-        dispatcher = Dispatcher(store, SmtpPool(settings), settings, Metrics())
+        metrics = Metrics()
+        attachments = AttachmentResolver(settings, metrics)
+        dispatcher = Dispatcher(
+            store, SmtpPool(settings), settings, metrics, attachments=attachments
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(dispatcher.run(stop))
         while slow.busy < per_tenant:
@@ -100,6 +105,7 @@ async def one_run(per_tenant: int, delay: float) -> float:
         waited = await quick.arrived.get() - started
         stop.set()
         await task
+        await attachments.aclose()
         await store.close()
     for server in servers:
         server.close()

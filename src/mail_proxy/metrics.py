@@ -56,6 +56,18 @@ class Metrics:
             "Age of the oldest event not yet acknowledged (0 when none).",
             registry=r,
         )
+        self.attachment_cache = Counter(
+            "gmp_attachment_cache",
+            "Attachment cache look-ups: memory_hit, disk_hit or miss.",
+            ["result"],
+            registry=r,
+        )
+        self.attachment_fetches = Counter(
+            "gmp_attachment_fetches",
+            "Attachments fetched from their source, by fetch mode and outcome.",
+            ["mode", "outcome"],
+            registry=r,
+        )
         self.loop_restarts = Counter(
             "gmp_loop_restarts",
             "Background loops restarted after a crash.",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from mail_proxy.attachments import AttachmentResolver
 from mail_proxy.clock import SYSTEM_CLOCK
 from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.models import Account, Tenant
@@ -38,6 +39,7 @@ class Runtime:
     metrics: Metrics
     mailer: SmtpPool
     sync_client: HttpSyncClient
+    attachments: AttachmentResolver
     dispatcher: Dispatcher
     sync_loop: SyncLoop
     supervisor: Supervisor
@@ -53,7 +55,8 @@ class Runtime:
         metrics = Metrics()
         mailer = SmtpPool(settings)
         sync_client = HttpSyncClient(settings)
-        dispatcher = Dispatcher(store, mailer, settings, metrics, clock)
+        attachments = AttachmentResolver(settings, metrics)
+        dispatcher = Dispatcher(store, mailer, settings, metrics, clock, attachments=attachments)
         sync_loop = SyncLoop(store, sync_client, settings, metrics, dispatcher.wake, clock)
         dispatcher.on_outcome = sync_loop.wake_for_events
         loops = (dispatcher, sync_loop, CleanupLoop(store, settings, clock))
@@ -63,6 +66,7 @@ class Runtime:
             metrics,
             mailer,
             sync_client,
+            attachments,
             dispatcher,
             sync_loop,
             Supervisor(loops, metrics, clock),
@@ -95,6 +99,7 @@ class Runtime:
             await self.dev_sink.stop()
         await self.mailer.close()
         await self.sync_client.aclose()
+        await self.attachments.aclose()
         await self.store.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -121,10 +122,29 @@ class Settings(BaseSettings):
         description="Size a GET /messages answer stops growing at (next_offset pages on).",
     )
 
-    # attachments and PEC (later issues read these)
-    cache_memory_max_mb: int = 50
+    # attachments fetched by reference (mail_proxy.attachments, docs/attachments.md)
+    attachment_base_dir: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Folders filesystem attachments may be read from (none: mode refused).",
+    )
+    attachment_fetch_timeout: float = Field(
+        default=30.0, gt=0, description="Connect and read timeout of one attachment fetch."
+    )
+    attachment_max_mb: float = Field(
+        default=25.0, gt=0, description="Largest attachment fetched; a bigger one fails."
+    )
+    attachment_max_redirects: int = Field(default=3, ge=0)
+    attachment_fetch_concurrency: int = Field(
+        default=16, ge=1, description="Attachment fetches in flight at once, whole process."
+    )
+    attachment_fetch_concurrency_per_tenant: int = Field(
+        default=4, ge=1, description="Attachment fetches in flight at once per tenant."
+    )
+    cache_memory_max_mb: float = Field(default=50, ge=0)
     cache_disk_dir: str | None = None
-    cache_disk_max_mb: int = 500
+    cache_disk_max_mb: float = Field(default=500, ge=0)
+
+    # PEC (a later issue reads this)
     pec_acceptance_timeout: int = 1800
 
     @field_validator("retry_delays", "private_targets_allowlist", mode="before")
@@ -136,6 +156,31 @@ class Settings(BaseSettings):
         if value.strip().startswith("["):
             return json.loads(value)
         return [part.strip() for part in value.split(",") if part.strip()]
+
+    @field_validator("attachment_base_dir", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: object) -> object:
+        """Folders from the environment, separated by the OS path separator (``:``,
+        as in ``PATH``) or by commas."""
+        if not isinstance(value, str):
+            return value
+        parts = value.replace(os.pathsep, ",").split(",")
+        return [part.strip() for part in parts if part.strip()]
+
+    @property
+    def attachment_max_bytes(self) -> int:
+        return int(self.attachment_max_mb * 1024 * 1024)
+
+    @property
+    def own_paths(self) -> list[Path]:
+        """The proxy's own files and folders (instance folder with the key and token
+        files, SQLite database, attachment cache): never served as attachments."""
+        paths = [self.data_dir]
+        if not self.is_postgres:
+            paths.append(Path(self.db_path).expanduser())
+        if self.cache_disk_dir:
+            paths.append(Path(self.cache_disk_dir).expanduser())
+        return paths
 
     @property
     def is_postgres(self) -> bool:

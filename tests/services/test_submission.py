@@ -149,3 +149,17 @@ async def test_default_priorities_apply_in_order(store: Store) -> None:
         if record is not None
     ]
     assert priorities == [3, 1, 0]
+
+
+async def test_filesystem_attachments_follow_the_operators_roots(store: Store) -> None:
+    """GMP_ATTACHMENT_BASE_DIR unset: a filesystem attachment is rejected at
+    submission, saying why; set, a path under it is queued."""
+    spec = {"filename": "a.pdf", "storage_path": "/srv/files/a.pdf"}
+    closed = await service(store, Wakes()).submit(
+        [message("m1", attachments=[spec])], token_tenant_id="acme"
+    )
+    assert closed.queued == 0
+    assert "GMP_ATTACHMENT_BASE_DIR" in closed.rejected[0].reason
+    opened = service(store, Wakes(), filesystem_roots=("/srv/files",))
+    result = await opened.submit([message("m1", attachments=[spec])], token_tenant_id="acme")
+    assert result.queued == 1

@@ -173,6 +173,7 @@ def submission_service(runtime: RuntimeDep) -> SubmissionService:
         max_messages=settings.max_batch_messages,
         max_recipients=settings.max_batch_recipients,
         default_priority=settings.default_priority,
+        filesystem_roots=tuple(settings.attachment_base_dir),
     )
     return SubmissionService(runtime.store, runtime.clock.now, runtime.dispatcher.wake, limits)
 

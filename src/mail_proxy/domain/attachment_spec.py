@@ -6,6 +6,9 @@ A spec arrives as ``{"filename", "storage_path", "fetch_mode"?, "mime_type"?,
 ``base64:`` prefix → base64, ``http(s)://`` → http_url, leading ``/`` → filesystem,
 anything else → endpoint. Inline base64 data is decoded once here so
 that a broken attachment is refused at submission rather than failing at send time.
+The content's MD5, when the sender knows it (``content_md5``, or the legacy
+``{MD5:hex}`` marker in the file name; the field wins), keys the attachment cache
+and is checked against what is fetched; the marker is removed from the sent name.
 The file name becomes a MIME parameter, so CR/LF in it is refused (RFC 5322 §2.2),
 and it is at most 255 characters: the longest name common file systems (ext4, NTFS,
 APFS) let a recipient save.
@@ -14,9 +17,10 @@ APFS) let a recipient save.
 from __future__ import annotations
 
 import binascii
+import posixpath
 import re
 from base64 import b64decode
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +30,7 @@ FETCH_MODES = ("base64", "http_url", "filesystem", "endpoint")
 AUTH_METHODS = tuple(method.value for method in AuthMethod)
 _MIME_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+_MD5_MARKER = re.compile(r"_?\{MD5:([0-9a-fA-F]*)\}")
 MAX_FILENAME = 255
 
 
@@ -44,6 +49,54 @@ class AttachmentSpec:
     mime_type: str | None = None
     content_md5: str | None = None
     auth: ClientAuth | None = None
+
+
+def sent_filename(spec: AttachmentSpec) -> str:
+    """The name the recipient sees: the ``{MD5:…}`` marker and the underscore
+    before it removed (protocol: "removed from the sent filename")."""
+    return _MD5_MARKER.sub("", spec.filename) or "attachment"
+
+
+def expected_md5(spec: AttachmentSpec) -> str | None:
+    """The MD5 the sender gave, lower case: ``content_md5``, else a 32-digit marker."""
+    if spec.content_md5 is not None:
+        return spec.content_md5.lower()
+    found = _MD5_MARKER.search(spec.filename)
+    if found is not None and _MD5.match(found.group(1)):
+        return found.group(1).lower()
+    return None
+
+
+def inline_content(storage_path: str) -> bytes:
+    """The bytes of a base64 attachment (``base64:`` prefix optional; line breaks
+    allowed, as RFC 2045 base64 has them)."""
+    data = "".join(storage_path.removeprefix("base64:").split())
+    try:
+        return b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidAttachment("is not valid base64") from None
+
+
+def filesystem_refusal(storage_path: str, roots: Sequence[str]) -> str | None:
+    """Why a filesystem path cannot be accepted, judged by its text alone, or None.
+
+    The operator's roots (``GMP_ATTACHMENT_BASE_DIR``) are the only folders a tenant
+    may name: without any the mode is off, and a path with ``..`` or outside every
+    root is refused here, at submission. Symlinks, hard links and the proxy's own
+    files can only be judged on the disk, when the file is read.
+    """
+    if not roots:
+        return "filesystem attachments are disabled (the operator set no GMP_ATTACHMENT_BASE_DIR)"
+    if not storage_path.startswith("/") or ".." in storage_path.split("/"):
+        return "filesystem path must be absolute and without '..'"
+    path = posixpath.normpath(storage_path)
+    if not any(_inside(path, posixpath.normpath(root)) for root in roots):
+        return "filesystem path is outside the folders the operator allows"
+    return None
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def infer_fetch_mode(storage_path: str) -> str:
@@ -140,9 +193,9 @@ def _attachment(item: object, where: str) -> AttachmentSpec:
 def _check_source(storage_path: str, fetch_mode: str, where: str) -> None:
     if fetch_mode == "base64":
         try:
-            b64decode(storage_path.removeprefix("base64:"), validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidAttachment(f"{where} is not valid base64") from None
+            inline_content(storage_path)
+        except InvalidAttachment as exc:
+            raise InvalidAttachment(f"{where} {exc}") from None
     elif fetch_mode == "http_url" and not storage_path.startswith(("http://", "https://")):
         raise InvalidAttachment(f"{where} http_url needs an http(s) URL")
 

@@ -26,8 +26,10 @@ Rules applied:
 - RFC 6531/6532: a non-ASCII local part cannot be written in ASCII; such an
   envelope is marked ``utf8`` (the mailer then needs the server's SMTPUTF8) and
   the address is written in the headers as raw UTF-8.
-- The ``{MD5:hex}`` cache marker of an attachment file name (protocol: "removed
-  from the sent filename") is stripped, with the underscore before it.
+
+Attachments arrive already fetched (``mail_proxy.attachments``) and named as sent.
+Bodies are assembled as bytes, so a large attachment is held as its content, its
+base64 lines and the finished message, not also as intermediate text copies.
 """
 
 from __future__ import annotations
@@ -45,22 +47,18 @@ from email.utils import encode_rfc2231, format_datetime, formataddr
 from functools import lru_cache
 
 from mail_proxy.domain.addresses import Mailbox, format_mailbox
+from mail_proxy.domain.attachment_spec import AttachmentSpec, sent_filename
 from mail_proxy.domain.html_text import html_to_text
 from mail_proxy.domain.outgoing import OutgoingMessage, Unsendable
 
 CRLF = "\r\n"
 _FOLD_AT = 78
 _MAX_LINE = 998
-_MD5_MARKER = re.compile(r"_?\{MD5:[0-9a-fA-F]*\}")
 _MIME_TYPE = re.compile(r"^[\w!#$&^.+-]+/[\w!#$&^.+-]+$")
 
 
 class MimeError(Unsendable):
     """The message cannot be encoded; waiting will not fix it."""
-
-
-class UnsupportedAttachment(MimeError):
-    """An attachment whose content is not inline in the payload."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +195,10 @@ def _top_headers(message: OutgoingMessage, *, message_key: str, now: float) -> l
 @dataclass(frozen=True, slots=True)
 class _Part:
     headers: list[str]
-    body: str
+    body: bytes
 
-    def render(self) -> str:
-        return CRLF.join(self.headers) + CRLF + CRLF + self.body
+    def render(self) -> bytes:
+        return (CRLF.join(self.headers) + CRLF + CRLF).encode("utf-8") + self.body
 
 
 def _text_part(text: str, subtype: str) -> _Part:
@@ -215,7 +213,7 @@ def _text_part(text: str, subtype: str) -> _Part:
         body = binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
     return _Part(
         [f'Content-Type: text/{subtype}; charset="utf-8"', f"Content-Transfer-Encoding: {cte}"],
-        body.replace("\n", CRLF),
+        body.replace("\n", CRLF).encode("ascii"),
     )
 
 
@@ -227,26 +225,26 @@ def _param(key: str, value: str) -> str:
 
 
 def _attachment_part(attachment: Attachment) -> _Part:
-    encoded = base64.encodebytes(attachment.content).decode("ascii")
     return _Part(
         [
             f"Content-Type: {attachment.mime_type};{CRLF} {_param('name', attachment.filename)}",
             "Content-Transfer-Encoding: base64",
             f"Content-Disposition: attachment;{CRLF} {_param('filename', attachment.filename)}",
         ],
-        encoded.replace("\n", CRLF),
+        base64.encodebytes(attachment.content).replace(b"\n", b"\r\n"),
     )
 
 
 def _multipart(subtype: str, parts: Sequence[_Part], seed: str) -> _Part:
     rendered = [part.render() for part in parts]
     boundary = "=_gmp_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
-    while any(boundary in text for text in rendered):
+    while any(boundary.encode() in text for text in rendered):
         boundary += "_"
-    body = "".join(f"--{boundary}{CRLF}{text}{CRLF}" for text in rendered)
+    delimiter = f"--{boundary}\r\n".encode()
+    body = b"".join(delimiter + text + b"\r\n" for text in rendered)
     return _Part(
         [f'Content-Type: multipart/{subtype};{CRLF} boundary="{boundary}"'],
-        f"{body}--{boundary}--{CRLF}",
+        body + f"--{boundary}--{CRLF}".encode(),
     )
 
 
@@ -263,32 +261,23 @@ def _body(message: OutgoingMessage, html_text_alternative: bool, seed: str) -> _
 # -- attachments -------------------------------------------------------------------
 
 
-def _guess_type(filename: str, given: str | None) -> str:
-    if given is not None and _MIME_TYPE.match(given.strip()):
-        return given.strip().lower()
+def attachment_type(filename: str, given: str | None) -> str:
+    """The MIME type given (by the sender or the server that served the file) when
+    it is well formed, else guessed from the file name, else octet-stream."""
+    essence = (given or "").split(";", 1)[0].strip()  # parameters dropped (RFC 2045 §5.1)
+    if _MIME_TYPE.match(essence):
+        return essence.lower()
     guessed, _ = mimetypes.guess_type(filename, strict=False)
     return guessed or "application/octet-stream"
 
 
-def inline_attachments(message: OutgoingMessage) -> list[Attachment]:
-    """Decode the attachments carried in the message as base64.
-
-    Other fetch modes (URL, filesystem, tenant endpoint) need I/O and are resolved
-    elsewhere; meeting one here raises ``UnsupportedAttachment``.
-    """
-    found: list[Attachment] = []
-    for spec in message.attachments:
-        filename = _MD5_MARKER.sub("", spec.filename) or "attachment"
-        if spec.fetch_mode != "base64":
-            mode = spec.fetch_mode
-            raise UnsupportedAttachment(f"attachment {filename}: fetch mode {mode!r} unsupported")
-        data = "".join(spec.storage_path.removeprefix("base64:").split())
-        try:
-            content = base64.b64decode(data, validate=True)
-        except binascii.Error as exc:
-            raise MimeError(f"attachment {filename}: invalid base64") from exc
-        found.append(Attachment(filename, content, _guess_type(filename, spec.mime_type)))
-    return found
+def attachment_of(
+    spec: AttachmentSpec, content: bytes, served_type: str | None = None
+) -> Attachment:
+    """The attachment as sent: named without its MD5 marker, typed by the spec, else
+    by the server that served it, else by the name."""
+    name = sent_filename(spec)
+    return Attachment(name, content, attachment_type(name, spec.mime_type or served_type))
 
 
 # -- the message -------------------------------------------------------------------
@@ -314,5 +303,4 @@ def build_message(
     if attachments:
         parts = [part, *(_attachment_part(a) for a in attachments)]
         part = _multipart("mixed", parts, message_key + "/m")
-    text = CRLF.join(headers + part.headers) + CRLF + CRLF + part.body
-    return text.encode("utf-8")
+    return (CRLF.join(headers + part.headers) + CRLF + CRLF).encode("utf-8") + part.body

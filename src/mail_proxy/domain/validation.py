@@ -32,7 +32,12 @@ from mail_proxy.domain.addresses import (
     parse_mailboxes,
     single_mailbox,
 )
-from mail_proxy.domain.attachment_spec import AttachmentSpec, InvalidAttachment, attachment_specs
+from mail_proxy.domain.attachment_spec import (
+    AttachmentSpec,
+    InvalidAttachment,
+    attachment_specs,
+    filesystem_refusal,
+)
 from mail_proxy.domain.models import Account, NewMessage, Priority, Tenant
 from mail_proxy.domain.outgoing import (
     FIELD_NAME,
@@ -67,6 +72,8 @@ class ValidationContext:
     token_tenant_id: str | None = None
     batch_priority: Priority | None = None
     instance_priority: int = 2
+    # GMP_ATTACHMENT_BASE_DIR: folders filesystem attachments may name (none: refused)
+    filesystem_roots: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +180,7 @@ def _build(raw: dict[str, Any], ctx: ValidationContext) -> OutgoingMessage:
         priority=int(priority),
         deferred_ts=deferred_ts,
         batch_code=batch_code,
-        attachments=_attachments(raw.get("attachments")),
+        attachments=_attachments(raw.get("attachments"), ctx.filesystem_roots),
     )
 
 
@@ -379,8 +386,14 @@ def _batch_code(value: object) -> str | None:
     return value
 
 
-def _attachments(value: object) -> tuple[AttachmentSpec, ...]:
+def _attachments(value: object, roots: Sequence[str]) -> tuple[AttachmentSpec, ...]:
     try:
-        return attachment_specs(value)
+        specs = attachment_specs(value)
     except InvalidAttachment as exc:
         raise _Reject(f"attachment spec invalid: {exc}") from None
+    for index, spec in enumerate(specs):
+        if spec.fetch_mode == "filesystem":
+            refusal = filesystem_refusal(spec.storage_path, roots)
+            if refusal is not None:
+                raise _Reject(f"attachment spec invalid: attachment {index} {refusal}")
+    return specs

@@ -45,6 +45,7 @@ class SubmissionLimits:
     max_messages: int
     max_recipients: int
     default_priority: int = int(Priority.MEDIUM)
+    filesystem_roots: tuple[str, ...] = ()  # GMP_ATTACHMENT_BASE_DIR
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,7 @@ class SubmissionService:
             token_tenant_id=token_tenant_id,
             batch_priority=batch_priority,
             instance_priority=self._limits.default_priority,
+            filesystem_roots=self._limits.filesystem_roots,
         )
 
     async def _enqueue(

@@ -8,27 +8,20 @@ in size for the same reason. Redirects are not followed: a sync endpoint that
 moved is a configuration error to see in the metrics, not to chase with a body.
 
 Before each call the host is resolved and judged by the operator's target policy
-(``mail_proxy.network``), so a tenant cannot aim the proxy at its own network.
-Plain ``http://`` calls then go to the checked address itself, with the original
-``Host`` header, so a name that resolves elsewhere a moment later (DNS rebinding)
-is never used. ``https://`` calls let httpx resolve again: pinning the address
-would let one pooled TLS connection serve several host names, and a rebound name
-cannot present a valid certificate for itself from inside the network, so the
-TLS handshake fails there before any report is sent.
+(``mail_proxy.network.call_permitted``, shared with attachment fetches), so a
+tenant cannot aim the proxy at its own network.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 
 import httpx
 
 from mail_proxy import __version__
 from mail_proxy.domain import signature
-from mail_proxy.domain.models import AuthMethod, ClientAuth
 from mail_proxy.errors import TargetRefused
-from mail_proxy.network import resolve_permitted, target_policy
+from mail_proxy.network import auth_headers, call_permitted, target_policy
 from mail_proxy.settings import Settings
 from mail_proxy.sync.client import (
     FailureKind,
@@ -59,7 +52,7 @@ class HttpSyncClient(SyncClient):
         )
 
     async def send(self, target: SyncTarget, body: bytes, now: float) -> SyncResult:
-        headers = {"Content-Type": "application/json", **_auth_headers(target.auth)}
+        headers = {"Content-Type": "application/json", **auth_headers(target.auth)}
         if target.signing_secret:
             headers[signature.HEADER] = signature.sign(target.signing_secret, int(now), body)
         try:
@@ -83,24 +76,12 @@ class HttpSyncClient(SyncClient):
     async def _post_checked(
         self, target: SyncTarget, body: bytes, headers: dict[str, str]
     ) -> SyncResult:
-        """Resolve and check the host, then POST (to each permitted address in turn
-        for ``http``, until one accepts the connection)."""
-        url = httpx.URL(target.url)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise httpx.UnsupportedProtocol("not an http(s) URL")
-        if target.trusted or self._policy.allow_private:
-            return await self._post(url, body, headers)  # nothing to check: no lookup
-        port = url.port or (443 if url.scheme == "https" else 80)
-        addresses = await resolve_permitted(url.host, port, self._policy, trusted=target.trusted)
-        if url.scheme == "https":
-            return await self._post(url, body, headers)
-        pinned = {**headers, "Host": url.netloc.decode("ascii")}
-        for address in addresses[:-1]:
-            try:
-                return await self._post(url.copy_with(host=address), body, pinned)
-            except httpx.ConnectError:
-                continue
-        return await self._post(url.copy_with(host=addresses[-1]), body, pinned)
+        """Resolve and check the host, then POST (see ``call_permitted``)."""
+
+        async def post(url: httpx.URL, pinned: dict[str, str]) -> SyncResult:
+            return await self._post(url, body, headers | pinned)
+
+        return await call_permitted(httpx.URL(target.url), self._policy, target.trusted, post)
 
     async def _post(self, url: httpx.URL, body: bytes, headers: dict[str, str]) -> SyncResult:
         request = self._client.build_request("POST", url, content=body, headers=headers)
@@ -127,13 +108,3 @@ async def _read_capped(response: httpx.Response) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _auth_headers(auth: ClientAuth) -> dict[str, str]:
-    """``Authorization`` for bearer (RFC 6750) or basic (RFC 7617); none for ``none``."""
-    if auth.method is AuthMethod.BEARER and auth.token:
-        return {"Authorization": f"Bearer {auth.token}"}
-    if auth.method is AuthMethod.BASIC and auth.user is not None:
-        pair = f"{auth.user}:{auth.password or ''}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
-    return {}

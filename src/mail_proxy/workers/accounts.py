@@ -17,6 +17,7 @@ from mail_proxy.domain.models import (
     LimitBehavior,
     Outcome,
     RateLimits,
+    Tenant,
 )
 from mail_proxy.domain.rate_limit import WaitUntil, tenant_limits
 from mail_proxy.metrics import Metrics
@@ -26,6 +27,7 @@ ACCOUNT_CACHE_SECONDS = 5.0
 RATE_LIMITED = "rate limited"
 
 AccountKey = tuple[str, str]
+_TenantEntry = tuple[float, Tenant | None, RateLimits]
 
 
 class AccountCache:
@@ -35,7 +37,7 @@ class AccountCache:
         self._store = store
         self._ttl = ttl
         self._entries: dict[AccountKey, tuple[float, Account | None]] = {}
-        self._tenant_limits: dict[str, tuple[float, RateLimits]] = {}
+        self._tenants: dict[str, _TenantEntry] = {}
 
     def peek(self, key: AccountKey) -> Account | None:
         """The cached account, however old, without a query."""
@@ -51,14 +53,21 @@ class AccountCache:
         self._entries[key] = (now, account)
         return account
 
+    async def tenant(self, tenant_id: str, now: float) -> Tenant | None:
+        """The tenant (its endpoint and credentials fetch attachments)."""
+        return (await self._tenant_entry(tenant_id, now))[1]
+
     async def tenant_limits(self, tenant_id: str, now: float) -> RateLimits:
         """The tenant's own rate limits (over all its accounts)."""
-        entry = self._tenant_limits.get(tenant_id)
+        return (await self._tenant_entry(tenant_id, now))[2]
+
+    async def _tenant_entry(self, tenant_id: str, now: float) -> _TenantEntry:
+        entry = self._tenants.get(tenant_id)
         if entry is None or now - entry[0] >= self._ttl:
             tenant = await self._store.tenants.get(tenant_id)
             limits = tenant_limits(tenant.rate_limits if tenant else None)
-            entry = self._tenant_limits[tenant_id] = (now, limits)
-        return entry[1]
+            entry = self._tenants[tenant_id] = (now, tenant, limits)
+        return entry
 
 
 class RateGate:

@@ -16,7 +16,11 @@ nothing leaves before run-now), a lane running dry, or the
 is state in the store, so every process on the database honours it within that
 interval and it survives restarts.
 
-Per message: build the MIME bytes (a bad payload fails at once), check the
+Per message: fetch its attachments (``mail_proxy.attachments``: a file that is
+gone, refused or too large fails the message, one that cannot be had now defers it
+on the retry schedule; fetches end before the lease does), let the tenant's
+large-file policy rewrite or refuse them, build the MIME bytes (a bad payload
+fails at once), check the
 account's rate limit in the shared send log (over the limit: deferred to when the
 window reopens without using a retry attempt, or failed with ``reject``), send,
 and turn the result into an outcome: sent, deferred by the retry schedule, or
@@ -40,9 +44,15 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from mail_proxy.attachments import (
+    NO_LARGE_FILES,
+    AttachmentResolver,
+    AttachmentUnavailable,
+    LargeFilePolicy,
+)
 from mail_proxy.clock import SYSTEM_CLOCK, wait_for_any
 from mail_proxy.domain.clock import Clock
-from mail_proxy.domain.mime import Envelope, build_message, envelope_of, inline_attachments
+from mail_proxy.domain.mime import Attachment, Envelope, build_message, envelope_of
 from mail_proxy.domain.models import (
     Account,
     ClaimedMessage,
@@ -52,7 +62,7 @@ from mail_proxy.domain.models import (
     Outcome,
     Sent,
 )
-from mail_proxy.domain.outgoing import Unsendable, from_payload
+from mail_proxy.domain.outgoing import OutgoingMessage, Unsendable, from_payload
 from mail_proxy.domain.retry import GiveUp, RetryPolicy
 from mail_proxy.domain.smtp_replies import Classification, Transient
 from mail_proxy.domain.text import storable
@@ -94,8 +104,13 @@ class Dispatcher:
         settings: Settings,
         metrics: Metrics,
         clock: Clock = SYSTEM_CLOCK,
+        *,
+        attachments: AttachmentResolver,
+        large_files: LargeFilePolicy = NO_LARGE_FILES,
     ):
         self._store = store
+        self._attachments = attachments
+        self._large_files = large_files
         self._mailer = mailer
         self._settings = settings
         self._metrics = metrics
@@ -398,21 +413,39 @@ class Dispatcher:
             return Failed(now, f"unknown account {record.account_id!r}")
         try:
             message = from_payload(record.payload)
+            message, attachments = await self._attachments_of(claimed, message, now)
             envelope = envelope_of(message)
             data = build_message(
                 message,
-                attachments=inline_attachments(message),
+                attachments=attachments,
                 now=now,
                 message_key=f"{record.tenant_id}/{record.pk}/{record.created_at}",
                 html_text_alternative=self._settings.html_text_alternative,
             )
         except Unsendable as exc:
             return Failed(now, str(exc))
+        except AttachmentUnavailable as exc:
+            return self._after_failure(claimed, Transient(str(exc)))
         whole = await self._accounts.tenant_limits(record.tenant_id, now)
         held = await self._rate_gate.check(account, whole, now)
         if held is not None:
             return held
         return await self._send(claimed, account, envelope, data)
+
+    async def _attachments_of(
+        self, claimed: ClaimedMessage, message: OutgoingMessage, now: float
+    ) -> tuple[OutgoingMessage, list[Attachment]]:
+        """The attachments fetched, within the lease (less the margin kept for the
+        send), and passed through the tenant's large-file policy."""
+        if not message.attachments:
+            return message, []
+        tenant = await self._accounts.tenant(claimed.record.tenant_id, now)
+        if tenant is None:
+            raise Unsendable(f"unknown tenant {claimed.record.tenant_id!r}")
+        budget = claimed.lease_expires - self._lease_margin - now
+        deadline = asyncio.get_running_loop().time() + budget
+        attachments = await self._attachments.resolve(tenant, message, deadline, now)
+        return await self._large_files.apply(tenant, message, attachments, now)
 
     async def _send(
         self, claimed: ClaimedMessage, account: Account, envelope: Envelope, data: bytes

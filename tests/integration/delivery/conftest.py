@@ -23,6 +23,7 @@ import pytest
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from mail_proxy.attachments import AttachmentResolver
 from mail_proxy.clock import SYSTEM_CLOCK
 from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.models import Account, NewMessage, Tenant
@@ -345,6 +346,7 @@ def queue(sqlite_store: Store) -> Queue:
 class Running:
     dispatcher: Dispatcher
     mailer: SmtpPool
+    attachments: AttachmentResolver
     metrics: Metrics
     stop: asyncio.Event
     task: asyncio.Task[None]
@@ -363,15 +365,23 @@ async def start_dispatcher(
     running: list[Running] = []
 
     async def start(
-        store: Store, settings: Settings, clock: Clock = SYSTEM_CLOCK, **pool_options: Any
+        store: Store,
+        settings: Settings,
+        clock: Clock = SYSTEM_CLOCK,
+        dispatcher_options: dict[str, Any] | None = None,
+        **pool_options: Any,
     ) -> Running:
+        dispatcher_options = dispatcher_options or {}
         pool_options.setdefault("ssl_context", client_tls)
         mailer = SmtpPool(settings, **pool_options)
         metrics = Metrics()
-        dispatcher = Dispatcher(store, mailer, settings, metrics, clock)
+        attachments = AttachmentResolver(settings, metrics)
+        dispatcher = Dispatcher(
+            store, mailer, settings, metrics, clock, attachments=attachments, **dispatcher_options
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(dispatcher.run(stop))
-        run = Running(dispatcher, mailer, metrics, stop, task)
+        run = Running(dispatcher, mailer, attachments, metrics, stop, task)
         dispatcher.on_outcome = lambda: run.outcomes.append(time.time())
         running.append(run)
         return run
@@ -381,3 +391,4 @@ async def start_dispatcher(
         if not run.task.done():
             await run.halt()
         await run.mailer.close()
+        await run.attachments.aclose()

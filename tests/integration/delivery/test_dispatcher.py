@@ -323,7 +323,7 @@ async def test_unsendable_payloads_fail(
     await queue.add("orphan", account_id="gone")
     await queue.add("good")
     await start_dispatcher(queue.store, fast(settings_factory))
-    assert "invalid base64" in ((await queue.wait_status("bad", "error")).error or "")
+    assert "not valid base64" in ((await queue.wait_status("bad", "error")).error or "")
     assert "unknown account" in ((await queue.wait_status("orphan", "error")).error or "")
     await queue.wait_status("good", "sent")
 

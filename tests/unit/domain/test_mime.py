@@ -14,14 +14,13 @@ from typing import Any
 
 import pytest
 
+from mail_proxy.domain.attachment_spec import InvalidAttachment, inline_content
 from mail_proxy.domain.html_text import html_to_text
 from mail_proxy.domain.mime import (
     Attachment,
-    MimeError,
-    UnsupportedAttachment,
+    attachment_of,
     build_message,
     envelope_of,
-    inline_attachments,
 )
 from mail_proxy.domain.outgoing import OutgoingMessage, Unsendable, from_payload
 
@@ -44,9 +43,14 @@ def message(**overrides: Any) -> OutgoingMessage:
     return from_payload(payload(**overrides))
 
 
+def inline(loaded: OutgoingMessage) -> list[Attachment]:
+    """The message's base64 attachments, as the resolver hands them over."""
+    return [attachment_of(s, inline_content(s.storage_path)) for s in loaded.attachments]
+
+
 def build(p: dict[str, Any], **kwargs: Any) -> tuple[bytes, EmailMessage]:
     loaded = from_payload(p)
-    kwargs.setdefault("attachments", inline_attachments(loaded))
+    kwargs.setdefault("attachments", inline(loaded))
     raw = build_message(loaded, now=NOW, message_key="t1:1:0", **kwargs)
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
@@ -256,16 +260,9 @@ def test_attachment_with_html_alternative() -> None:
 
 
 def test_invalid_base64_is_an_error() -> None:
-    """Broken attachment data fails the message instead of sending a corrupt file."""
-    with pytest.raises(MimeError, match="invalid base64"):
-        inline_attachments(message(attachments=[{"filename": "a", "storage_path": "base64:@@"}]))
-
-
-def test_other_fetch_modes_are_not_inline() -> None:
-    """URL, filesystem and endpoint attachments are not this module's business."""
-    p = payload(attachments=[{"filename": "a.pdf", "storage_path": "https://x.example/a.pdf"}])
-    with pytest.raises(UnsupportedAttachment, match="http"):
-        inline_attachments(from_payload(p))
+    """Broken attachment data is refused instead of sending a corrupt file."""
+    with pytest.raises(InvalidAttachment, match="not valid base64"):
+        inline_content("base64:@@")
 
 
 def test_explicit_attachment_list_is_used() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mail_proxy.domain.addresses import Mailbox
-from mail_proxy.domain.attachment_spec import AttachmentSpec
-from mail_proxy.domain.mime import build_message, envelope_of, inline_attachments
+from mail_proxy.domain.attachment_spec import AttachmentSpec, inline_content
+from mail_proxy.domain.mime import attachment_of, build_message, envelope_of
 from mail_proxy.domain.models import Account, AuthMethod, ClientAuth, Tenant
 from mail_proxy.domain.outgoing import (
     MAX_MESSAGE_ID,
@@ -64,7 +64,8 @@ def rejected(**fields: Any) -> str:
 def wire(
     message: OutgoingMessage, *, now: float = NOW, key: str = "acme/1/0"
 ) -> email.message.EmailMessage:
-    raw = build_message(message, attachments=inline_attachments(message), now=now, message_key=key)
+    attachments = [attachment_of(s, inline_content(s.storage_path)) for s in message.attachments]
+    raw = build_message(message, attachments=attachments, now=now, message_key=key)
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(parsed, email.message.EmailMessage)
     return parsed

@@ -252,8 +252,36 @@ def test_resolve_priority_falls_back_in_order() -> None:
 )
 def test_attachment_fetch_mode_is_inferred(spec: dict[str, Any], expected: str) -> None:
     """Protocol rule: base64: prefix, http(s) URL, absolute path, otherwise endpoint."""
-    payload = accepted(message(attachments=[spec])).payload
+    context = ctx(filesystem_roots=("/srv/files",))
+    payload = accepted(message(attachments=[spec]), context).payload
     assert payload["attachments"][0]["fetch_mode"] == expected
+
+
+@pytest.mark.parametrize(
+    ("roots", "path", "reason"),
+    [
+        ((), "/srv/files/a.pdf", "filesystem attachments are disabled"),
+        (("/srv/files",), "/srv/files/../secret", "without '..'"),
+        (("/srv/files",), "/srv/filesystem/a.pdf", "outside the folders"),
+        (("/srv/files",), "/etc/passwd", "outside the folders"),
+        (("/srv/files", "/data/out/"), "/data/other/a.pdf", "outside the folders"),
+    ],
+)
+def test_filesystem_attachment_outside_the_roots_is_rejected_at_submission(
+    roots: tuple[str, ...], path: str, reason: str
+) -> None:
+    """Without GMP_ATTACHMENT_BASE_DIR, or naming a path outside it, the message is
+    rejected when submitted (not accepted and then failed), saying why."""
+    spec = {"filename": "a.pdf", "storage_path": path}
+    result = validate_message(message(attachments=[spec]), ctx(filesystem_roots=roots))
+    assert isinstance(result, Rejection)
+    assert "attachment 0" in result.reason and reason in result.reason
+
+
+def test_filesystem_attachment_under_any_root_is_accepted() -> None:
+    """Several roots: a path under the second one passes."""
+    spec = {"filename": "a.pdf", "storage_path": "/data/out/2024/a.pdf"}
+    accepted(message(attachments=[spec]), ctx(filesystem_roots=("/srv/files", "/data/out/")))
 
 
 @pytest.mark.parametrize(
