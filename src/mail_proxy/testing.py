@@ -3,9 +3,10 @@
 ``ServedProxy`` runs ``mail-proxy serve`` in a subprocess exactly as an operator
 would; ``RecordingSink`` is an aiosmtpd server in a thread of its own that notes
 when each message arrived; ``ReportEndpoint`` is a tenant's application receiving
-client sync calls; ``database_rows`` reads a proxy's database behind its back;
-``ManualClock`` is a ``Clock`` that moves only when told to, for the loops and
-workers. Nothing here is used by the server itself.
+client sync calls; ``FileServer`` serves attachments (files, errors, redirects,
+slow answers) to be fetched by URL or from a tenant's endpoint; ``database_rows``
+reads a proxy's database behind its back; ``ManualClock`` is a ``Clock`` that
+moves only when told to, for the loops and workers. Nothing here is used by the server itself.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -247,6 +249,78 @@ class ReportEndpoint:
 
     def __enter__(self) -> ReportEndpoint:
         return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class FileRoute:
+    """How ``FileServer`` answers one path; ``auth`` is the Authorization header a
+    request must carry (401 otherwise)."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/octet-stream"
+    location: str | None = None
+    delay: float = 0.0
+    auth: str | None = None
+
+
+class FileServer:
+    """A real HTTP server on 127.0.0.1, in a thread, answering GET and POST by
+    ``routes`` (404 for any other path). It counts requests per path (``hits``) and
+    keeps each one's method, path, headers and body (``requests``)."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, FileRoute] = {}
+        self.hits: Counter[str] = Counter()
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                server.answer(self, b"")
+
+            def do_POST(self) -> None:
+                server.answer(self, self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        with self.lock:
+            self.hits[handler.path] += 1
+            self.requests.append((handler.command, handler.path, dict(handler.headers), body))
+        route = self.routes.get(handler.path, FileRoute(status=404))
+        time.sleep(route.delay)
+        if route.auth is not None and handler.headers.get("Authorization") != route.auth:
+            route = FileRoute(status=401)
+        handler.send_response(route.status)
+        if route.location is not None:
+            handler.send_header("Location", route.location)
+        handler.send_header("Content-Type", route.content_type)
+        handler.send_header("Content-Length", str(len(route.body)))
+        handler.end_headers()
+        with contextlib.suppress(OSError):  # the client gave up (timeout tests)
+            handler.wfile.write(route.body)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FileServer:
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from mail_proxy.attachments.cache import MB, AttachmentCache, Blob
 from mail_proxy.attachments.errors import AttachmentRefused, AttachmentUnavailable
@@ -38,6 +39,16 @@ from mail_proxy.domain.outgoing import OutgoingMessage
 from mail_proxy.metrics import Metrics
 from mail_proxy.network import auth_headers
 from mail_proxy.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetch:
+    tenant: Tenant
+    spec: AttachmentSpec
+    name: str
+    md5: str | None
+    deadline: float
+    now: float
 
 
 class AttachmentResolver:
@@ -70,7 +81,7 @@ class AttachmentResolver:
             name = sent_filename(spec)
             try:
                 async with asyncio.timeout_at(deadline):
-                    blob = await self._blob(tenant, spec, name, now)
+                    blob = await self._blob(tenant, spec, name, deadline, now)
             except TimeoutError:
                 reason = f"attachment {name}: not fetched before the delivery deadline"
                 raise AttachmentUnavailable(reason) from None
@@ -80,7 +91,9 @@ class AttachmentResolver:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _blob(self, tenant: Tenant, spec: AttachmentSpec, name: str, now: float) -> Blob:
+    async def _blob(
+        self, tenant: Tenant, spec: AttachmentSpec, name: str, deadline: float, now: float
+    ) -> Blob:
         md5 = expected_md5(spec)
         if spec.fetch_mode == "base64":
             try:
@@ -94,14 +107,17 @@ class AttachmentResolver:
                 return cached
         else:  # nothing to look up; identical requests in flight still share one fetch
             key = f"src\0{tenant.id}\0{spec.fetch_mode}\0{spec.storage_path}\0{spec.auth!r}"
-        return await self._cache.shared(key, lambda: self._fetch(tenant, spec, name, md5, now))
+        fetch = _Fetch(tenant, spec, name, md5, deadline, now)
+        return await self._cache.shared(key, lambda: self._fetch(fetch))
 
-    async def _fetch(
-        self, tenant: Tenant, spec: AttachmentSpec, name: str, md5: str | None, now: float
-    ) -> Blob:
-        async with self._tenant_slot(tenant.id), self._slots:
+    async def _fetch(self, job: _Fetch) -> Blob:
+        """One fetch, shared by every message waiting for the same key; it ends by
+        the deadline of the message that started it, so a server trickling bytes
+        cannot keep it (and its slots) past that lease."""
+        tenant, spec, name = job.tenant, job.spec, job.name
+        async with asyncio.timeout_at(job.deadline), self._tenant_slot(tenant.id), self._slots:
             try:
-                blob = await self._source(tenant, spec, name, now)()
+                blob = await self._source(tenant, spec, name, job.now)()
             except AttachmentRefused:
                 self._metrics.attachment_fetches.labels(spec.fetch_mode, "refused").inc()
                 raise
@@ -109,8 +125,8 @@ class AttachmentResolver:
                 self._metrics.attachment_fetches.labels(spec.fetch_mode, "unavailable").inc()
                 raise
         self._metrics.attachment_fetches.labels(spec.fetch_mode, "fetched").inc()
-        blob = _checked(blob, md5, name)
-        actual = md5 or hashlib.md5(blob.content, usedforsecurity=False).hexdigest()
+        blob = _checked(blob, job.md5, name)
+        actual = job.md5 or hashlib.md5(blob.content, usedforsecurity=False).hexdigest()
         await self._cache.put(f"md5\0{tenant.id}\0{actual}", blob)
         return blob
 

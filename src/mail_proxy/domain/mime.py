@@ -28,8 +28,9 @@ Rules applied:
   the address is written in the headers as raw UTF-8.
 
 Attachments arrive already fetched (``mail_proxy.attachments``) and named as sent.
-Bodies are assembled as bytes, so a large attachment is held as its content, its
-base64 lines and the finished message, not also as intermediate text copies.
+Bodies are assembled as lists of byte chunks joined once at the end, and base64 is
+encoded in blocks: a large attachment is held as its content, its encoded blocks
+and the finished message, not as a copy per nesting level.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from mail_proxy.domain.outgoing import OutgoingMessage, Unsendable
 CRLF = "\r\n"
 _FOLD_AT = 78
 _MAX_LINE = 998
+_BASE64_BLOCK = 57 * 1000  # 57 input bytes make one 76-character line
 _MIME_TYPE = re.compile(r"^[\w!#$&^.+-]+/[\w!#$&^.+-]+$")
 
 
@@ -195,10 +197,10 @@ def _top_headers(message: OutgoingMessage, *, message_key: str, now: float) -> l
 @dataclass(frozen=True, slots=True)
 class _Part:
     headers: list[str]
-    body: bytes
+    body: list[bytes]
 
-    def render(self) -> bytes:
-        return (CRLF.join(self.headers) + CRLF + CRLF).encode("utf-8") + self.body
+    def render(self) -> list[bytes]:
+        return [(CRLF.join(self.headers) + CRLF + CRLF).encode("utf-8"), *self.body]
 
 
 def _text_part(text: str, subtype: str) -> _Part:
@@ -213,7 +215,7 @@ def _text_part(text: str, subtype: str) -> _Part:
         body = binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
     return _Part(
         [f'Content-Type: text/{subtype}; charset="utf-8"', f"Content-Transfer-Encoding: {cte}"],
-        body.replace("\n", CRLF).encode("ascii"),
+        [body.replace("\n", CRLF).encode("ascii")],
     )
 
 
@@ -231,21 +233,32 @@ def _attachment_part(attachment: Attachment) -> _Part:
             "Content-Transfer-Encoding: base64",
             f"Content-Disposition: attachment;{CRLF} {_param('filename', attachment.filename)}",
         ],
-        base64.encodebytes(attachment.content).replace(b"\n", b"\r\n"),
+        _base64_lines(attachment.content),
     )
+
+
+def _base64_lines(content: bytes) -> list[bytes]:
+    """RFC 2045 §6.8 base64 in CRLF lines of 76 characters, by blocks of 57,000
+    input bytes (1,000 lines), so no second copy of the whole encoding is made."""
+    view = memoryview(content)
+    return [
+        base64.encodebytes(view[start : start + _BASE64_BLOCK]).replace(b"\n", b"\r\n")
+        for start in range(0, len(content), _BASE64_BLOCK)
+    ]
 
 
 def _multipart(subtype: str, parts: Sequence[_Part], seed: str) -> _Part:
     rendered = [part.render() for part in parts]
+    # Chunks are whole lines or whole headers: a boundary cannot straddle two.
     boundary = "=_gmp_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
-    while any(boundary.encode() in text for text in rendered):
+    while any(boundary.encode() in chunk for chunks in rendered for chunk in chunks):
         boundary += "_"
     delimiter = f"--{boundary}\r\n".encode()
-    body = b"".join(delimiter + text + b"\r\n" for text in rendered)
-    return _Part(
-        [f'Content-Type: multipart/{subtype};{CRLF} boundary="{boundary}"'],
-        body + f"--{boundary}--{CRLF}".encode(),
-    )
+    body: list[bytes] = []
+    for chunks in rendered:
+        body += [delimiter, *chunks, b"\r\n"]
+    body.append(f"--{boundary}--{CRLF}".encode())
+    return _Part([f'Content-Type: multipart/{subtype};{CRLF} boundary="{boundary}"'], body)
 
 
 def _body(message: OutgoingMessage, html_text_alternative: bool, seed: str) -> _Part:
@@ -303,4 +316,5 @@ def build_message(
     if attachments:
         parts = [part, *(_attachment_part(a) for a in attachments)]
         part = _multipart("mixed", parts, message_key + "/m")
-    return (CRLF.join(headers + part.headers) + CRLF + CRLF).encode("utf-8") + part.body
+    head = (CRLF.join(headers + part.headers) + CRLF + CRLF).encode("utf-8")
+    return b"".join([head, *part.body])

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.integration.attachments.conftest import FileServer, Route
 from tests.integration.delivery.conftest import (
     Queue,
     Running,
@@ -24,6 +23,7 @@ from mail_proxy.domain.mime import Attachment
 from mail_proxy.domain.models import Tenant
 from mail_proxy.domain.outgoing import OutgoingMessage
 from mail_proxy.settings import Settings
+from mail_proxy.testing import FileRoute, FileServer
 
 DATA = b"col1,col2\n" * 100
 Attachments = list[Attachment]
@@ -68,8 +68,8 @@ async def world(
 async def test_fetched_attachments_arrive_named_and_typed(world: World) -> None:
     """http_url and endpoint parts reach the server with the sent names (marker
     removed) and the served types, next to an inline one."""
-    world.files.routes["/r.csv"] = Route(body=DATA, content_type="text/csv")
-    world.files.routes["/mail-proxy/attachments"] = Route(
+    world.files.routes["/r.csv"] = FileRoute(body=DATA, content_type="text/csv")
+    world.files.routes["/mail-proxy/attachments"] = FileRoute(
         body=b"%PDF", content_type="application/pdf"
     )
     md5 = hashlib.md5(DATA).hexdigest()
@@ -93,7 +93,7 @@ async def test_fetched_attachments_arrive_named_and_typed(world: World) -> None:
 
 
 async def test_gone_file_fails_and_server_error_defers(world: World) -> None:
-    world.files.routes["/down"] = Route(status=503)
+    world.files.routes["/down"] = FileRoute(status=503)
     for message_id, path in (("gone", "/g"), ("down", "/down")):
         spec = {"filename": f"{message_id}.pdf", "storage_path": world.files.url + path}
         await world.queue.add(message_id, attachments=[spec])
@@ -127,7 +127,7 @@ async def test_large_file_policy_sees_the_fetched_attachments(world: World) -> N
 async def test_a_stop_during_a_fetch_loses_nothing(world: World) -> None:
     """Stopped mid-fetch, the lease is released and the message still pending; the
     next process sends it."""
-    world.files.routes["/slow"] = Route(body=DATA, delay=1.0)
+    world.files.routes["/slow"] = FileRoute(body=DATA, delay=1.0)
     spec = {"filename": "s.csv", "storage_path": f"{world.files.url}/slow"}
     await world.queue.add("m1", attachments=[spec])
     first = await world.start()
@@ -135,7 +135,7 @@ async def test_a_stop_during_a_fetch_loses_nothing(world: World) -> None:
         await asyncio.sleep(0.01)
     await first.halt()
     assert await world.queue.status("m1") == "pending"
-    world.files.routes["/slow"] = Route(body=DATA)
+    world.files.routes["/slow"] = FileRoute(body=DATA)
     await world.start()
     await world.queue.wait_status("m1", "sent")
     assert len(world.server.received) == 1

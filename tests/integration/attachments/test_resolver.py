@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.attachments.conftest import FileServer, Route
 
 from mail_proxy.attachments import AttachmentRefused, AttachmentResolver, AttachmentUnavailable
 from mail_proxy.domain.mime import Attachment
@@ -21,6 +20,7 @@ from mail_proxy.domain.models import AuthMethod, ClientAuth, Tenant
 from mail_proxy.domain.outgoing import OutgoingMessage, from_payload
 from mail_proxy.metrics import Metrics
 from mail_proxy.settings import Settings
+from mail_proxy.testing import FileRoute, FileServer
 
 PDF = b"%PDF-1.4 " + os.urandom(2000)
 PDF_MD5 = hashlib.md5(PDF).hexdigest()
@@ -86,7 +86,7 @@ async def test_http_url_with_its_own_auth(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver]
 ) -> None:
     """GET with the spec's bearer token; the server's Content-Type is the part's type."""
-    files.routes["/a.pdf"] = Route(body=PDF, content_type="application/pdf", auth="Bearer tok")
+    files.routes["/a.pdf"] = FileRoute(body=PDF, content_type="application/pdf", auth="Bearer tok")
     spec = {
         "filename": "a.pdf",
         "storage_path": f"{files.url}/a.pdf",
@@ -102,7 +102,9 @@ async def test_endpoint_posts_the_storage_path_with_the_tenant_auth(
 ) -> None:
     """POST {"storage_path"} to client_base_url + client_attachment_path, basic auth."""
     auth = "Basic " + base64.b64encode(b"app:pw").decode()
-    files.routes["/mail-proxy/attachments"] = Route(body=PDF, content_type="text/csv", auth=auth)
+    files.routes["/mail-proxy/attachments"] = FileRoute(
+        body=PDF, content_type="text/csv", auth=auth
+    )
     tenant = Tenant(
         id="t1",
         client_base_url=files.url + "/",
@@ -131,7 +133,7 @@ async def test_endpoint_without_a_base_url_fails(
 async def test_gone_or_forbidden_fails_naming_the_attachment(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver], status: int
 ) -> None:
-    files.routes["/x"] = Route(status=status)
+    files.routes["/x"] = FileRoute(status=status)
     with pytest.raises(AttachmentRefused, match=f"attachment x.bin: the server answered {status}"):
         await resolve(make_resolver(), {"filename": "x.bin", "storage_path": f"{files.url}/x"})
 
@@ -140,7 +142,7 @@ async def test_gone_or_forbidden_fails_naming_the_attachment(
 async def test_server_errors_are_for_later(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver], status: int
 ) -> None:
-    files.routes["/x"] = Route(status=status)
+    files.routes["/x"] = FileRoute(status=status)
     with pytest.raises(AttachmentUnavailable, match=f"x.bin: the server answered {status}"):
         await resolve(make_resolver(), {"filename": "x.bin", "storage_path": f"{files.url}/x"})
 
@@ -148,7 +150,7 @@ async def test_server_errors_are_for_later(
 async def test_slow_server_is_a_timeout_for_later(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver]
 ) -> None:
-    files.routes["/slow"] = Route(body=b"late", delay=1.5)
+    files.routes["/slow"] = FileRoute(body=b"late", delay=1.5)
     with pytest.raises(AttachmentUnavailable, match="did not answer in time"):
         await resolve(make_resolver(), {"filename": "s", "storage_path": f"{files.url}/slow"})
 
@@ -157,7 +159,7 @@ async def test_fetch_ends_at_the_deadline(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver]
 ) -> None:
     """The lease budget bounds the fetch even when the read timeout is longer."""
-    files.routes["/slow"] = Route(body=b"late", delay=2)
+    files.routes["/slow"] = FileRoute(body=b"late", delay=2)
     resolver = make_resolver(attachment_fetch_timeout=30)
     with pytest.raises(AttachmentUnavailable, match="before the delivery deadline"):
         await resolve(resolver, {"filename": "s", "storage_path": f"{files.url}/slow"}, budget=0.3)
@@ -176,11 +178,11 @@ async def test_unreachable_server_is_for_later(
 async def test_redirects_are_followed_within_the_limit(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver]
 ) -> None:
-    files.routes["/old"] = Route(status=301, location="/new")
-    files.routes["/new"] = Route(body=PDF)
+    files.routes["/old"] = FileRoute(status=301, location="/new")
+    files.routes["/new"] = FileRoute(body=PDF)
     [got] = await resolve(make_resolver(), {"filename": "a", "storage_path": f"{files.url}/old"})
     assert got.content == PDF
-    files.routes["/loop"] = Route(status=302, location="/loop")
+    files.routes["/loop"] = FileRoute(status=302, location="/loop")
     with pytest.raises(AttachmentRefused, match="redirected too many times"):
         await resolve(make_resolver(), {"filename": "a", "storage_path": f"{files.url}/loop"})
     assert files.hits["/loop"] == 4  # the first request and 3 redirects
@@ -190,7 +192,7 @@ async def test_redirect_to_a_private_address_is_refused(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver]
 ) -> None:
     """Each hop is re-checked: 127.0.0.2 is not on the allowlist, nothing is sent there."""
-    files.routes["/r"] = Route(status=307, location=f"http://127.0.0.2:{files.port}/secret")
+    files.routes["/r"] = FileRoute(status=307, location=f"http://127.0.0.2:{files.port}/secret")
     with pytest.raises(AttachmentRefused, match="private or local address"):
         await resolve(make_resolver(), {"filename": "a", "storage_path": f"{files.url}/r"})
     assert "/secret" not in files.hits
@@ -199,7 +201,7 @@ async def test_redirect_to_a_private_address_is_refused(
 async def test_private_address_is_refused_unless_allowed_or_trusted(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver]
 ) -> None:
-    files.routes["/a"] = Route(body=PDF)
+    files.routes["/a"] = FileRoute(body=PDF)
     spec = {"filename": "a", "storage_path": f"{files.url}/a"}
     strict = make_resolver(private_targets_allowlist=[])
     with pytest.raises(AttachmentRefused, match="private or local address"):
@@ -212,7 +214,7 @@ async def test_private_address_is_refused_unless_allowed_or_trusted(
 async def test_oversized_answer_fails(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver]
 ) -> None:
-    files.routes["/big"] = Route(body=b"x" * 200_000)
+    files.routes["/big"] = FileRoute(body=b"x" * 200_000)
     resolver = make_resolver(attachment_max_mb=0.1)
     with pytest.raises(AttachmentRefused, match="larger than"):
         await resolve(resolver, {"filename": "big", "storage_path": f"{files.url}/big"})
@@ -224,7 +226,7 @@ async def test_oversized_answer_fails(
 async def test_md5_mismatch_fails_rather_than_sending_another_file(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver]
 ) -> None:
-    files.routes["/a"] = Route(body=PDF)
+    files.routes["/a"] = FileRoute(body=PDF)
     spec = {"filename": "a", "storage_path": f"{files.url}/a", "content_md5": "0" * 32}
     with pytest.raises(AttachmentRefused, match="does not match its MD5"):
         await resolve(make_resolver(), spec)
@@ -234,7 +236,7 @@ async def test_md5_marker_keys_the_cache_and_leaves_the_name(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver]
 ) -> None:
     """Marker or field: fetched once, then served from memory; the field wins."""
-    files.routes["/a"] = Route(body=PDF)
+    files.routes["/a"] = FileRoute(body=PDF)
     resolver = make_resolver()
     marked = {"filename": f"report_{{MD5:{PDF_MD5}}}.pdf", "storage_path": f"{files.url}/a"}
     by_field = {"filename": "r.pdf", "storage_path": f"{files.url}/a", "content_md5": PDF_MD5}
@@ -250,7 +252,7 @@ async def test_md5_marker_keys_the_cache_and_leaves_the_name(
 async def test_a_thousand_messages_fetch_the_file_once(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver]
 ) -> None:
-    files.routes["/a"] = Route(body=PDF)
+    files.routes["/a"] = FileRoute(body=PDF)
     resolver = make_resolver()
     spec = {"filename": "a.pdf", "storage_path": f"{files.url}/a", "content_md5": PDF_MD5}
     for _ in range(1000):
@@ -263,7 +265,7 @@ async def test_concurrent_requests_share_one_fetch(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver], with_md5: bool
 ) -> None:
     """Single-flight, with or without a given MD5."""
-    files.routes["/a"] = Route(body=PDF, delay=0.2)
+    files.routes["/a"] = FileRoute(body=PDF, delay=0.2)
     resolver = make_resolver()
     spec = {"filename": "a.pdf", "storage_path": f"{files.url}/a"}
     if with_md5:
@@ -280,13 +282,13 @@ async def test_disk_tier_survives_a_restart_and_is_bounded(
     beyond GMP_CACHE_DISK_MAX_MB the oldest file is evicted."""
     cache = tmp_path / "cache"
     options = {"cache_memory_max_mb": 0, "cache_disk_dir": str(cache), "cache_disk_max_mb": 0.005}
-    files.routes["/a"] = Route(body=PDF)
+    files.routes["/a"] = FileRoute(body=PDF)
     spec = {"filename": "a", "storage_path": f"{files.url}/a", "content_md5": PDF_MD5}
     await resolve(make_resolver(**options), spec)
     [got] = await resolve(make_resolver(**options), spec)
     assert got.content == PDF and files.hits["/a"] == 1
     other = PDF[::-1]
-    files.routes["/b"] = Route(body=other)
+    files.routes["/b"] = FileRoute(body=other)
     spec_b = {"filename": "b", "storage_path": f"{files.url}/b"}
     resolver = make_resolver(**options)
     await resolve(resolver, spec_b)
@@ -297,12 +299,12 @@ async def test_disk_tier_survives_a_restart_and_is_bounded(
 async def test_failures_are_not_cached(
     files: FileServer, make_resolver: Callable[..., AttachmentResolver]
 ) -> None:
-    files.routes["/a"] = Route(status=503)
+    files.routes["/a"] = FileRoute(status=503)
     resolver = make_resolver()
     spec = {"filename": "a", "storage_path": f"{files.url}/a", "content_md5": PDF_MD5}
     with pytest.raises(AttachmentUnavailable):
         await resolve(resolver, spec)
-    files.routes["/a"] = Route(body=PDF)
+    files.routes["/a"] = FileRoute(body=PDF)
     [got] = await resolve(resolver, spec)
     assert got.content == PDF
 

@@ -386,3 +386,15 @@ def test_non_ascii_header_address_outside_the_envelope_needs_smtputf8(
     assert envelope.utf8 is True
     raw, _ = build(p)
     assert not raw.isascii()
+
+
+def test_large_attachment_base64_is_whole_across_blocks() -> None:
+    """Encoded block by block: every line 76 characters (RFC 2045 §6.8) but the
+    last, and the content decodes back byte for byte."""
+    content = bytes(range(256)) * 500  # 128,000 bytes: three blocks, the last partial
+    raw, msg = build(payload(), attachments=[Attachment("big.bin", content, "application/x")])
+    [part] = msg.iter_attachments()
+    assert part.get_content() == content
+    encoded = raw.split(b"filename=\"big.bin\"\r\n\r\n")[1].split(b"\r\n--")[0]
+    lines = encoded.split(b"\r\n")
+    assert {len(line) for line in lines[:-2]} == {76} and lines[-1] == b""
