@@ -167,6 +167,12 @@ class Settings(BaseSettings):
         parts = value.replace(os.pathsep, ",").split(",")
         return [part.strip() for part in parts if part.strip()]
 
+    @field_validator("attachment_base_dir")
+    @classmethod
+    def _absolute_dirs(cls, value: list[str]) -> list[str]:
+        """Absolute and normalised, as the paths submitted are compared with them."""
+        return [os.path.abspath(os.path.expanduser(folder)) for folder in value]
+
     @property
     def attachment_max_bytes(self) -> int:
         return int(self.attachment_max_mb * 1024 * 1024)

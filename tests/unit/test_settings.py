@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mail_proxy.settings import Settings
@@ -24,3 +26,13 @@ def test_private_targets_allowlist_from_the_environment(monkeypatch: pytest.Monk
     settings = Settings()
     assert settings.private_targets_allowlist == ["10.0.0.0/8", "smtp.internal"]
     assert settings.allow_private_targets is False
+
+
+def test_attachment_base_dirs_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``:`` as in PATH, or commas; relative folders made absolute, as submitted
+    paths are compared with them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GMP_ATTACHMENT_BASE_DIR", "/srv/files/:/data/out, outbox")
+    assert Settings().attachment_base_dir == ["/srv/files", "/data/out", str(tmp_path / "outbox")]

@@ -20,13 +20,12 @@ Per message: fetch its attachments (``mail_proxy.attachments``: a file that is
 gone, refused or too large fails the message, one that cannot be had now defers it
 on the retry schedule; fetches end before the lease does), let the tenant's
 large-file policy rewrite or refuse them, build the MIME bytes (a bad payload
-fails at once), check the
-account's rate limit in the shared send log (over the limit: deferred to when the
-window reopens without using a retry attempt, or failed with ``reject``), send,
-and turn the result into an outcome: sent, deferred by the retry schedule, or
-error. Outcomes are committed in groups by ``FinishBuffer``; a lease is finished
-only by that commit. A send must end before its lease does, so a message is never
-in two dispatchers' hands at once.
+fails at once), check the account's rate limit in the shared send log (over the
+limit: deferred to when the window reopens without using a retry attempt, or
+failed with ``reject``), send, and turn the result into an outcome: sent,
+deferred by the retry schedule, or error. Outcomes are committed in groups by
+``FinishBuffer``; a lease is finished only by that commit. A send must end before
+its lease does, so a message is never in two dispatchers' hands at once.
 
 Graceful stop: no more claims; waiting messages are released at once; sends in
 flight get ``GMP_SHUTDOWN_GRACE_SECONDS`` to finish, then are cancelled and their
