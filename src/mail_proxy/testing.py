@@ -269,14 +269,17 @@ class FileRoute:
 
 class FileServer:
     """A real HTTP server on 127.0.0.1, in a thread, answering GET and POST by
-    ``routes`` (404 for any other path). It counts requests per path (``hits``) and
-    keeps each one's method, path, headers and body (``requests``)."""
+    ``routes`` (404 for any other path). It counts requests per path (``hits``), the
+    most answered at once (``peak``), and keeps each one's method, path, headers
+    and body (``requests``)."""
 
     def __init__(self) -> None:
         self.routes: dict[str, FileRoute] = {}
         self.hits: Counter[str] = Counter()
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.lock = threading.Lock()
+        self.peak = 0
+        self._busy = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -302,6 +305,15 @@ class FileServer:
         with self.lock:
             self.hits[handler.path] += 1
             self.requests.append((handler.command, handler.path, dict(handler.headers), body))
+            self._busy += 1
+            self.peak = max(self.peak, self._busy)
+        try:
+            self._reply(handler)
+        finally:
+            with self.lock:
+                self._busy -= 1
+
+    def _reply(self, handler: BaseHTTPRequestHandler) -> None:
         route = self.routes.get(handler.path, FileRoute(status=404))
         time.sleep(route.delay)
         if route.auth is not None and handler.headers.get("Authorization") != route.auth:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from mail_proxy.attachments import AttachmentRefused, AttachmentResolver, AttachmentUnavailable
+from mail_proxy.client.signature import HEADER, check_signature
 from mail_proxy.domain.mime import Attachment
 from mail_proxy.domain.models import AuthMethod, ClientAuth, Tenant
 from mail_proxy.domain.outgoing import OutgoingMessage, from_payload
@@ -120,6 +121,34 @@ async def test_endpoint_posts_the_storage_path_with_the_tenant_auth(
         {"storage_path": "doc_id=7"},
     )
     assert (got.content, got.mime_type) == (PDF, "text/csv")
+
+
+async def test_endpoint_call_is_signed_with_the_tenant_secret(
+    files: FileServer, make_resolver: Callable[..., AttachmentResolver]
+) -> None:
+    """The application can tell the proxy asked, as for sync calls."""
+    files.routes["/mail-proxy/attachments"] = FileRoute(body=PDF)
+    tenant = Tenant(id="t1", client_base_url=files.url, signing_secret="s3cret")
+    await resolve(make_resolver(), {"filename": "a", "storage_path": "k"}, tenant=tenant)
+    _, _, headers, body = files.requests[0]
+    check_signature(body, headers.get(HEADER), "s3cret", now=1_700_000_000)
+
+
+async def test_fetches_per_tenant_are_limited(
+    files: FileServer, make_resolver: Callable[..., AttachmentResolver]
+) -> None:
+    """GMP_ATTACHMENT_FETCH_CONCURRENCY_PER_TENANT=2: six different files of one
+    tenant are fetched two at a time; other tenants are not held up by them."""
+    for index in range(6):
+        files.routes[f"/f{index}"] = FileRoute(body=PDF, delay=0.1)
+    resolver = make_resolver(attachment_fetch_concurrency_per_tenant=2)
+    specs = [{"filename": "f", "storage_path": f"{files.url}/f{index}"} for index in range(6)]
+    await asyncio.gather(*(resolve(resolver, spec) for spec in specs))
+    assert files.peak == 2
+    files.peak = 0
+    others = [Tenant(id=f"t{index}") for index in range(3)]
+    await asyncio.gather(*(resolve(resolver, specs[i], tenant=t) for i, t in enumerate(others)))
+    assert files.peak == 3
 
 
 async def test_endpoint_without_a_base_url_fails(
