@@ -395,6 +395,6 @@ def test_large_attachment_base64_is_whole_across_blocks() -> None:
     raw, msg = build(payload(), attachments=[Attachment("big.bin", content, "application/x")])
     [part] = msg.iter_attachments()
     assert part.get_content() == content
-    encoded = raw.split(b"filename=\"big.bin\"\r\n\r\n")[1].split(b"\r\n--")[0]
+    encoded = raw.split(b'filename="big.bin"\r\n\r\n')[1].split(b"\r\n--")[0]
     lines = encoded.split(b"\r\n")
     assert {len(line) for line in lines[:-2]} == {76} and lines[-1] == b""
