@@ -36,7 +36,8 @@ class Blocking:
         return value
 
 
-def new_tenant(proxy: Any, smtp_port: int) -> str:
+@pytest.fixture
+def tenant_id(proxy: Any, sink: RecordingSink) -> str:
     """A fresh tenant with a default account aimed at the recording sink."""
     tenant_id = f"t-{uuid.uuid4().hex[:10]}"
     proxy.tenants.add(id=tenant_id, name="Test")
@@ -44,7 +45,7 @@ def new_tenant(proxy: Any, smtp_port: int) -> str:
         id="main",
         tenant_id=tenant_id,
         host="127.0.0.1",
-        port=smtp_port,
+        port=sink.port,
         use_tls=False,
         is_default=True,
         default_from="noreply@acme.test",

@@ -12,9 +12,7 @@ from typing import Any, Literal
 import pytest
 
 from mail_proxy.client import RequestTimeout, ServerUnavailable
-from mail_proxy.testing import RecordingSink, ServedProxy, free_port
-
-from .conftest import new_tenant
+from mail_proxy.testing import ServedProxy, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -100,10 +98,9 @@ def test_a_read_is_retried_after_a_dropped_connection(connect: Any, served: Serv
 
 
 def test_add_messages_is_retried_after_a_dropped_connection(
-    proxy: Any, connect: Any, served: ServedProxy, sink: RecordingSink
+    proxy: Any, connect: Any, served: ServedProxy, tenant_id: str
 ) -> None:
     """Idempotent by message id: a repeat replaces what a first delivery queued."""
-    tenant_id = new_tenant(proxy, sink.port)
     message = {"id": "r1", "to": "ann@example.com", "subject": "Hi", "body": "B"}
     with relay(served, "drop") as flaky:
         assert connect(url=flaky.url, **FAST).messages.add([message], tenant_id).queued == 1
