@@ -233,7 +233,8 @@ class Messages(Resource[R]):
     ) -> Plan[CleanupResponse]:
         """Drop sent or failed, reported messages older than the cut-off (default:
         the proxy's retention)."""
-        payload = {"older_than_seconds": older_than_seconds} if older_than_seconds else None
+        cutoff = older_than_seconds
+        payload = {"older_than_seconds": cutoff} if cutoff is not None else None
         return (
             yield from send(
                 "POST",
