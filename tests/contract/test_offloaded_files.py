@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from mail_proxy.domain.large_files import DAY, OffloadedFile
+from mail_proxy.domain.large_file_config import DAY
+from mail_proxy.domain.large_files import OffloadedFile
 from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
 from mail_proxy.storage import open_store

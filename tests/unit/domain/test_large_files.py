@@ -8,15 +8,12 @@ import pytest
 
 from mail_proxy.domain.addresses import Mailbox
 from mail_proxy.domain.html_text import html_to_text
+from mail_proxy.domain.large_file_config import DAY, MB, Action, large_file_rules
 from mail_proxy.domain.large_files import (
-    DAY,
-    MB,
-    Action,
     DownloadLink,
     download_token,
     file_expiry,
     human_size,
-    large_file_rules,
     object_key,
     oversized,
     read_download_token,
