@@ -74,19 +74,24 @@ class LargeFilePolicy:
                 detail=_too_large(rules, over),
             )
             return message, attachments
-        links = [await self._offload(rules, message, attachment, now) for attachment in over]
+        links = [await self._offload(rules, tenant.id, message, a, now) for a in over]
         return with_download_links(message, links), kept
 
     async def _offload(
-        self, rules: LargeFileRules, message: OutgoingMessage, attachment: Attachment, now: float
+        self,
+        rules: LargeFileRules,
+        tenant_id: str,
+        message: OutgoingMessage,
+        attachment: Attachment,
+        now: float,
     ) -> DownloadLink:
         """The row goes first: a file whose upload fails leaves a row the retention
         loop removes, never a stored file no row knows about."""
         file_id = secrets.token_hex(16)
-        key = object_key(message.tenant_id, file_id, attachment.filename)
+        key = object_key(tenant_id, file_id, attachment.filename)
         file = OffloadedFile(
             id=file_id,
-            tenant_id=message.tenant_id,
+            tenant_id=tenant_id,
             message_id=message.id[:255],
             filename=attachment.filename[:255],
             url=offload_storage.object_url(rules, key),

@@ -79,5 +79,8 @@ async def remove(rules: LargeFileRules | None, url: str) -> None:
 async def _run(call: Callable[[], T]) -> T:
     try:
         return await asyncio.to_thread(call)
-    except OSError as exc:
+    except Exception as exc:
+        # fsspec backends raise their own trees (OSError, botocore's credential and
+        # endpoint errors, aiohttp's...): whichever it is, the storage failed, and
+        # the caller needs one type to defer on.
         raise StorageUnavailable(f"large-file storage: {type(exc).__name__}: {exc}"[:300]) from exc
