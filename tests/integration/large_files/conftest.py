@@ -8,15 +8,22 @@ moto is a dev dependency: without it the S3 tests are skipped, or fail when
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from mail_proxy.api import create_app
 from mail_proxy.domain.models import Tenant
+from mail_proxy.runtime import Runtime
+from mail_proxy.settings import Settings
+from mail_proxy.testing import ManualClock
 
+NOW = 1_767_225_600.0  # 2026-01-01 00:00 UTC
+ADMIN_TOKEN = "admin-token-for-large-files"
 BUCKET = "mail-large-files"
 MOTO_KEY = "testing-key-id"
 MOTO_SECRET = "testing-secret"  # moto accepts any credentials
@@ -64,6 +71,36 @@ def local_tenant(storage_dir: Path) -> Callable[..., Tenant]:
         return Tenant(id="acme", large_file_config=config)
 
     return make
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=NOW)
+
+
+@pytest.fixture
+async def runtime(
+    settings_factory: Callable[..., Settings], clock: ManualClock
+) -> AsyncIterator[Runtime]:
+    settings = settings_factory(public_base_url="http://proxy.test", api_token=ADMIN_TOKEN)
+    opened = await Runtime.open(settings, clock)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def anonymous(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """The real API app over ASGI, without a token (as a recipient follows a link)."""
+    app = create_app(runtime.settings, runtime)
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://proxy.test") as client:
+        yield client
+
+
+@pytest.fixture
+async def admin(anonymous: httpx.AsyncClient) -> httpx.AsyncClient:
+    anonymous.headers["X-API-Token"] = ADMIN_TOKEN
+    return anonymous
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,11 @@ shortened by ``lifespan_after_download_days`` after the first download."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
-from mail_proxy.api import create_app
 from mail_proxy.attachments.large_files import LargeFilePolicy
 from mail_proxy.domain.addresses import Mailbox
 from mail_proxy.domain.large_file_config import DAY
@@ -18,34 +16,11 @@ from mail_proxy.domain.mime import Attachment
 from mail_proxy.domain.models import Tenant
 from mail_proxy.domain.outgoing import OutgoingMessage
 from mail_proxy.runtime import Runtime
-from mail_proxy.settings import Settings
 from mail_proxy.testing import ManualClock
 
 NOW = 1_767_225_600.0
 BIG = Attachment('<script>"x".html', b"<script>alert(1)</script>" * 1000, "text/html")
 TOKEN_PATH = re.compile(r"http://proxy\.test(/files/\S+)")
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(start=NOW)
-
-
-@pytest.fixture
-async def runtime(
-    settings_factory: Callable[..., Settings], clock: ManualClock
-) -> AsyncIterator[Runtime]:
-    opened = await Runtime.open(settings_factory(public_base_url="http://proxy.test"), clock)
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-async def anonymous(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(runtime.settings, runtime)
-    transport = httpx.ASGITransport(app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://proxy.test") as client:
-        yield client
 
 
 async def _offload(runtime: Runtime, tenant: Tenant) -> str:
