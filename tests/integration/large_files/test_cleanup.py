@@ -10,30 +10,20 @@ import boto3
 import pytest
 
 from mail_proxy.attachments.large_files import LargeFilePolicy
-from mail_proxy.domain.addresses import Mailbox
 from mail_proxy.domain.large_file_config import DAY
 from mail_proxy.domain.mime import Attachment
 from mail_proxy.domain.models import Tenant
-from mail_proxy.domain.outgoing import OutgoingMessage
 from mail_proxy.metrics import Metrics
 from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
-from mail_proxy.testing import ManualClock
+from mail_proxy.testing import ManualClock, outgoing
 from mail_proxy.workers.offload_cleanup import OffloadCleanupLoop
 
 from .conftest import BUCKET, MOTO_KEY, MOTO_SECRET, S3Server
 
 NOW = 1_767_225_600.0
 BIG = Attachment("big.bin", b"x" * 20_000, "application/octet-stream")
-MESSAGE = OutgoingMessage(
-    id="m1",
-    tenant_id="acme",
-    account_id="smtp",
-    sender=Mailbox("", "a@example.com"),
-    to=(Mailbox("", "b@example.com"),),
-    subject="s",
-    message_id="<m1@example.com>",
-)
+MESSAGE = outgoing()
 
 
 async def _offload(store: Store, settings: Settings, tenant: Tenant, now: float) -> None:

@@ -10,13 +10,11 @@ from pathlib import Path
 import httpx
 
 from mail_proxy.attachments.large_files import LargeFilePolicy
-from mail_proxy.domain.addresses import Mailbox
 from mail_proxy.domain.large_file_config import DAY
 from mail_proxy.domain.mime import Attachment
 from mail_proxy.domain.models import Tenant
-from mail_proxy.domain.outgoing import OutgoingMessage
 from mail_proxy.runtime import Runtime
-from mail_proxy.testing import ManualClock
+from mail_proxy.testing import ManualClock, outgoing
 
 NOW = 1_767_225_600.0
 BIG = Attachment('<script>"x".html', b"<script>alert(1)</script>" * 1000, "text/html")
@@ -26,15 +24,7 @@ TOKEN_PATH = re.compile(r"http://proxy\.test(/files/\S+)")
 async def _offload(runtime: Runtime, tenant: Tenant) -> str:
     """The path of the download link the policy put in the message."""
     policy = LargeFilePolicy(runtime.store.offloaded_files, runtime.metrics, runtime.settings)
-    message = OutgoingMessage(
-        id="m1",
-        tenant_id="acme",
-        account_id="smtp",
-        sender=Mailbox("", "a@example.com"),
-        to=(Mailbox("", "b@example.com"),),
-        subject="s",
-        message_id="<m1@example.com>",
-    )
+    message = outgoing()
     rewritten, _ = await policy.apply(tenant, message, [BIG], runtime.clock.now())
     [path] = TOKEN_PATH.findall(rewritten.body)
     return str(path)

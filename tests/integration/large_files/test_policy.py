@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from mail_proxy.attachments.large_files import AttachmentRejected, LargeFilePolicy
-from mail_proxy.domain.addresses import Mailbox
 from mail_proxy.domain.large_file_config import DAY
 from mail_proxy.domain.mime import Attachment, build_message, envelope_of
 from mail_proxy.domain.models import Tenant
@@ -27,6 +26,7 @@ from mail_proxy.metrics import Metrics
 from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.sink import DevSink
+from mail_proxy.testing import outgoing
 
 from .conftest import S3Server
 
@@ -37,17 +37,7 @@ LINK = re.compile(r"https?://\S+?(?=[\s\"<])")
 
 
 def _message(content_type: ContentType = "plain", body: str = "Hello.") -> OutgoingMessage:
-    return OutgoingMessage(
-        id="m1",
-        tenant_id="acme",
-        account_id="smtp",
-        sender=Mailbox("", "a@example.com"),
-        to=(Mailbox("", "b@example.com"),),
-        subject="Quarterly",
-        message_id="<m1@example.com>",
-        body=body,
-        content_type=content_type,
-    )
+    return outgoing(body=body, content_type=content_type)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from mail_proxy.domain.addresses import Mailbox
 from mail_proxy.domain.html_text import html_to_text
 from mail_proxy.domain.large_file_config import DAY, MB, Action, large_file_rules
 from mail_proxy.domain.large_files import (
@@ -20,7 +19,7 @@ from mail_proxy.domain.large_files import (
     with_download_links,
 )
 from mail_proxy.domain.mime import Attachment
-from mail_proxy.domain.outgoing import ContentType, OutgoingMessage
+from mail_proxy.testing import outgoing
 
 NOW = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 KEY = b"k" * 32
@@ -97,25 +96,11 @@ def test_object_key_stays_under_the_prefix(filename: str, key: str) -> None:
     assert object_key("acme", "f1", filename) == key
 
 
-def _message(body: str, content_type: ContentType) -> OutgoingMessage:
-    return OutgoingMessage(
-        id="m1",
-        tenant_id="acme",
-        account_id="smtp",
-        sender=Mailbox("", "a@example.com"),
-        to=(Mailbox("", "b@example.com"),),
-        subject="s",
-        message_id="<x@example.com>",
-        body=body,
-        content_type=content_type,
-    )
-
-
 LINK = DownloadLink('big <"1">.pdf', 15_938_355, "https://files.example/f?a=1&b=2", NOW + DAY)
 
 
 def test_text_body_gets_a_text_list() -> None:
-    message = with_download_links(_message("Hello.\n", "plain"), [LINK])
+    message = with_download_links(outgoing(body="Hello.\n"), [LINK])
     assert message.body == (
         "Hello.\n\n-- \nFiles available for download:\n"
         '- big <"1">.pdf (15.2 MB, until 2026-01-02 00:00 UTC)\n'
@@ -132,7 +117,7 @@ def test_text_body_gets_a_text_list() -> None:
     ],
 )
 def test_html_body_gets_an_escaped_list(body: str, expected_start: str, expected_end: str) -> None:
-    message = with_download_links(_message(body, "html"), [LINK])
+    message = with_download_links(outgoing(body=body, content_type="html"), [LINK])
     assert message.body.startswith(expected_start)
     assert (
         '<li><a href="https://files.example/f?a=1&amp;b=2">big &lt;&quot;1&quot;&gt;.pdf</a>'
@@ -144,7 +129,7 @@ def test_html_body_gets_an_escaped_list(body: str, expected_start: str, expected
 
 
 def test_no_links_no_change() -> None:
-    message = _message("Hello", "plain")
+    message = outgoing(body="Hello")
     assert with_download_links(message, []) is message
 
 
