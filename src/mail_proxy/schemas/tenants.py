@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
-from mail_proxy.domain.large_file_config import large_file_rules
+from mail_proxy.domain.large_file_config import Action, large_file_rules
 from mail_proxy.domain.models import AuthMethod
 from mail_proxy.schemas.common import MAX_COUNT, MAX_TS, WriteOnlySecret, examples, masked
 
@@ -112,7 +112,7 @@ class LargeFileConfig(BaseModel):
     )
     file_ttl_days: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     lifespan_after_download_days: int | None = Field(default=None, ge=1, le=MAX_COUNT)
-    action: Literal["warn", "reject", "rewrite"] = "warn"
+    action: Action = Action.WARN
     endpoint_url: str | None = Field(
         default=None,
         pattern=URL_PATTERN,

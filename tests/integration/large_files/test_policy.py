@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from mail_proxy.attachments.large_files import AttachmentRejected, LargeFilePolicy
+from mail_proxy.attachments.offload_storage import StorageUnavailable
 from mail_proxy.domain.large_file_config import DAY
 from mail_proxy.domain.mime import Attachment, build_message, envelope_of
 from mail_proxy.domain.models import Tenant
@@ -157,3 +158,15 @@ async def test_rewrite_to_s3_gives_a_presigned_link(
     assert answer.status_code == 200 and answer.content == BIG.content
     [file] = await sqlite_store.offloaded_files.expired(NOW + 31 * DAY, limit=10)
     assert file.url.startswith("s3://mail-large-files/offloaded/acme/")
+
+
+async def test_storage_that_cannot_be_written_is_a_temporary_failure(
+    large_files: LargeFilePolicy, local_tenant: Callable[..., Tenant], storage_dir: Path
+) -> None:
+    """A path that cannot hold the file (under a regular file) raises the one type
+    the dispatcher defers on, naming the storage problem."""
+    blocker = storage_dir / "not-a-dir"
+    blocker.write_text("")
+    tenant = local_tenant(storage_url=f"file://{blocker}")
+    with pytest.raises(StorageUnavailable, match=r"^large-file storage: "):
+        await large_files.apply(tenant, _message(), [BIG], NOW)
