@@ -36,6 +36,9 @@ import psycopg
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from mail_proxy.domain.addresses import Mailbox
+from mail_proxy.domain.outgoing import OutgoingMessage
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -305,3 +308,18 @@ class ManualClock:
     def sleepers(self) -> int:
         """Sleeps waiting for time to move (cancelled ones included until they expire)."""
         return sum(not woken.done() for _, _, woken in self._sleepers)
+
+
+def outgoing(**fields: Any) -> OutgoingMessage:
+    """A small valid message (tenant ``acme``, a@example.com to b@example.com), for
+    tests of what is done to a message; ``fields`` override any value."""
+    values: dict[str, Any] = {
+        "id": "m1",
+        "tenant_id": "acme",
+        "account_id": "smtp",
+        "sender": Mailbox("", "a@example.com"),
+        "to": (Mailbox("", "b@example.com"),),
+        "subject": "Quarterly",
+        "message_id": "<m1@example.com>",
+    }
+    return OutgoingMessage(**(values | fields))
