@@ -68,6 +68,12 @@ class Metrics:
             ["mode", "outcome"],
             registry=r,
         )
+        self.large_attachments = Counter(
+            "gmp_large_attachments",
+            "Attachments above a tenant's large-file limit, by the action taken.",
+            ["action"],
+            registry=r,
+        )
         self.loop_restarts = Counter(
             "gmp_loop_restarts",
             "Background loops restarted after a crash.",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from mail_proxy.attachments import AttachmentResolver
+from mail_proxy.attachments.large_files import LargeFilePolicy
 from mail_proxy.clock import SYSTEM_CLOCK
 from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.models import Account, Tenant
@@ -27,6 +28,7 @@ from mail_proxy.sync.http import HttpSyncClient
 from mail_proxy.sync.loop import SyncLoop
 from mail_proxy.workers.cleanup import CleanupLoop
 from mail_proxy.workers.dispatcher import Dispatcher
+from mail_proxy.workers.offload_cleanup import OffloadCleanupLoop
 from mail_proxy.workers.supervisor import Supervisor
 
 log = structlog.get_logger(__name__)
@@ -56,10 +58,23 @@ class Runtime:
         mailer = SmtpPool(settings)
         sync_client = HttpSyncClient(settings)
         attachments = AttachmentResolver(settings, metrics)
-        dispatcher = Dispatcher(store, mailer, settings, metrics, clock, attachments=attachments)
+        dispatcher = Dispatcher(
+            store,
+            mailer,
+            settings,
+            metrics,
+            clock,
+            attachments=attachments,
+            attachment_policy=LargeFilePolicy(store.offloaded_files, metrics, settings),
+        )
         sync_loop = SyncLoop(store, sync_client, settings, metrics, dispatcher.wake, clock)
         dispatcher.on_outcome = sync_loop.wake_for_events
-        loops = (dispatcher, sync_loop, CleanupLoop(store, settings, clock))
+        loops = (
+            dispatcher,
+            sync_loop,
+            CleanupLoop(store, settings, clock),
+            OffloadCleanupLoop(store, settings, clock),
+        )
         runtime = cls(
             settings,
             store,

@@ -88,6 +88,17 @@ class Settings(BaseSettings):
     delivery_report_retention_seconds: int = 7 * 86400
     cleanup_interval: float = 3600.0
 
+    # large files (tenant large_file_config): links to files the proxy serves itself
+    public_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="Where clients reach this proxy, for download links of file:// "
+        "storage (a tenant's public_base_url wins); default http://host:port.",
+    )
+    offload_cleanup_interval: float = Field(
+        default=3600.0, gt=0, description="Seconds between removals of expired large files."
+    )
+
     # network policy for tenant-chosen targets (SMTP hosts, callback URLs)
     allow_private_targets: bool = Field(
         default=False,

@@ -38,6 +38,9 @@ import psycopg
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from mail_proxy.domain.addresses import Mailbox
+from mail_proxy.domain.outgoing import OutgoingMessage
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -308,7 +311,8 @@ class FileServer:
             self._busy += 1
             self.peak = max(self.peak, self._busy)
         try:
-            self._reply(handler)
+            with contextlib.suppress(OSError):  # the client gave up (timeout tests)
+                self._reply(handler)
         finally:
             with self.lock:
                 self._busy -= 1
@@ -324,8 +328,7 @@ class FileServer:
         handler.send_header("Content-Type", route.content_type)
         handler.send_header("Content-Length", str(len(route.body)))
         handler.end_headers()
-        with contextlib.suppress(OSError):  # the client gave up (timeout tests)
-            handler.wfile.write(route.body)
+        handler.wfile.write(route.body)
 
     def close(self) -> None:
         self._server.shutdown()
@@ -391,3 +394,18 @@ class ManualClock:
     def sleepers(self) -> int:
         """Sleeps waiting for time to move (cancelled ones included until they expire)."""
         return sum(not woken.done() for _, _, woken in self._sleepers)
+
+
+def outgoing(**fields: Any) -> OutgoingMessage:
+    """A small valid message (tenant ``acme``, a@example.com to b@example.com), for
+    tests of what is done to a message; ``fields`` override any value."""
+    values: dict[str, Any] = {
+        "id": "m1",
+        "tenant_id": "acme",
+        "account_id": "smtp",
+        "sender": Mailbox("", "a@example.com"),
+        "to": (Mailbox("", "b@example.com"),),
+        "subject": "Quarterly",
+        "message_id": "<m1@example.com>",
+    }
+    return OutgoingMessage(**(values | fields))

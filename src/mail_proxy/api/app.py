@@ -17,7 +17,16 @@ from fastapi import FastAPI
 from mail_proxy import __version__
 from mail_proxy.api.errors import UnhandledErrorMiddleware, install_error_handlers
 from mail_proxy.api.middleware import CommandLogMiddleware, RequestGuardMiddleware
-from mail_proxy.api.routes import accounts, command_log, commands, dev, messages, service, tenants
+from mail_proxy.api.routes import (
+    accounts,
+    command_log,
+    commands,
+    dev,
+    downloads,
+    messages,
+    service,
+    tenants,
+)
 from mail_proxy.api.routes import instance as instance_routes
 from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import CommandReplayItem, MessageIn
@@ -62,7 +71,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     if runtime is not None:
         app.state.runtime = runtime
-    for module in (service, messages, commands, tenants, accounts, instance_routes, command_log):
+    for module in (
+        service,
+        messages,
+        commands,
+        tenants,
+        accounts,
+        instance_routes,
+        command_log,
+        downloads,
+    ):
         app.include_router(module.router)
     if settings.dev_sink:
         app.include_router(dev.router)

@@ -1,9 +1,9 @@
-"""The hook between fetching attachments and building the message.
+"""The one hook between resolved attachments and MIME building.
 
-Tenants may ask for large files to be sent differently (``large_file_config``:
-warn, reject, or rewrite into a download link). That policy runs after every
-attachment is fetched, when sizes are known, and before the MIME message is
-built; its implementation lives beside this module (``large_files.py``).
+The dispatcher calls ``apply`` after a message's attachments are fetched (sizes
+are known then) and before the message is built, so a tenant's rules (large files
+offloaded, warned about or refused; ``large_files.LargeFilePolicy``) change what
+is sent without the dispatcher knowing them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from mail_proxy.domain.models import Tenant
 from mail_proxy.domain.outgoing import OutgoingMessage
 
 
-class LargeFilePolicy(Protocol):
+class AttachmentPolicy(Protocol):
     """Implementations may subclass this to inherit the no-op default."""
 
     async def apply(
@@ -26,14 +26,14 @@ class LargeFilePolicy(Protocol):
         now: float,
     ) -> tuple[OutgoingMessage, list[Attachment]]:
         """The message and attachments to send: unchanged, or with attachments
-        replaced by links in the bodies. Raises ``AttachmentRefused`` (the message
+        replaced by links in the bodies. Raises an ``Unsendable`` (the message
         fails) when the tenant's policy rejects what it was given. The default sends
         everything as it was fetched."""
         return message, attachments
 
 
-class _Unchanged(LargeFilePolicy):
-    """No large-file handling (no policy wired in)."""
+class _Unchanged(AttachmentPolicy):
+    """No attachment policy wired in."""
 
 
-NO_LARGE_FILES: LargeFilePolicy = _Unchanged()
+NO_POLICY: AttachmentPolicy = _Unchanged()

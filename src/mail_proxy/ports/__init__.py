@@ -16,6 +16,7 @@ from mail_proxy.ports.admin import (
     Tenants,
 )
 from mail_proxy.ports.messages import DeleteResult, MessageFilter, Messages
+from mail_proxy.ports.offloaded_files import OffloadedFiles
 from mail_proxy.ports.queue import Intake, Queue, SendLog
 from mail_proxy.ports.store import Store
 from mail_proxy.ports.sync import Outbox, SyncState, TenantSyncState
@@ -30,6 +31,7 @@ __all__ = [
     "Intake",
     "MessageFilter",
     "Messages",
+    "OffloadedFiles",
     "Outbox",
     "Queue",
     "SendLog",

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 
 from mail_proxy.ports.admin import Accounts, Audit, Control, InstanceSettings, Tenants
 from mail_proxy.ports.messages import Messages
+from mail_proxy.ports.offloaded_files import OffloadedFiles
 from mail_proxy.ports.queue import Intake, Queue, SendLog
 from mail_proxy.ports.sync import Outbox, SyncState
 
@@ -25,6 +26,7 @@ class Store(ABC):
     control: Control
     instance: InstanceSettings
     audit: Audit
+    offloaded_files: OffloadedFiles
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
+from mail_proxy.domain.large_file_config import Action, large_file_rules
 from mail_proxy.domain.models import AuthMethod
-from mail_proxy.schemas.common import MAX_COUNT, MAX_TS, WriteOnlySecret, examples
+from mail_proxy.schemas.common import MAX_COUNT, MAX_TS, WriteOnlySecret, examples, masked
 
 TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 URL_PATTERN = r"^https?://[^\s]+$"
@@ -94,12 +95,33 @@ def canonical_rate_limits(given: dict[str, object] | None) -> dict[str, int | No
 
 
 class LargeFileConfig(BaseModel):
+    """Attachments above ``max_size_mb``: ``warn`` (send inline), ``reject`` (fail the
+    message) or ``rewrite`` (upload to ``storage_url``, send a download link).
+    ``secret_access_key`` is write-only (``MASK`` in answers) and sealed at rest."""
+
     enabled: bool = False
     max_size_mb: float | None = Field(default=None, ge=0.01, le=MAX_COUNT)
-    storage_url: str | None = Field(default=None, description="An fsspec URL.")
-    public_base_url: str | None = None
+    storage_url: str | None = Field(
+        default=None, max_length=1000, description="file:///dir or s3://bucket/prefix (fsspec)."
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        pattern=URL_PATTERN,
+        max_length=1000,
+        description="Base of download links to file:// storage (default: the proxy's own).",
+    )
     file_ttl_days: int | None = Field(default=None, ge=1, le=MAX_COUNT)
-    action: Literal["warn", "reject", "rewrite"] = "warn"
+    lifespan_after_download_days: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    action: Action = Action.WARN
+    endpoint_url: str | None = Field(
+        default=None,
+        pattern=URL_PATTERN,
+        max_length=1000,
+        description="S3-compatible server (MinIO, Ceph...); AWS when unset.",
+    )
+    region: str | None = Field(default=None, max_length=64)
+    access_key_id: str | None = Field(default=None, max_length=256)
+    secret_access_key: WriteOnlySecret = Field(default=None, max_length=256)
 
     model_config = examples(
         {
@@ -109,8 +131,23 @@ class LargeFileConfig(BaseModel):
             "storage_url": "file:///srv/big",
             "public_base_url": "https://files.acme.example",
             "file_ttl_days": 30,
+            "lifespan_after_download_days": 7,
         }
     )
+
+    @model_validator(mode="after")
+    def _storage(self) -> LargeFileConfig:
+        """The storage rules the proxy applies when sending, checked when saving
+        (even while ``enabled`` is false, so enabling it later cannot fail)."""
+        large_file_rules({**self.model_dump(), "enabled": True})
+        return self
+
+
+def large_file_config_out(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored config as answers show it: its secrets masked."""
+    if config is None:
+        return None
+    return {**config, "secret_access_key": masked(config.get("secret_access_key"))}
 
 
 class TenantUpdate(BaseModel):

@@ -150,6 +150,10 @@ async def _checked(
     if "client_auth" in fields:
         stored = current.client_auth if current else ClientAuth()
         fields["client_auth"] = _client_auth(fields["client_auth"], stored)
+    if fields.get("large_file_config") and current and current.large_file_config:
+        fields["large_file_config"] = _large_file_config(
+            fields["large_file_config"], current.large_file_config
+        )
     url = fields.get("client_base_url")
     if url:
         await by.check_url(url, "client_base_url")
@@ -167,6 +171,12 @@ def _client_auth(given: ClientAuth, stored: ClientAuth) -> ClientAuth:
         password = _secret("password", given.password, stored.password)
         return dataclasses.replace(given, password=password)
     return given
+
+
+def _large_file_config(given: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """A storage secret not given (or sent back masked) keeps the stored one."""
+    secret = kept(given.get("secret_access_key"), stored.get("secret_access_key"))
+    return {**given, "secret_access_key": secret}
 
 
 def _secret(name: str, given: str | None, stored: str | None) -> str:

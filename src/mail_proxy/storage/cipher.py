@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -30,7 +31,14 @@ class Cipher:
     """Seals and opens short text secrets; ``None`` passes through unchanged."""
 
     def __init__(self, key: str | bytes) -> None:
-        self._fernet = Fernet(_as_fernet_key(key))
+        self._key = _as_fernet_key(key)
+        self._fernet = Fernet(self._key)
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for another use of the instance secret (signing download links),
+        derived by HMAC-SHA256 (RFC 2104) so that one key reveals nothing of the
+        other and changing the secret key changes both."""
+        return hmac.new(self._key, purpose.encode("utf-8"), hashlib.sha256).digest()
 
     def seal(self, value: str | None) -> str | None:
         if value is None:

@@ -161,7 +161,7 @@ def tenant(row: Any, cipher: Cipher) -> Tenant:
             password=cipher.open(row.client_auth_password_enc),
         ),
         rate_limits=load_json(row.rate_limits),
-        large_file_config=load_json(row.large_file_config),
+        large_file_config=_opened_config(load_json(row.large_file_config), cipher),
         active=bool(row.active),
         api_key_expires_at=row.api_key_expires_at,
         has_api_key=row.api_key_hash is not None,
@@ -185,10 +185,35 @@ def tenant_values(t: Tenant, cipher: Cipher) -> dict[str, Any]:
         "client_auth_token_enc": cipher.seal(t.client_auth.token),
         "client_auth_password_enc": cipher.seal(t.client_auth.password),
         "rate_limits": dump_json(t.rate_limits),
-        "large_file_config": dump_json(t.large_file_config),
+        "large_file_config": dump_json(_sealed_config(t.large_file_config, cipher)),
         "active": t.active,
         "target_trusted": t.target_trusted,
     }
+
+
+LARGE_FILE_SECRETS = ("secret_access_key",)
+"""Secrets of a tenant's storage configuration: stored as ``<name>_enc`` Fernet tokens
+inside the JSON, so a copied database reveals no storage credential."""
+
+
+def _sealed_config(config: dict[str, Any] | None, cipher: Cipher) -> dict[str, Any] | None:
+    if config is None:
+        return None
+    sealed = {k: v for k, v in config.items() if k not in LARGE_FILE_SECRETS}
+    for name in LARGE_FILE_SECRETS:
+        if config.get(name) is not None:
+            sealed[f"{name}_enc"] = cipher.seal(config[name])
+    return sealed
+
+
+def _opened_config(stored: Any, cipher: Cipher) -> dict[str, Any] | None:
+    if not isinstance(stored, dict):
+        return None
+    config = {k: v for k, v in stored.items() if not k.endswith("_enc")}
+    for name in LARGE_FILE_SECRETS:
+        if stored.get(f"{name}_enc") is not None:
+            config[name] = cipher.open(stored[f"{name}_enc"])
+    return config
 
 
 def client_auth(value: ClientAuth | dict[str, Any] | None) -> ClientAuth:

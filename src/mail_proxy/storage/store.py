@@ -16,6 +16,7 @@ from mail_proxy.storage.instance import SqlInstanceSettings
 from mail_proxy.storage.intake import SqlIntake
 from mail_proxy.storage.messages import SqlMessages
 from mail_proxy.storage.migrate import migrate
+from mail_proxy.storage.offloaded_files import SqlOffloadedFiles
 from mail_proxy.storage.outbox import SqlOutbox
 from mail_proxy.storage.queue import SqlQueue
 from mail_proxy.storage.send_log import SqlSendLog
@@ -40,6 +41,7 @@ class SqlStore(Store):
         self.control = SqlControl(db)
         self.instance = SqlInstanceSettings(db)
         self.audit = SqlAudit(db)
+        self.offloaded_files = SqlOffloadedFiles(db)
 
     @property
     def writer_engine(self) -> AsyncEngine:

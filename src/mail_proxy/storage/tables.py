@@ -203,3 +203,22 @@ command_log = sa.Table(
     sa.Index("ix_command_log_ts", "ts"),
     sa.Index("ix_command_log_tenant", "tenant_id", "id"),
 )
+
+#: Large files moved out of messages (``large_file_config`` rewrite): where each is
+#: stored and its download state, shared by every process serving the links.
+offloaded_files = sa.Table(
+    "offloaded_files",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant_id", sa.String(128), nullable=False),
+    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Column("lifespan_after_download", sa.Double),
+    sa.Column("first_download_at", sa.Double),
+    sa.Column("downloads", sa.Integer, nullable=False),
+    sa.Index("ix_offloaded_files_expires_at", "expires_at"),
+)

@@ -44,10 +44,10 @@ from dataclasses import dataclass, field
 import structlog
 
 from mail_proxy.attachments import (
-    NO_LARGE_FILES,
+    NO_POLICY,
+    AttachmentPolicy,
     AttachmentResolver,
     AttachmentUnavailable,
-    LargeFilePolicy,
 )
 from mail_proxy.clock import SYSTEM_CLOCK, wait_for_any
 from mail_proxy.domain.clock import Clock
@@ -105,11 +105,11 @@ class Dispatcher:
         clock: Clock = SYSTEM_CLOCK,
         *,
         attachments: AttachmentResolver,
-        large_files: LargeFilePolicy = NO_LARGE_FILES,
+        attachment_policy: AttachmentPolicy = NO_POLICY,
     ):
         self._store = store
         self._attachments = attachments
-        self._large_files = large_files
+        self._policy = attachment_policy
         self._mailer = mailer
         self._settings = settings
         self._metrics = metrics
@@ -435,7 +435,7 @@ class Dispatcher:
         self, claimed: ClaimedMessage, message: OutgoingMessage, now: float
     ) -> tuple[OutgoingMessage, list[Attachment]]:
         """The attachments fetched, within the lease (less the margin kept for the
-        send), and passed through the tenant's large-file policy."""
+        send), and passed through the attachment policy (large files)."""
         if not message.attachments:
             return message, []
         tenant = await self._accounts.tenant(claimed.record.tenant_id, now)
@@ -444,7 +444,7 @@ class Dispatcher:
         budget = claimed.lease_expires - self._lease_margin - now
         deadline = asyncio.get_running_loop().time() + budget
         attachments = await self._attachments.resolve(tenant, message, deadline, now)
-        return await self._large_files.apply(tenant, message, attachments, now)
+        return await self._policy.apply(tenant, message, attachments, now)
 
     async def _send(
         self, claimed: ClaimedMessage, account: Account, envelope: Envelope, data: bytes

@@ -18,7 +18,7 @@ from tests.integration.delivery.conftest import (
     account_for,
 )
 
-from mail_proxy.attachments import LargeFilePolicy
+from mail_proxy.attachments import AttachmentPolicy
 from mail_proxy.domain.mime import Attachment
 from mail_proxy.domain.models import Tenant
 from mail_proxy.domain.outgoing import OutgoingMessage
@@ -110,7 +110,7 @@ async def test_large_file_policy_sees_the_fetched_attachments(world: World) -> N
     """The hook for large_file_config: it may drop attachments before the build."""
     seen: list[list[str]] = []
 
-    class DropAll(LargeFilePolicy):
+    class DropAll(AttachmentPolicy):
         async def apply(
             self, t: Tenant, m: OutgoingMessage, a: Attachments, now: float
         ) -> tuple[OutgoingMessage, Attachments]:
@@ -118,7 +118,7 @@ async def test_large_file_policy_sees_the_fetched_attachments(world: World) -> N
             return m, []
 
     await world.queue.add("m1", attachments=[{"filename": "n.txt", "storage_path": "base64:aGk="}])
-    await world.start(large_files=DropAll())
+    await world.start(attachment_policy=DropAll())
     await world.queue.wait_status("m1", "sent")
     assert seen == [["n.txt"]]
     assert not list(world.server.received[0].message.iter_attachments())

@@ -35,6 +35,7 @@ from mail_proxy.schemas import (
     canonical_rate_limits,
 )
 from mail_proxy.schemas.common import masked
+from mail_proxy.schemas.tenants import large_file_config_out
 from mail_proxy.services.tenants import TenantView
 
 router = APIRouter(tags=["tenants"], responses=ERROR_RESPONSES)
@@ -55,7 +56,7 @@ def tenant_out(tenant: Tenant) -> TenantOut:
             password=masked(auth.password),
         ),
         rate_limits=tenant.rate_limits,
-        large_file_config=tenant.large_file_config,
+        large_file_config=large_file_config_out(tenant.large_file_config),
         active=tenant.active,
         has_api_key=tenant.has_api_key,
         api_key_expires_at=tenant.api_key_expires_at,
