@@ -48,10 +48,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 import aiosmtplib
@@ -79,6 +80,11 @@ _QUIT_TIMEOUT = 2.0
 _CLOSING = 421  # RFC 5321 §3.8: the server is closing the transmission channel
 _CREDENTIALS_INVALID = 535  # RFC 4954 §6
 _DETAIL_LIMIT = 300
+_DATA_SLICE = 64 * 1024
+_START_INPUT = 354  # RFC 5321 §4.2.2: "Start mail input; end with <CRLF>.<CRLF>"
+_COMPLETED = 250
+_LINE_ENDING = re.compile(rb"\r\n|\n|\r(?!\n)")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 @dataclass(eq=False)
@@ -321,10 +327,45 @@ async def _mail_transaction(
     if not accepted:
         raise SmtpRejected(next(iter(refused.values())), Stage.RCPT, refused)
     try:
-        response = await client.data(message)
+        response = await _data(client, message)
     except aiosmtplib.SMTPDataError as exc:
         raise SmtpRejected(_reply(exc.code, exc.message), Stage.DATA) from exc
     return SendResult(tuple(accepted), _reply(response.code, response.message), refused)
+
+
+async def _data(client: aiosmtplib.SMTP, message: bytes) -> aiosmtplib.SMTPResponse:
+    """DATA, written a slice at a time (RFC 5321 §4.1.1.4, transparency §4.5.2).
+
+    aiosmtplib's ``data()`` normalises line endings, dot-stuffs and terminates the
+    whole message at once, three full copies: for a 20 MB attachment that was about
+    100 MB more at its peak. Each slice ends at a line break, so line ends and
+    leading dots are fixed per slice exactly as they would be on the whole, and the
+    write waits for the socket before the next slice.
+    """
+    start = await client.execute_command(b"DATA")
+    if start.code != _START_INPUT:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    protocol = client.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost during DATA")
+    for piece in _line_slices(message):
+        protocol.write(_LEADING_DOT.sub(b"..", _LINE_ENDING.sub(b"\r\n", piece)))
+        await protocol._drain_helper()  # the transport's buffer stays one slice deep
+    protocol.write(b".\r\n" if message.endswith((b"\n", b"\r")) else b"\r\n.\r\n")
+    response = await protocol.read_response(timeout=client.timeout)
+    if response.code != _COMPLETED:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+    return response
+
+
+def _line_slices(message: bytes, size: int = _DATA_SLICE) -> Iterator[bytes]:
+    """About ``size`` bytes at a time, each ending just after a line feed (or at the end)."""
+    start = 0
+    while start < len(message):
+        end = message.find(b"\n", start + size - 1)
+        end = len(message) if end < 0 else end + 1
+        yield message[start:end]
+        start = end
 
 
 async def _greet(client: aiosmtplib.SMTP) -> None:

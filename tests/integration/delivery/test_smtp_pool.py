@@ -239,3 +239,20 @@ async def test_closed_pool_refuses_to_send(smtp_server: ServerFactory, pool: Smt
     with pytest.raises(SmtpUnavailable):
         await pool.send(account_for(server), ENVELOPE, data())
     assert server.connections == 0
+
+
+async def test_large_data_goes_in_slices_and_arrives_intact(
+    smtp_server: ServerFactory, pool: SmtpPool
+) -> None:
+    """DATA is written a slice at a time: lines starting with a dot are stuffed
+    (RFC 5321 §4.5.2) and bare line feeds become CRLF across slice boundaries, so
+    the server reads back exactly the message."""
+    server = await smtp_server()
+    lines = [b"Subject: slices", b"Message-ID: <slices@example.org>", b""]
+    lines += [(b"." if i % 7 == 0 else b"") + b"line %d " % i + b"x" * 60 for i in range(12_000)]
+    message = b"\n".join(lines) + b"\n.\n..\n"
+    result = await pool.send(account_for(server), ENVELOPE, message)
+    assert result.reply.code == 250
+    [received] = server.received
+    assert received.raw.replace(b"\r\n", b"\n").rstrip(b"\n") == message.rstrip(b"\n")
+    await pool.close()
