@@ -1,17 +1,22 @@
-"""``mail-proxy serve``: the API and the background loops in one uvicorn process.
+"""The ``mail-proxy`` command: ``serve``, the instance commands, and the commands
+that manage a proxy through the SDK (``mail-proxy NAME ...``).
 
-Settings come from ``GMP_*`` variables; the few options given on the command line
-override them. Without ``GMP_API_TOKEN`` the admin token is kept in a file of the
-instance folder, created on first start, so a restart keeps the same token.
+``serve`` runs the API and the background loops in one uvicorn process. Settings
+come from ``GMP_*`` variables; the few options given on the command line override
+them. Without ``GMP_API_TOKEN`` the admin token is kept in a file of the instance
+folder, created on first start, so a restart keeps the same token. The instance
+commands (``start``) run this same ``serve`` in a child process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +26,15 @@ import uvicorn
 
 from mail_proxy import __version__
 from mail_proxy.api.app import create_app
+from mail_proxy.cli.admin import instance_group
+from mail_proxy.cli.groups import NamedGroup
+from mail_proxy.cli.home import ADMIN_TOKEN_FILE, Context, all_instances, write_private
+from mail_proxy.cli.instances import COMMANDS
+from mail_proxy.cli.scope import FAILURES
 from mail_proxy.errors import MailProxyError
 from mail_proxy.logs import configure
 from mail_proxy.settings import Settings
 from mail_proxy.storage import open_store
-
-ADMIN_TOKEN_FILE = "admin.token"
 
 
 @dataclass(frozen=True)
@@ -54,10 +62,28 @@ def admin_token(settings: Settings) -> AdminToken:
     return AdminToken(token, path, created=True)
 
 
-@click.group()
+@click.group(
+    cls=NamedGroup,
+    named=instance_group,
+    current=lambda _: Context.load().instance,
+    names=lambda: [found.name for found in all_instances()],
+    errors=FAILURES,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="mail-proxy")
 def main() -> None:
-    """mail-proxy: a durable e-mail queue with SMTP delivery and delivery reports."""
+    """mail-proxy: a durable e-mail queue with SMTP delivery and delivery reports.
+
+    \b
+    Examples:
+      mail-proxy start myserver --background
+      mail-proxy myserver tenants add --id acme --name "ACME"
+      mail-proxy myserver acme messages list
+    """
+
+
+for _command in COMMANDS:
+    main.add_command(_command)
 
 
 @main.command()
@@ -70,8 +96,33 @@ def main() -> None:
     default=None,
     help="Also run an accept-all development SMTP sink with a demo tenant and account.",
 )
-def serve(host: str | None, port: int | None, db_path: str | None, dev_sink: bool | None) -> None:
-    """Run the proxy in the foreground until SIGTERM or Ctrl-C."""
+@click.option(
+    "--instance-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the secret key and admin token (GMP_INSTANCE_DIR).",
+)
+@click.option(
+    "--pid-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the process id here while serving; removed on exit.",
+)
+def serve(
+    host: str | None,
+    port: int | None,
+    db_path: str | None,
+    dev_sink: bool | None,
+    instance_dir: Path | None,
+    pid_file: Path | None,
+) -> None:
+    """Run the proxy in the foreground until SIGTERM or Ctrl-C.
+
+    For containers and process managers; on a workstation `mail-proxy start NAME`
+    runs this with an instance folder.
+
+    \b
+    Example:
+      GMP_API_TOKEN=... mail-proxy serve --host 0.0.0.0 --port 8000
+    """
     overrides: dict[str, Any] = {
         key: value
         for key, value in {
@@ -79,6 +130,7 @@ def serve(host: str | None, port: int | None, db_path: str | None, dev_sink: boo
             "port": port,
             "db_path": db_path,
             "dev_sink": dev_sink,
+            "instance_dir": instance_dir,
         }.items()
         if value is not None
     }
@@ -93,14 +145,29 @@ def serve(host: str | None, port: int | None, db_path: str | None, dev_sink: boo
     _check_database(settings)
     _print_banner(settings, token)
     _exit_cleanly_after_shutdown()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
-    )
+    with _pid_written(pid_file):
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+        )
+
+
+@contextlib.contextmanager
+def _pid_written(path: Path | None) -> Iterator[None]:
+    """The pid file exists while this process serves: `mail-proxy stop` reads it, and
+    one left behind by a killed process names a process that is gone (stale)."""
+    if path is None:
+        yield
+        return
+    write_private(path, f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _check_database(settings: Settings) -> None:
