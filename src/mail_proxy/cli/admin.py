@@ -53,8 +53,9 @@ def instance_group(ctx: click.Context) -> None:
       mail-proxy myserver tenants list --json
       mail-proxy myserver acme messages list --status sent
     """
+    # The folder is read when a command needs it, so that `NAME COMMAND --help` works
+    # before the instance exists.
     scope = Scope(Instance.named(ctx.info_name or ""))
-    scope.instance.config()
     ctx.obj = scope
     ctx.call_on_close(scope.close)
 

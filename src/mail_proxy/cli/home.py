@@ -1,10 +1,11 @@
 """Instances on this machine: one folder each under ``GMP_HOME`` (``~/.mail-proxy``).
 
 A folder holds ``config.json`` (host, port, or the URL of a remote proxy), the
-SQLite database, ``secret.key``, ``admin.token``, ``pid`` and ``server.log``. The
-folder is the whole instance: deleting it deletes the instance, copying it moves
-it. Everything is created private to the user (folders 0700, files 0600) because
-the token and the key open the proxy and its stored SMTP passwords.
+SQLite database, ``secret.key`` (made by the proxy), ``admin.token``, ``pid`` and
+``server.log``. The folder is the whole instance: deleting it deletes the
+instance, copying it moves it. Everything is created private to the user
+(folders 0700, files 0600) because the token and the key open the proxy and its
+stored SMTP passwords.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
-
-from mail_proxy.storage.cipher import KEY_FILE_NAME
 
 HOME_ENV = "GMP_HOME"
 ADMIN_TOKEN_FILE = "admin.token"
@@ -146,11 +145,8 @@ class Instance:
     def token_file(self) -> Path:
         return self.path / ADMIN_TOKEN_FILE
 
-    @property
-    def key_file(self) -> Path:
-        return self.path / KEY_FILE_NAME
-
     def token(self) -> str:
+        self.config()
         if not self.token_file.is_file():
             raise InstanceError(
                 f"instance {self.name!r} has no token yet (start it once: "
