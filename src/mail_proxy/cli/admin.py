@@ -21,6 +21,7 @@ from mail_proxy.cli.output import (
     ask,
     confirm,
     done,
+    force_option,
     json_option,
     print_json,
     show_record,
@@ -97,7 +98,7 @@ def stats(scope: Scope, as_json: bool) -> None:
 
 @instance_group.command()
 @click.option("--regenerate", is_flag=True, help="Make a new token (restarts a running instance).")
-@click.option("--force", is_flag=True, help="Do not ask before regenerating.")
+@force_option
 @pass_scope
 def token(scope: Scope, regenerate: bool, force: bool) -> None:
     """Print the admin token (X-API-Token) of the instance.
@@ -275,7 +276,7 @@ def update(scope: Scope, /, tenant_id: str, as_json: bool, **fields: Any) -> Non
 
 @tenants.command("delete")
 @click.argument("tenant_id")
-@click.option("--force", is_flag=True, help="Do not ask.")
+@force_option
 @pass_scope
 def delete_tenant(scope: Scope, tenant_id: str, force: bool) -> None:
     """Delete a tenant with its accounts and messages.

@@ -19,7 +19,15 @@ from mail_proxy.cli.home import (
     State,
     all_instances,
 )
-from mail_proxy.cli.output import confirm, done, err_console, json_option, show_record, show_rows
+from mail_proxy.cli.output import (
+    confirm,
+    done,
+    err_console,
+    force_option,
+    json_option,
+    show_record,
+    show_rows,
+)
 from mail_proxy.cli.process import (
     first_free_port,
     run_foreground,
@@ -45,6 +53,7 @@ def instance_names(
 
 
 name_argument = click.argument("name", shell_complete=instance_names)
+kill_option = click.option("--force", is_flag=True, help="SIGKILL instead of a graceful SIGTERM.")
 
 
 def local(name: str) -> Instance:
@@ -169,7 +178,7 @@ def halt(instance: Instance, force: bool) -> None:
 
 @click.command()
 @name_argument
-@click.option("--force", is_flag=True, help="SIGKILL instead of a graceful SIGTERM.")
+@kill_option
 def stop(name: str, force: bool) -> None:
     """Stop instance NAME (gracefully: messages being sent are finished).
 
@@ -182,7 +191,7 @@ def stop(name: str, force: bool) -> None:
 
 @click.command()
 @name_argument
-@click.option("--force", is_flag=True, help="SIGKILL instead of a graceful SIGTERM.")
+@kill_option
 def restart(name: str, force: bool) -> None:
     """Stop instance NAME if it runs, then start it in the background.
 
@@ -217,7 +226,7 @@ def status(name: str, as_json: bool) -> None:
 
 @click.command()
 @name_argument
-@click.option("--force", is_flag=True, help="Do not ask; stop the instance if it runs.")
+@force_option
 def delete(name: str, force: bool) -> None:
     """Delete instance NAME and all its data (database, key, token, log).
 

@@ -25,6 +25,9 @@ err_console = Console(stderr=True, highlight=False)
 json_option: Callable[[F], F] = click.option(
     "--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of a table."
 )
+force_option: Callable[[F], F] = click.option(
+    "--force", is_flag=True, help="Do not ask for confirmation (needed without a terminal)."
+)
 
 
 def cell(value: Any) -> str:

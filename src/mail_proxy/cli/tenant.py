@@ -16,6 +16,7 @@ from mail_proxy.cli.output import (
     confirm,
     done,
     err_console,
+    force_option,
     json_option,
     show_record,
     show_rows,
@@ -190,7 +191,7 @@ def add_account(scope: Scope, /, **fields: Any) -> None:
 
 @accounts.command("delete")
 @click.argument("account_id")
-@click.option("--force", is_flag=True, help="Do not ask.")
+@force_option
 @pass_scope
 def delete_account(scope: Scope, account_id: str, force: bool) -> None:
     """Delete an SMTP account of the tenant.
