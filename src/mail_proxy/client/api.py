@@ -99,6 +99,14 @@ def body(item: Body | None, fields: Mapping[str, Any]) -> dict[str, Any]:
     return base | dict(fields)
 
 
+def _page(
+    tenant_id: str | None, limit: int, offset: int, **filters: str | bool | None
+) -> Plan[MessageListResponse]:
+    """One page of ``GET /messages``: every listing of the SDK is one of these."""
+    params = {"tenant_id": tenant_id, "limit": limit, "offset": offset} | filters
+    return get("/messages", MessageListResponse, params)
+
+
 class Messages(Resource[R]):
     """The queue: ``POST /commands/add-messages``, ``GET /messages`` and friends."""
 
@@ -117,17 +125,18 @@ class Messages(Resource[R]):
     ) -> Plan[MessageListResponse]:
         """One page of queue records; ``next_offset`` in the answer fetches the next.
         An admin token without ``tenant_id`` lists every tenant's messages."""
-        params = {
-            "tenant_id": tenant_id,
-            "status": status,
-            "limit": limit,
-            "offset": offset,
-            "active_only": active_only or None,
-            "batch_code": batch_code,
-            "account_id": account_id,
-            "include_history": include_history or None,
-        }
-        return (yield from get("/messages", MessageListResponse, params))
+        return (
+            yield from _page(
+                tenant_id,
+                limit,
+                offset,
+                status=status,
+                active_only=active_only,
+                batch_code=batch_code,
+                account_id=account_id,
+                include_history=include_history,
+            )
+        )
 
     @op
     def all(
@@ -137,8 +146,7 @@ class Messages(Resource[R]):
         found: builtins.list[MessageOut] = []
         offset: int | None = 0
         while offset is not None:
-            params = {"tenant_id": tenant_id, "status": status, "limit": 1000, "offset": offset}
-            page = yield from get("/messages", MessageListResponse, params)
+            page = yield from _page(tenant_id, 1000, offset, status=status)
             found.extend(page.messages)
             offset = page.next_offset
         return found
@@ -148,23 +156,21 @@ class Messages(Resource[R]):
         self, tenant_id: str | None = None, limit: int = 100, offset: int = 0
     ) -> Plan[MessageListResponse]:
         """Messages still to send: pending, and deferred to later (``active_only``)."""
-        params = {"tenant_id": tenant_id, "active_only": True, "limit": limit, "offset": offset}
-        return (yield from get("/messages", MessageListResponse, params))
+        return (yield from _page(tenant_id, limit, offset, active_only=True))
 
     @op
     def sent(
         self, tenant_id: str | None = None, limit: int = 100, offset: int = 0
     ) -> Plan[MessageListResponse]:
-        params = {"tenant_id": tenant_id, "status": "sent", "limit": limit, "offset": offset}
-        return (yield from get("/messages", MessageListResponse, params))
+        """Messages an SMTP server accepted."""
+        return (yield from _page(tenant_id, limit, offset, status="sent"))
 
     @op
     def errors(
         self, tenant_id: str | None = None, limit: int = 100, offset: int = 0
     ) -> Plan[MessageListResponse]:
         """Messages that failed for good."""
-        params = {"tenant_id": tenant_id, "status": "error", "limit": limit, "offset": offset}
-        return (yield from get("/messages", MessageListResponse, params))
+        return (yield from _page(tenant_id, limit, offset, status="error"))
 
     @op
     def get(self, message_id: str, tenant_id: str | None = None) -> Plan[MessageResponse]:
@@ -227,7 +233,8 @@ class Messages(Resource[R]):
     ) -> Plan[CleanupResponse]:
         """Drop sent or failed, reported messages older than the cut-off (default:
         the proxy's retention)."""
-        payload = {"older_than_seconds": older_than_seconds} if older_than_seconds else None
+        cutoff = older_than_seconds
+        payload = {"older_than_seconds": cutoff} if cutoff is not None else None
         return (
             yield from send(
                 "POST",
@@ -472,8 +479,7 @@ class Api(Resource[R]):
         accounts = yield from get("/accounts", AccountListResponse, {"tenant_id": tenant_id})
         counts: dict[str, int] = {}
         for status in STATUSES:
-            params = {"tenant_id": tenant_id, "status": status, "limit": 1}
-            counts[status] = (yield from get("/messages", MessageListResponse, params)).total
+            counts[status] = (yield from _page(tenant_id, 1, 0, status=status)).total
         return Stats(tenants=tenants, accounts=len(accounts.accounts), messages=counts)
 
 

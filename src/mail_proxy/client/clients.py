@@ -11,8 +11,9 @@ proxy's default port) without a token (enough for ``health()``).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypedDict, Unpack
 
 import httpx
 
@@ -26,41 +27,56 @@ URL_ENV = "GMP_API_URL"
 TOKEN_ENV = "GMP_API_TOKEN"
 
 
-def _settings(
-    url: str | None, token: str | None, timeout: float
-) -> tuple[str, dict[str, str], httpx.Timeout]:
-    """Base URL, headers and timeout shared by both clients."""
-    base = (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
-    if httpx.URL(base).scheme not in ("http", "https"):
-        raise ValueError(f"The proxy URL must start with http:// or https://, not {base!r}")
-    key = token if token is not None else os.environ.get(TOKEN_ENV)
-    headers = {"User-Agent": f"mail-proxy-sdk/{__version__}"}
-    if key:
-        headers["X-API-Token"] = key
-    return base, headers, httpx.Timeout(timeout)
+class Options(TypedDict, total=False):
+    """Keyword options of both clients.
+
+    ``timeout`` bounds each request in seconds (default 10); ``retries`` is how many
+    times a call is tried again after a connection failure (default 3; see
+    ``mail_proxy.client.calls`` for which calls); ``backoff`` the first wait in
+    seconds, doubled at each retry (default 0.5).
+    """
+
+    timeout: float
+    retries: int
+    backoff: float
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and how both clients connect: resolved once from arguments and environment."""
+
+    url: str
+    token: str | None
+    timeout: float
+    policy: RetryPolicy
+
+    @classmethod
+    def resolve(cls, url: str | None, token: str | None, options: Options) -> Connection:
+        base = (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        if httpx.URL(base).scheme not in ("http", "https"):
+            raise ValueError(f"The proxy URL must start with http:// or https://, not {base!r}")
+        policy = RetryPolicy(options.get("retries", 3), options.get("backoff", 0.5))
+        key = token if token is not None else os.environ.get(TOKEN_ENV)
+        return cls(base, key or None, options.get("timeout", 10.0), policy)
+
+    def http_args(self) -> dict[str, Any]:
+        """Arguments of ``httpx.Client`` and ``httpx.AsyncClient`` alike."""
+        headers = {"User-Agent": f"mail-proxy-sdk/{__version__}"}
+        if self.token:
+            headers["X-API-Token"] = self.token
+        return {"base_url": self.url, "headers": headers, "timeout": httpx.Timeout(self.timeout)}
 
 
 class MailProxyClient(Api[SyncRunner]):
     """A blocking client: ``with MailProxyClient(url, token) as proxy: proxy.status()``.
-
-    ``timeout`` bounds each request (seconds); ``retries`` is how many times a call
-    is tried again after a connection failure (see ``mail_proxy.client.calls`` for
-    which calls), waiting ``backoff`` seconds and doubling.
-    """
+    Options (``timeout``, ``retries``, ``backoff``): see ``Options``."""
 
     def __init__(
-        self,
-        url: str | None = None,
-        token: str | None = None,
-        *,
-        timeout: float = 10.0,
-        retries: int = 3,
-        backoff: float = 0.5,
+        self, url: str | None = None, token: str | None = None, **options: Unpack[Options]
     ) -> None:
-        base, headers, limit = _settings(url, token, timeout)
-        self.url = base
-        self._http = httpx.Client(base_url=base, headers=headers, timeout=limit)
-        super().__init__(SyncRunner(self._http, RetryPolicy(retries, backoff)))
+        self.connection = Connection.resolve(url, token, options)
+        self._http = httpx.Client(**self.connection.http_args())
+        super().__init__(SyncRunner(self._http, self.connection.policy))
 
     def close(self) -> None:
         self._http.close()
@@ -69,10 +85,7 @@ class MailProxyClient(Api[SyncRunner]):
         return self
 
     def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
 
@@ -82,18 +95,11 @@ class AsyncMailProxyClient(Api[AsyncRunner]):
     await proxy.status()``. Same arguments and methods as ``MailProxyClient``."""
 
     def __init__(
-        self,
-        url: str | None = None,
-        token: str | None = None,
-        *,
-        timeout: float = 10.0,
-        retries: int = 3,
-        backoff: float = 0.5,
+        self, url: str | None = None, token: str | None = None, **options: Unpack[Options]
     ) -> None:
-        base, headers, limit = _settings(url, token, timeout)
-        self.url = base
-        self._http = httpx.AsyncClient(base_url=base, headers=headers, timeout=limit)
-        super().__init__(AsyncRunner(self._http, RetryPolicy(retries, backoff)))
+        self.connection = Connection.resolve(url, token, options)
+        self._http = httpx.AsyncClient(**self.connection.http_args())
+        super().__init__(AsyncRunner(self._http, self.connection.policy))
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -102,9 +108,6 @@ class AsyncMailProxyClient(Api[AsyncRunner]):
         return self
 
     async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()

@@ -43,7 +43,7 @@ class Conflict(MailProxyError):
 
 
 class ValidationError(MailProxyError):
-    """400/422: the request was refused as written.
+    """400/422 (or 413, too large): the request was refused as written.
 
     ``fields`` names the failing fields (when the API could tell), ``rejected`` lists
     each refused message with its reason when ``add-messages`` queued none of them.
@@ -116,7 +116,7 @@ def error_for(response: httpx.Response) -> MailProxyError:
     body = _body(response)
     message = _message(response, body)
     status = response.status_code
-    if status in (400, 422):
+    if status in (400, 413, 422):
         return ValidationError(
             message,
             status,
