@@ -4,10 +4,11 @@ the REPL through a pseudo-terminal, stop."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
-import subprocess
+import signal
 import sys
 import time
 from email.message import EmailMessage
@@ -120,28 +121,74 @@ def _read_until(fd: int, marker: bytes, timeout: float = 30) -> bytes:
     return seen
 
 
+class Terminal:
+    """The command in a pseudo-terminal that is its controlling terminal, as in a
+    person's shell: prompts are shown there and passwords typed without echo."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: become the command
+            os.execve(sys.executable, [sys.executable, "-m", "mail_proxy", *args], env)
+
+    def expect(self, marker: bytes, timeout: float = 30) -> bytes:
+        return _read_until(self.fd, marker, timeout)
+
+    def type(self, line: bytes) -> None:
+        os.write(self.fd, line + b"\n")
+
+    def wait(self, timeout: float = 20) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        raise TimeoutError("the command did not exit")
+
+    def close(self) -> None:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+def test_accounts_add_prompts_at_a_terminal(
+    cli_env: dict[str, str], cli: Cli, running: str
+) -> None:
+    assert cli(running, "tenants", "add", "--id", "acme").returncode == 0
+    terminal = Terminal(cli_env, running, "acme", "accounts", "add")
+    try:
+        for prompt, answer in [
+            (b"Account id: ", b"main"),
+            (b"SMTP host: ", b"smtp.acme.example"),
+            (b"SMTP port [587]: ", b""),
+            (b"SMTP user: ", b"mailer"),
+            (b"SMTP password: ", b"s3cret-pass"),
+        ]:
+            terminal.expect(prompt)
+            terminal.type(answer)
+        assert b"s3cret-pass" not in terminal.expect(b"saved")  # typed without echo
+        assert terminal.wait() == 0
+    finally:
+        terminal.close()
+    [account] = parsed(cli(running, "acme", "accounts", "list", "--json"))
+    assert (account["id"], account["host"], account["port"]) == ("main", "smtp.acme.example", 587)
+    assert account["user"] == "mailer" and account["has_password"] is True
+
+
 def test_connect_opens_a_repl_with_a_ready_client(
     cli_env: dict[str, str], cli: Cli, running: str
 ) -> None:
     assert cli(running, "tenants", "add", "--id", "acme").returncode == 0
-    leader, follower = pty.openpty()
-    repl = subprocess.Popen(
-        [sys.executable, "-m", "mail_proxy", running, "connect"],
-        env=cli_env,
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-    )
-    os.close(follower)
+    repl = Terminal(cli_env, running, "connect")
     try:
-        _read_until(leader, b">>> ")
-        os.write(leader, b"[t.id for t in proxy.tenants.list().tenants]\n")
-        assert b"['acme']" in _read_until(leader, b">>> ")
-        os.write(leader, b"proxy.status().active\n")
-        assert b"True" in _read_until(leader, b">>> ")
-        os.write(leader, b"exit()\n")
-        assert repl.wait(timeout=20) == 0
+        repl.expect(b">>> ")
+        repl.type(b"[t.id for t in proxy.tenants.list().tenants]")
+        assert b"['acme']" in repl.expect(b">>> ")
+        repl.type(b"proxy.status().active")
+        assert b"True" in repl.expect(b">>> ")
+        repl.type(b"exit()")
+        assert repl.wait() == 0
     finally:
-        if repl.poll() is None:
-            repl.kill()
-        os.close(leader)
+        repl.close()

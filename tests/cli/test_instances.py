@@ -147,3 +147,11 @@ def test_start_twice_status_restart_and_private_files(
     assert cli("stop", running).returncode == 0
     [row] = parsed(cli("list", "--json"))
     assert row["state"] == "stopped" and not (folder / "pid").exists()
+
+
+def test_add_without_a_terminal_names_the_missing_option(cli: Cli, gmp_home: Path) -> None:
+    _make_instance(gmp_home, "np")
+    done = cli("np", "tenants", "add", input="acme\n")
+    assert done.returncode == 2 and "missing option --id" in done.stderr
+    done = cli("np", "acme", "accounts", "add", "--id", "main", input="smtp.example\n")
+    assert done.returncode == 2 and "missing option --host" in done.stderr

@@ -123,7 +123,7 @@ def token(scope: Scope, regenerate: bool, force: bool) -> None:
             halt(instance, force=False)
         instance.save_token(secrets.token_urlsafe(32))
         if running:
-            launch(instance, None, None, background=True, dev_sink=False)
+            launch(instance, None, None, background=True, dev_sink=None)
     click.echo(instance.token())
 
 

@@ -105,9 +105,13 @@ def _clear_stale(instance: Instance) -> None:
 
 
 def launch(
-    instance: Instance, host: str | None, port: int | None, background: bool, dev_sink: bool
+    instance: Instance,
+    host: str | None,
+    port: int | None,
+    background: bool,
+    dev_sink: bool | None,
 ) -> None:
-    """Start ``instance`` with the saved host and port unless new ones are given."""
+    """Start ``instance`` with the saved host, port and dev sink unless new ones are given."""
     config = instance.config() if instance.exists else {}
     if instance.exists:
         state = instance.state()
@@ -119,7 +123,8 @@ def launch(
         _clear_stale(instance)
     host = host or config.get("host") or DEFAULT_HOST
     port = port or config.get("port") or first_free_port(host)
-    instance.save_config({**config, "host": host, "port": port})
+    dev_sink = bool(config.get("dev_sink")) if dev_sink is None else dev_sink
+    instance.save_config({**config, "host": host, "port": port, "dev_sink": dev_sink})
     if not instance.token_file.exists():
         # Made here, so serve never prints it: a token is shown only by `token`.
         instance.save_token(secrets.token_urlsafe(32))
@@ -140,8 +145,14 @@ def launch(
 @click.option("--host", help="Interface to listen on (saved; default 127.0.0.1).")
 @click.option("--port", type=int, help="Port (saved; default: the first free from 8000).")
 @click.option("--background", "-b", is_flag=True, help="Detach; output goes to server.log.")
-@click.option("--dev-sink", is_flag=True, help="Also run the accept-all development SMTP sink.")
-def start(name: str, host: str | None, port: int | None, background: bool, dev_sink: bool) -> None:
+@click.option(
+    "--dev-sink/--no-dev-sink",
+    default=None,
+    help="Also run the accept-all development SMTP sink (saved).",
+)
+def start(
+    name: str, host: str | None, port: int | None, background: bool, dev_sink: bool | None
+) -> None:
     """Start instance NAME, creating it on first start.
 
     \b
@@ -201,7 +212,7 @@ def restart(name: str, force: bool) -> None:
     """
     instance = local(name)
     halt(instance, force)
-    launch(instance, None, None, background=True, dev_sink=False)
+    launch(instance, None, None, background=True, dev_sink=None)
 
 
 @click.command()

@@ -28,7 +28,17 @@ from mail_proxy.client.api import MessageStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-MESSAGE_COLUMNS = ["pk", "id", "status", "account_id", "subject", "sent_ts", "error"]
+# last_error: why a deferred message waits (or why a failed one failed).
+MESSAGE_COLUMNS = [
+    "pk",
+    "id",
+    "status",
+    "account_id",
+    "subject",
+    "deferred_ts",
+    "sent_ts",
+    "last_error",
+]
 ACCOUNT_COLUMNS = ["id", "host", "port", "user", "use_tls", "is_default", "default_from"]
 
 
