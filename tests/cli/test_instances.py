@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.cli.conftest import Cli, parsed
+
+from mail_proxy.testing import free_port
 
 
 def _dead_pid() -> int:
@@ -155,3 +159,31 @@ def test_add_without_a_terminal_names_the_missing_option(cli: Cli, gmp_home: Pat
     assert done.returncode == 2 and "missing option --id" in done.stderr
     done = cli("np", "acme", "accounts", "add", "--id", "main", input="smtp.example\n")
     assert done.returncode == 2 and "missing option --host" in done.stderr
+
+
+@pytest.mark.slow
+def test_start_in_the_foreground_is_the_proxy_itself(
+    cli: Cli, cli_env: dict[str, str], gmp_home: Path
+) -> None:
+    """Without --background, start becomes serve: the pid file names the process a
+    terminal or process manager signals, and SIGTERM stops it cleanly."""
+    port = str(free_port())
+    attached = subprocess.Popen(
+        [sys.executable, "-m", "mail_proxy", "start", "fg", "--port", port],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while '"answers": true' not in (state := cli("status", "fg", "--json")).stdout:
+            assert time.monotonic() < deadline and attached.poll() is None, state.stderr
+            time.sleep(0.2)
+        assert parsed(state)["pid"] == attached.pid
+        attached.send_signal(signal.SIGTERM)
+        assert attached.wait(timeout=30) == 0
+    finally:
+        if attached.poll() is None:
+            attached.kill()
+            attached.wait()
+    assert not (gmp_home / "fg" / "pid").exists()

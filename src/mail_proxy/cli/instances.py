@@ -130,7 +130,7 @@ def launch(
         instance.save_token(secrets.token_urlsafe(32))
     command = serve_command(instance, host, port, dev_sink)
     if not background:
-        sys.exit(run_foreground(command))
+        run_foreground(command)
     child = spawn_background(instance, command)
     with err_console.status(f"starting {instance.name} on {instance.url} ..."):
         wait_healthy(instance, child, START_TIMEOUT)

@@ -1,10 +1,10 @@
-"""Starting and stopping a local instance: ``mail-proxy serve`` in a child process.
+"""Starting and stopping a local instance: ``mail-proxy serve`` with its folder.
 
-Both ``start`` and ``start --background`` run the very command a container runs
-(``python -m mail_proxy serve``) with the instance's folder, database and port, so
-an instance behaves exactly like a served proxy. The child writes and removes the
-pid file itself (``serve --pid-file``): the file exists exactly while it serves,
-and one left behind by a killed process is recognised as stale.
+``start`` becomes (execs) and ``start --background`` spawns the command a
+container runs (``python -m mail_proxy serve``) with the instance's folder,
+database and port, so an instance behaves exactly like a served proxy. ``serve``
+writes and removes the pid file itself (``--pid-file``): the file exists exactly
+while it serves, and one left behind by a killed process is recognised as stale.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import NoReturn
 
 import httpx
 
@@ -67,15 +68,10 @@ def child_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in _NOT_INHERITED}
 
 
-def run_foreground(command: list[str]) -> int:
-    """Serve attached to this terminal; Ctrl-C reaches the child (same process group),
-    which shuts down gracefully; we only wait for it."""
-    child = subprocess.Popen(command, env=child_env())
-    while True:
-        try:
-            return child.wait()
-        except KeyboardInterrupt:
-            continue
+def run_foreground(command: list[str]) -> NoReturn:
+    """Become ``serve`` (exec): signals from the terminal or a process manager reach
+    the proxy itself, and the pid file names the process that was started."""
+    os.execve(command[0], command, child_env())
 
 
 def spawn_background(instance: Instance, command: list[str]) -> subprocess.Popen[bytes]:
