@@ -1,8 +1,8 @@
 """``python -m mail_proxy`` and the ``mail-proxy`` command: the server's CLI.
 
-The base install is the SDK only; the CLI runs the server, which needs the
-``server`` extra. Importing the CLI here, on call, lets a missing server dependency
-be named in one sentence instead of a traceback.
+The base install is the SDK only; the CLI (and the server that ``serve`` loads
+when it runs) needs the ``server`` extra. A dependency missing at import or when
+``serve`` loads the server is named in one sentence instead of a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import sys
 def main() -> None:
     try:
         from mail_proxy.cli.main import main as cli
+
+        cli()
     except ModuleNotFoundError as missing:
         if missing.name is None or missing.name.split(".")[0] == "mail_proxy":
             raise
@@ -20,7 +22,6 @@ def main() -> None:
             f"mail-proxy: the server is not installed ({missing.name} is missing):"
             " pip install 'mail-proxy[server]'"
         )
-    cli()
 
 
 if __name__ == "__main__":

@@ -1,63 +1,48 @@
-"""``mail-proxy serve``: the API and the background loops in one uvicorn process.
+"""The ``mail-proxy`` command: ``serve``, the instance commands, and the commands
+that manage a proxy through the SDK (``mail-proxy NAME ...``).
 
-Settings come from ``GMP_*`` variables; the few options given on the command line
-override them. Without ``GMP_API_TOKEN`` the admin token is kept in a file of the
-instance folder, created on first start, so a restart keeps the same token.
+Only ``serve`` loads the server (``mail_proxy.cli.serve``, imported when it runs):
+the commands that manage a proxy are clients of its API and start quickly.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import secrets
-import signal
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
-import uvicorn
 
 from mail_proxy import __version__
-from mail_proxy.api.app import create_app
-from mail_proxy.errors import MailProxyError
-from mail_proxy.logs import configure
-from mail_proxy.settings import Settings
-from mail_proxy.storage import open_store
-
-ADMIN_TOKEN_FILE = "admin.token"
+from mail_proxy.cli.admin import instance_group
+from mail_proxy.cli.groups import NamedGroup
+from mail_proxy.cli.home import Context, all_instances
+from mail_proxy.cli.instances import COMMANDS
+from mail_proxy.cli.scope import FAILURES
 
 
-@dataclass(frozen=True)
-class AdminToken:
-    """The admin token and where it is kept (None: from GMP_API_TOKEN)."""
-
-    value: str
-    path: Path | None = None
-    created: bool = False
-
-
-def admin_token(settings: Settings) -> AdminToken:
-    """The configured admin token, or the instance's stored one (created if absent)."""
-    if settings.api_token:
-        return AdminToken(settings.api_token)
-    path = settings.data_dir / ADMIN_TOKEN_FILE
-    if path.exists():
-        return AdminToken(path.read_text().strip(), path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    # O_EXCL + 0600 from the first byte: the token is never readable by others.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
-    return AdminToken(token, path, created=True)
-
-
-@click.group()
+@click.group(
+    cls=NamedGroup,
+    named=instance_group,
+    current=lambda _: Context.load().instance,
+    names=lambda: [found.name for found in all_instances()],
+    errors=FAILURES,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="mail-proxy")
 def main() -> None:
-    """mail-proxy: a durable e-mail queue with SMTP delivery and delivery reports."""
+    """mail-proxy: a durable e-mail queue with SMTP delivery and delivery reports.
+
+    \b
+    Examples:
+      mail-proxy start myserver --background
+      mail-proxy myserver tenants add --id acme --name "ACME"
+      mail-proxy myserver acme messages list
+    """
+
+
+for _command in COMMANDS:
+    main.add_command(_command)
 
 
 @main.command()
@@ -70,8 +55,33 @@ def main() -> None:
     default=None,
     help="Also run an accept-all development SMTP sink with a demo tenant and account.",
 )
-def serve(host: str | None, port: int | None, db_path: str | None, dev_sink: bool | None) -> None:
-    """Run the proxy in the foreground until SIGTERM or Ctrl-C."""
+@click.option(
+    "--instance-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the secret key and admin token (GMP_INSTANCE_DIR).",
+)
+@click.option(
+    "--pid-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the process id here while serving; removed on exit.",
+)
+def serve(
+    host: str | None,
+    port: int | None,
+    db_path: str | None,
+    dev_sink: bool | None,
+    instance_dir: Path | None,
+    pid_file: Path | None,
+) -> None:
+    """Run the proxy in the foreground until SIGTERM or Ctrl-C.
+
+    For containers and process managers; on a workstation `mail-proxy start NAME`
+    runs this with an instance folder.
+
+    \b
+    Example:
+      GMP_API_TOKEN=... mail-proxy serve --host 0.0.0.0 --port 8000
+    """
     overrides: dict[str, Any] = {
         key: value
         for key, value in {
@@ -79,89 +89,13 @@ def serve(host: str | None, port: int | None, db_path: str | None, dev_sink: boo
             "port": port,
             "db_path": db_path,
             "dev_sink": dev_sink,
+            "instance_dir": instance_dir,
         }.items()
         if value is not None
     }
-    settings = Settings(**overrides)
-    token = admin_token(settings)
-    update: dict[str, Any] = {"api_token": token.value}
-    if settings.dev_sink:
-        # The sink listens on loopback: tenants' accounts must be allowed to reach it.
-        update["allow_private_targets"] = True
-    settings = settings.model_copy(update=update)
-    configure(settings.log_level, settings.log_format)
-    _check_database(settings)
-    _print_banner(settings, token)
-    _exit_cleanly_after_shutdown()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
-    )
+    from mail_proxy.cli.serve import run  # the server: loaded only to serve
 
-
-def _check_database(settings: Settings) -> None:
-    """Open the database once before serving, so that what stops start-up (a wrong
-    secret key, an unreachable server, a bad URL) is one readable line and exit
-    status 1, not a traceback from inside the ASGI lifespan. It also applies the
-    migrations before any request can arrive."""
-
-    async def probe() -> None:
-        store = await open_store(settings)
-        await store.close()
-
-    try:
-        asyncio.run(probe())
-    except MailProxyError as exc:
-        raise click.ClickException(exc.message) from exc
-
-
-def _exit_cleanly_after_shutdown() -> None:
-    """Exit 0 once uvicorn has shut down gracefully on SIGTERM or Ctrl-C.
-
-    uvicorn handles the signal itself, then restores these handlers and raises the
-    signal again; without them the process would die of the signal after a clean
-    shutdown and report failure to its supervisor.
-    """
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: sys.exit(0))
-
-
-def _print_banner(settings: Settings, token: AdminToken) -> None:
-    """The address, and the admin token only on the start that created it.
-
-    Later starts name the file instead: a token printed at every start ends up in
-    every log collector that captures the process's output.
-    """
-    base = f"http://{settings.host}:{settings.port}"
-    lines = [f"mail-proxy {__version__} on {base}  (database: {settings.db_path})"]
-    if token.created:
-        lines.append(f"admin token (kept in {token.path}): {token.value}")
-    elif token.path is not None:
-        lines.append(f"admin token: in {token.path}")
-    if settings.dev_sink:
-        shown = token.value if token.created else f"$(cat {token.path})"
-        if token.path is None:
-            shown = "$GMP_API_TOKEN"
-        lines += _dev_sink_hints(base, shown, settings.dev_sink_port)
-    click.echo("\n".join(lines), err=True)
-
-
-def _dev_sink_hints(base: str, token: str, sink_port: int) -> list[str]:
-    header = f'-H "X-API-Token: {token}"'
-    return [
-        f"dev SMTP sink on 127.0.0.1:{sink_port} with tenant 'demo' and account 'demo-smtp'."
-        " Send a mail and see it arrive:",
-        f"  curl -s -X POST {base}/commands/add-messages {header} "
-        "-H 'Content-Type: application/json' "
-        """-d '{"messages": [{"id": "hello-1", "tenant_id": "demo", """
-        """"to": "you@example.com", "subject": "Hello", "body": "It works."}]}'""",
-        f"  curl -s {base}/dev/messages {header}",
-        f"  curl -s '{base}/messages?tenant_id=demo' {header}",
-    ]
+    run(overrides, pid_file)
 
 
 if __name__ == "__main__":
