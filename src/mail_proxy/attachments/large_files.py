@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import structlog
 
 from mail_proxy.attachments import offload_storage
+from mail_proxy.attachments.errors import AttachmentRefused
 from mail_proxy.domain.large_file_config import Action, LargeFileRules, large_file_rules
 from mail_proxy.domain.large_files import (
     DownloadLink,
@@ -28,7 +29,7 @@ from mail_proxy.domain.large_files import (
 )
 from mail_proxy.domain.mime import Attachment
 from mail_proxy.domain.models import Tenant
-from mail_proxy.domain.outgoing import OutgoingMessage, Unsendable
+from mail_proxy.domain.outgoing import OutgoingMessage
 from mail_proxy.metrics import Metrics
 from mail_proxy.ports import OffloadedFiles
 from mail_proxy.settings import Settings
@@ -37,10 +38,6 @@ log = structlog.get_logger(__name__)
 
 DOWNLOAD_PATH = "/files/"
 """The proxy's download route (``api/routes/downloads.py``) under its base URL."""
-
-
-class AttachmentRejected(Unsendable):
-    """An attachment above the tenant's limit, and the tenant asked to refuse it."""
 
 
 class LargeFilePolicy:
@@ -57,7 +54,7 @@ class LargeFilePolicy:
         try:
             rules = large_file_rules(tenant.large_file_config)
         except ValueError as exc:
-            raise AttachmentRejected(str(exc)) from None
+            raise AttachmentRefused(str(exc)) from None
         if rules is None:
             return message, attachments
         kept, over = oversized(rules, attachments)
@@ -65,7 +62,7 @@ class LargeFilePolicy:
             return message, attachments
         self._metrics.large_attachments.labels(action=rules.action.value).inc(len(over))
         if rules.action is Action.REJECT:
-            raise AttachmentRejected(_too_large(rules, over))
+            raise AttachmentRefused(_too_large(rules, over))
         if rules.action is Action.WARN:
             log.warning(
                 "large_attachment_sent_inline",

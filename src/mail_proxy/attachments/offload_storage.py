@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from fsspec.core import url_to_fs
 
+from mail_proxy.attachments.errors import AttachmentUnavailable
 from mail_proxy.domain.large_file_config import LargeFileRules
 
 T = TypeVar("T")
@@ -22,8 +23,9 @@ PRESIGN_MAX_SECONDS = 7 * 86_400
 """S3 signature version 4 refuses presigned URLs valid longer than seven days."""
 
 
-class StorageUnavailable(Exception):
-    """The tenant's storage could not be written or read now; trying later may work."""
+class StorageUnavailable(AttachmentUnavailable):
+    """The tenant's storage could not be written or read now; trying later may work,
+    so the dispatcher defers the message on the retry schedule."""
 
 
 def _options(rules: LargeFileRules | None) -> dict[str, Any]:

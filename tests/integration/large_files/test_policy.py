@@ -17,7 +17,8 @@ import aiosmtplib
 import httpx
 import pytest
 
-from mail_proxy.attachments.large_files import AttachmentRejected, LargeFilePolicy
+from mail_proxy.attachments.errors import AttachmentRefused
+from mail_proxy.attachments.large_files import LargeFilePolicy
 from mail_proxy.attachments.offload_storage import StorageUnavailable
 from mail_proxy.domain.large_file_config import DAY
 from mail_proxy.domain.mime import Attachment, build_message, envelope_of
@@ -81,7 +82,7 @@ async def test_reject_names_the_file_and_the_limit(
     large_files: LargeFilePolicy, local_tenant: Callable[..., Tenant], metrics: Metrics
 ) -> None:
     tenant = local_tenant(action="reject", max_size_mb=0.01)
-    with pytest.raises(AttachmentRejected) as caught:
+    with pytest.raises(AttachmentRefused) as caught:
         await large_files.apply(tenant, _message(), [SMALL, BIG], NOW)
     assert str(caught.value) == (
         "attachment above the tenant's large-file limit of 0.01 MB: big report.pdf (19.5 KB)"
@@ -91,7 +92,7 @@ async def test_reject_names_the_file_and_the_limit(
 
 async def test_a_broken_stored_config_fails_the_message(large_files: LargeFilePolicy) -> None:
     tenant = Tenant(id="acme", large_file_config={"enabled": True, "action": "rewrite"})
-    with pytest.raises(AttachmentRejected, match="needs a storage_url"):
+    with pytest.raises(AttachmentRefused, match="needs a storage_url"):
         await large_files.apply(tenant, _message(), [BIG], NOW)
 
 
