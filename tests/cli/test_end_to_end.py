@@ -85,6 +85,9 @@ def test_start_tenant_account_send_list_stop(cli: Cli, running: str, tmp_path: P
         log = parsed(cli(running, "command-log", "--json"))
         assert {"POST /tenant", "POST /account"} <= {f"{e['method']} {e['path']}" for e in log}
         assert cli(running, "acme", "run-now").returncode == 0
+        held = parsed(cli(running, "acme", "suspend", "--batch", "news", "--json"))
+        assert held["suspended_batches"] == ["news"] and held["batch_code"] == "news"
+        assert parsed(cli(running, "acme", "activate", "--json"))["suspended_batches"] == []
 
     assert cli("stop", running).returncode == 0
     [row] = parsed(cli("list", "--json"))

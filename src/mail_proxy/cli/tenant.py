@@ -122,6 +122,41 @@ def run_now(scope: Scope) -> None:
     done(f"dispatch and client sync of {scope.tenant_id!r} woken")
 
 
+batch_option = click.option(
+    "--batch", "batch_code", help="One batch code instead of the whole tenant."
+)
+
+
+@tenant_group.command("suspend")
+@batch_option
+@json_option
+@pass_scope
+def suspend(scope: Scope, batch_code: str | None, as_json: bool) -> None:
+    """Stop sending the tenant's messages (or one batch's); they stay queued.
+
+    \b
+    Example:
+      mail-proxy myserver acme suspend --batch newsletter-42
+    """
+    switched = scope.client().suspend(tenant_id=scope.tenant_id, batch_code=batch_code)
+    show_record(dump(switched), as_json, f"tenant {scope.tenant_id} suspended")
+
+
+@tenant_group.command("activate")
+@batch_option
+@json_option
+@pass_scope
+def activate(scope: Scope, batch_code: str | None, as_json: bool) -> None:
+    """Resume sending: every suspension of the tenant ends, or only one batch's.
+
+    \b
+    Example:
+      mail-proxy myserver acme activate
+    """
+    switched = scope.client().activate(tenant_id=scope.tenant_id, batch_code=batch_code)
+    show_record(dump(switched), as_json, f"tenant {scope.tenant_id} active")
+
+
 # -- accounts -----------------------------------------------------------------------
 
 
