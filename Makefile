@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck unit bench clean
+.PHONY: run test test-servers check lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "mail-proxy needs Python 3.11 or newer")'
@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/mail-proxy serve --dev-sink
 
 ## test: lint, type-check, layer contracts, then the whole test suite
-test: $(STAMP) lint typecheck
+test: $(STAMP) test-servers lint typecheck
 	$(BIN)/pytest
 
 ## check: lint, types, layer contracts and the fast tests, in under a minute (15-21 s
@@ -28,6 +28,10 @@ test: $(STAMP) lint typecheck
 ## and the tests marked slow (the schemathesis fuzz run, several-process runs).
 check: $(STAMP) lint typecheck
 	$(BIN)/pytest -q -m "not slow and not postgres" tests/unit tests/contract tests/services
+
+## test-servers: install the IMAP server and Chromium some tests drive (Debian packages, when root)
+test-servers:
+	@bash scripts/test-servers.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
