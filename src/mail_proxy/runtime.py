@@ -29,7 +29,8 @@ from mail_proxy.sync.loop import SyncLoop
 from mail_proxy.workers.cleanup import CleanupLoop
 from mail_proxy.workers.dispatcher import Dispatcher
 from mail_proxy.workers.offload_cleanup import OffloadCleanupLoop
-from mail_proxy.workers.supervisor import Supervisor
+from mail_proxy.workers.supervisor import Loop, Supervisor
+from mail_proxy.workers.work_listener import WorkListener
 
 log = structlog.get_logger(__name__)
 
@@ -69,12 +70,13 @@ class Runtime:
         )
         sync_loop = SyncLoop(store, sync_client, settings, metrics, dispatcher.wake, clock)
         dispatcher.on_outcome = sync_loop.wake_for_events
-        loops = (
-            dispatcher,
+        loops: list[Loop] = [
             sync_loop,
             CleanupLoop(store, settings, clock),
             OffloadCleanupLoop(store, settings, clock),
-        )
+        ]
+        if settings.dispatch:
+            loops += [dispatcher, WorkListener(store.work_signals, dispatcher.wake)]
         runtime = cls(
             settings,
             store,

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
             "GMP_SCHEDULER_ACTIVE", "GMP_START_ACTIVE", "scheduler_active"
         ),
     )
+    dispatch: bool = Field(
+        default=True,
+        description="Deliver in this process; false: serve the API and report only, "
+        "while other processes on the same database deliver.",
+    )
     test_mode: bool = False
     send_loop_interval: float = 0.5
     default_priority: int = Field(default=2, ge=0, le=3)

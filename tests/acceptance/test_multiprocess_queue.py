@@ -126,3 +126,33 @@ def _submit(
         for client in clients:
             client.close()
     return last_accepted, rejections
+
+
+def test_an_idle_process_is_woken_by_another_process_enqueue(tmp_path: Path, pg_dsn: str) -> None:
+    """Process A only serves the API (GMP_DISPATCH=false); B delivers and would look
+    for work only once a minute: the messages A queues arrive within seconds, through
+    PostgreSQL's notification, and A delivers nothing itself."""
+    env = {
+        "GMP_SECRET_KEY": Fernet.generate_key().decode(),
+        "GMP_INSTANCE_DIR": str(tmp_path),
+        "GMP_LOG_LEVEL": "WARNING",
+        "GMP_SEND_LOOP_INTERVAL": "60",
+    }
+    api_only = ServedProxy(pg_dsn, env=env | {"GMP_DISPATCH": "false"})
+    with RecordingSink() as sink, api_only as one, ServedProxy(pg_dsn, env=env) as two:
+        with one.client(timeout=10) as client:
+            client.post("/tenant", json={"id": "acme", "name": "Acme"}).raise_for_status()
+            client.post(
+                "/account",
+                json={"id": "main", "tenant_id": "acme", "host": "127.0.0.1",
+                      "port": sink.port, "use_tls": False, "default_from": "n@acme.test"},
+            ).raise_for_status()  # fmt: skip
+            for round_ in range(3):
+                started = time.monotonic()
+                message = {"id": f"w-{round_}", "tenant_id": "acme", "to": ["x@example.com"],
+                           "subject": "wake", "body": "b"}  # fmt: skip
+                client.post("/commands/add-messages", json={"messages": [message]})
+                while f"w-{round_}" not in {a.mail_id for a in list(sink.arrivals)}:
+                    assert time.monotonic() - started < 20, "the idle process was not woken"
+                    time.sleep(0.02)
+        assert two.stop(signal.SIGTERM) == 0

@@ -56,6 +56,11 @@ RESERVED_HEADERS = frozenset(
 )
 """Headers the proxy writes itself: a client's extra header never replaces them."""
 _ANGLE_ADDR = re.compile(r"^(.*)<([^<>]+)>$", re.DOTALL)
+# A bare dot-atom addr-spec (RFC 5322 §3.4.1, §3.2.3): what the email package's
+# parser returns unchanged, with no display name. Most stored recipients look like
+# this, and the parser is the costliest part of reading a payload back.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_BARE_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*")
 _MSG_ID = re.compile(r"^<[^<>\s]+@[^<>\s]+>$")
 
 
@@ -197,8 +202,10 @@ def _mailboxes(value: object) -> tuple[Mailbox, ...]:
         return ()
     if isinstance(value, list | tuple):
         pairs = [_list_entry(str(item)) for item in value]
+    elif _BARE_ADDRESS.fullmatch(text := str(value).strip()):
+        pairs = [("", text)]
     else:
-        pairs = getaddresses([str(value)])
+        pairs = getaddresses([text])
     boxes = tuple(Mailbox(name, address) for name, address in pairs)
     for box in boxes:
         local, at, domain = box.address.rpartition("@")
@@ -208,7 +215,10 @@ def _mailboxes(value: object) -> tuple[Mailbox, ...]:
 
 
 def _list_entry(item: str) -> tuple[str, str]:
-    angle = _ANGLE_ADDR.match(item.strip())
+    text = item.strip()
+    if _BARE_ADDRESS.fullmatch(text):
+        return "", text
+    angle = _ANGLE_ADDR.match(text)
     if not angle:
         return parseaddr(item)
     name = angle.group(1).strip()

@@ -17,7 +17,7 @@ from mail_proxy.ports.admin import (
 )
 from mail_proxy.ports.messages import DeleteResult, MessageFilter, Messages
 from mail_proxy.ports.offloaded_files import OffloadedFiles
-from mail_proxy.ports.queue import Intake, Queue, SendLog
+from mail_proxy.ports.queue import Intake, Queue, SendLog, WorkSignals
 from mail_proxy.ports.store import Store
 from mail_proxy.ports.sync import Outbox, SyncState, TenantSyncState
 
@@ -39,4 +39,5 @@ __all__ = [
     "SyncState",
     "TenantSyncState",
     "Tenants",
+    "WorkSignals",
 ]

@@ -5,8 +5,9 @@ Every method is one transaction: either all of it is written or none of it is.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from mail_proxy.domain.models import ClaimedMessage, EnqueueResult, NewMessage, Outcome, RateLimits
 from mail_proxy.domain.rate_limit import RateDecision
@@ -86,3 +87,20 @@ class SendLog(ABC):
         tenant's accounts. Serialised per account (and per tenant when it has limits)
         across processes, so concurrent dispatchers together stay within the limits.
         """
+
+
+class WorkSignals(ABC):
+    """How a process learns, without polling, that another one queued work.
+
+    Writes that make messages due (an enqueue, an activation) announce it in their
+    own transaction, so the announcement is seen only once the work is visible. A
+    process always wakes its own dispatcher directly; this carries the news to the
+    other processes on the database. Polling every ``GMP_SEND_LOOP_INTERVAL`` stays
+    the fallback: a lost signal delays work, it never loses it.
+    """
+
+    @abstractmethod
+    async def watch(self, on_work: Callable[[], None], stop: asyncio.Event) -> None:
+        """Call ``on_work`` for each announcement by another process until ``stop``;
+        never raises for a lost connection (it reconnects, calling ``on_work`` once
+        back, for what was announced meanwhile)."""

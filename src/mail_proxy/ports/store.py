@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from mail_proxy.ports.admin import Accounts, Audit, Control, InstanceSettings, Tenants
 from mail_proxy.ports.messages import Messages
 from mail_proxy.ports.offloaded_files import OffloadedFiles
-from mail_proxy.ports.queue import Intake, Queue, SendLog
+from mail_proxy.ports.queue import Intake, Queue, SendLog, WorkSignals
 from mail_proxy.ports.sync import Outbox, SyncState
 
 
@@ -27,6 +27,7 @@ class Store(ABC):
     instance: InstanceSettings
     audit: Audit
     offloaded_files: OffloadedFiles
+    work_signals: WorkSignals
 
     @abstractmethod
     async def close(self) -> None: ...

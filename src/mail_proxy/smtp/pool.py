@@ -348,10 +348,19 @@ async def _data(client: aiosmtplib.SMTP, message: bytes) -> aiosmtplib.SMTPRespo
     protocol = client.protocol
     if protocol is None:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost during DATA")
-    for piece in _line_slices(message):
-        protocol.write(_LEADING_DOT.sub(b"..", _LINE_ENDING.sub(b"\r\n", piece)))
+    end = b".\r\n" if message.endswith((b"\n", b"\r")) else b"\r\n.\r\n"
+    pieces = _line_slices(message)
+    piece = next(pieces, b"")
+    while piece:
+        following = next(pieces, b"")
+        data = _LEADING_DOT.sub(b"..", _LINE_ENDING.sub(b"\r\n", piece))
+        # The terminator goes with the last slice: one write (one system call) for
+        # the usual message that fits a slice.
+        protocol.write(data if following else data + end)
         await protocol._drain_helper()  # the transport's buffer stays one slice deep
-    protocol.write(b".\r\n" if message.endswith((b"\n", b"\r")) else b"\r\n.\r\n")
+        piece = following
+    if not message:
+        protocol.write(end)
     response = await protocol.read_response(timeout=client.timeout)
     if response.code != _COMPLETED:
         raise aiosmtplib.SMTPDataError(response.code, response.message)

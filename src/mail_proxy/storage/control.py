@@ -41,6 +41,7 @@ class SqlControl(Control):
 
         async def op(conn: AsyncConnection) -> None:
             await conn.execute(statement)
+            await self._db.dialect.announce_work(conn)
 
         await self._db.write(op, "activate")
 
@@ -65,6 +66,8 @@ class SqlControl(Control):
 
         async def op(conn: AsyncConnection) -> None:
             await conn.execute(upsert)
+            if active:
+                await self._db.dialect.announce_work(conn)
 
         await self._db.write(op, "set_instance_active")
 

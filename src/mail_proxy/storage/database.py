@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mail_proxy.domain.models import NewMessage
 from mail_proxy.errors import StorageUnavailable
+from mail_proxy.ports import WorkSignals
 from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.engines import IMPLICIT_BEGIN, Target
 
@@ -64,6 +65,13 @@ class Dialect(Protocol):
         self, db: Database, conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]]
     ) -> Sequence[Any]:
         """Apply outcomes of one kind; the (pk, tenant_id, id) of rows whose lease matched."""
+
+    async def announce_work(self, conn: AsyncConnection) -> None:
+        """Tell the other processes, once this transaction commits, that messages
+        became due (``WorkSignals``)."""
+
+    def work_signals(self) -> WorkSignals:
+        """What this process listens to for the other processes' announcements."""
 
 
 class Database:

@@ -80,6 +80,8 @@ class SqlIntake(Intake):
                 results.update(decided)
                 if replaces:
                     await conn.execute(_REPLACE, replaces)
+            if inserted or any(r.outcome is EnqueueOutcome.REPLACED for r in results.values()):
+                await self._db.dialect.announce_work(conn)
             return [results[i] for i in range(len(messages))]
 
         return await self._db.write(op, "enqueue", writes_first=True)

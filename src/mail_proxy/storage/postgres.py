@@ -15,12 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.domain.models import NewMessage
+from mail_proxy.ports import WorkSignals
 from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.claiming import POSTGRES_CLAIM
 from mail_proxy.storage.database import Database
 from mail_proxy.storage.engines import Target, postgres_engine
 from mail_proxy.storage.intake import NEW_COLUMNS, new_row
 from mail_proxy.storage.outcomes import update_arrays_sql
+from mail_proxy.storage.work_signals import Announcer, PostgresWorkSignals, channel_for
 
 _ACCOUNT_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 # A batch as one array per column: a short statement that psycopg parses once and the
@@ -43,6 +45,10 @@ _INSERT_ARRAYS = (
 class PostgresDialect:
     """PostgreSQL's side of ``Dialect``."""
 
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self._announcer = Announcer(channel_for(target))
+
     async def claim_rows(self, conn: AsyncConnection, params: dict[str, Any]) -> Sequence[Any]:
         return (await conn.execute(POSTGRES_CLAIM, params)).all()
 
@@ -63,8 +69,14 @@ class PostgresDialect:
         columns = [list(values) for values in zip(*rows, strict=True)]
         return await db.fetch_driver(conn, update_arrays_sql(kind), columns)
 
+    async def announce_work(self, conn: AsyncConnection) -> None:
+        await self._announcer.announce(conn)
+
+    def work_signals(self) -> WorkSignals:
+        return PostgresWorkSignals(self._target, self._announcer)
+
 
 def postgres_database(target: Target, cipher: Cipher, pool_size: int = 5) -> Database:
     """One pool serves reads and writes: PostgreSQL has no single-writer rule."""
     engine = postgres_engine(target, pool_size=pool_size)
-    return Database(target, cipher, PostgresDialect(), engine, engine)
+    return Database(target, cipher, PostgresDialect(target), engine, engine)

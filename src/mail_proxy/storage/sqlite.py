@@ -16,12 +16,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.domain.models import NewMessage
+from mail_proxy.ports import WorkSignals
 from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.claiming import SQLITE_CLAIM
 from mail_proxy.storage.database import Database
 from mail_proxy.storage.engines import SQLITE_BUSY_TIMEOUT_MS, Target, sqlite_engine
 from mail_proxy.storage.intake import NEW_COLUMNS, new_row
 from mail_proxy.storage.outcomes import update_sql
+from mail_proxy.storage.work_signals import NoWorkSignals
 
 # Driver-level multi-row INSERT: SQLAlchemy's per-row parameter processing costs more
 # than SQLite's own work for a 100-message batch. 500 rows stay far below SQLite's
@@ -60,6 +62,12 @@ class SqliteDialect:
     ) -> Sequence[Any]:
         params = [value for row in rows for value in row]
         return await db.fetch_driver(conn, update_sql(kind, len(rows)), params)
+
+    async def announce_work(self, conn: AsyncConnection) -> None:
+        """Nothing to announce with: other processes on the file poll."""
+
+    def work_signals(self) -> WorkSignals:
+        return NoWorkSignals()
 
 
 def sqlite_database(

@@ -42,6 +42,7 @@ class SqlStore(Store):
         self.instance = SqlInstanceSettings(db)
         self.audit = SqlAudit(db)
         self.offloaded_files = SqlOffloadedFiles(db)
+        self.work_signals = db.dialect.work_signals()
 
     @property
     def writer_engine(self) -> AsyncEngine:

@@ -20,7 +20,7 @@ The loop never dies on an error: it logs and tries again later.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from enum import Enum
 
 import structlog
@@ -53,6 +53,9 @@ STATS_REFRESH_SECONDS = 1.0
 #: This paces database work, not a schedule, so it runs on the event loop's time
 #: rather than the injected clock.
 EVENT_PASS_SPACING = 0.02
+#: How long a pass's finding that a tenant has no destination spares passes for its
+#: new events. A destination added through the API is used at the latest this late.
+NO_DESTINATION_FRESH = 1.0
 OUTCOME_OK = "ok"
 #: A 2xx without an ``ok`` field, taken as acknowledged (see ``client.py``).
 OUTCOME_OK_IMPLIED = "ok_implied"
@@ -96,6 +99,8 @@ class SyncLoop:
         self._stats_at = 0.0
         self._warned_no_destination: set[str] = set()
         self._warned_implied: set[str] = set()
+        self._no_destination: set[str] = set()
+        self._no_destination_at = -float("inf")
 
     # -- signals from the API and the dispatcher ----------------------------
     def wake(self, tenant_id: str | None = None) -> None:
@@ -106,10 +111,25 @@ class SyncLoop:
             self._tenant_nudges.add(tenant_id)
         self._wakeup.set()
 
-    def wake_for_events(self) -> None:
-        """New events were recorded: report them now."""
+    def wake_for_events(self, tenant_ids: Collection[str] = ()) -> None:
+        """New events were recorded (for ``tenant_ids``; empty: unknown): report them now.
+
+        Under load the dispatcher commits outcomes every few milliseconds; a pass for
+        each costs three queries and finds nothing to start when every tenant named is
+        already being synced (its task goes on while events remain, and its end starts
+        a pass) or has nowhere to report to. Such wake-ups are skipped.
+        """
         self._events_generation += 1
+        if tenant_ids and self._handled(tenant_ids):
+            return
         self._wakeup.set()
+
+    def _handled(self, tenant_ids: Collection[str]) -> bool:
+        fresh = asyncio.get_running_loop().time() - self._no_destination_at < NO_DESTINATION_FRESH
+        return all(
+            tenant_id in self._running or (fresh and tenant_id in self._no_destination)
+            for tenant_id in tenant_ids
+        )
 
     # -- the loop -----------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -198,12 +218,17 @@ class SyncLoop:
             if tenant is not None:
                 tenants[tenant_id] = tenant
         found = []
+        no_destination = set()
         for tenant in tenants.values():
             target = target_for(tenant, self._settings)
             if target is not None:
                 found.append((tenant, target))
-            elif tenant.id in pending:
-                self._warn_no_destination(tenant.id)
+            else:
+                no_destination.add(tenant.id)
+                if tenant.id in pending:
+                    self._warn_no_destination(tenant.id)
+        self._no_destination = no_destination
+        self._no_destination_at = asyncio.get_running_loop().time()
         return found
 
     def _warn_no_destination(self, tenant_id: str) -> None:

@@ -116,7 +116,8 @@ class Dispatcher:
         self._clock = clock
         self._retry = RetryPolicy(settings.retry_delays)
         self._lease_margin = min(LEASE_MARGIN, settings.lease_seconds / 4)
-        self.on_outcome: Callable[[], None] | None = None
+        #: Called with the tenants whose outcomes (and events) were just committed.
+        self.on_outcome: Callable[[set[str]], None] | None = None
         self._active = True
         self._active_checked = -float("inf")
         self._wakeup = asyncio.Event()
@@ -166,9 +167,9 @@ class Dispatcher:
     def _new_finish_buffer(self) -> FinishBuffer:
         return FinishBuffer(self._store, self._metrics, on_flushed=self._outcomes_committed)
 
-    def _outcomes_committed(self) -> None:
+    def _outcomes_committed(self, tenant_ids: set[str]) -> None:
         if self.on_outcome is not None:
-            self.on_outcome()
+            self.on_outcome(tenant_ids)
 
     # -- the loop ------------------------------------------------------------------
 

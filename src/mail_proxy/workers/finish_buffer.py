@@ -52,7 +52,7 @@ class FinishBuffer:
         store: Store,
         metrics: Metrics,
         *,
-        on_flushed: Callable[[], None] | None = None,
+        on_flushed: Callable[[set[str]], None] | None = None,
         flush_delay: float = FLUSH_DELAY,
         flush_size: int = FLUSH_SIZE,
     ) -> None:
@@ -139,14 +139,16 @@ class FinishBuffer:
         applied = await self._store.queue.finish_many(
             [(p.claimed.record.pk, p.claimed.lease_token, p.outcome) for p in outcomes]
         )
+        tenants = set()
         for pending, ok in zip(outcomes, applied, strict=True):
             if ok:
                 self._count(pending)
+                tenants.add(pending.claimed.record.tenant_id)
             else:
                 record = pending.claimed.record
                 log.warning("finish_lease_lost", tenant_id=record.tenant_id, message_id=record.id)
-        if self._on_flushed is not None:
-            self._on_flushed()
+        if self._on_flushed is not None and tenants:
+            self._on_flushed(tenants)
 
     def _count(self, pending: _Pending) -> None:
         account_id = pending.claimed.record.account_id

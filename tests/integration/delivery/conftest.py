@@ -382,7 +382,7 @@ async def start_dispatcher(
         stop = asyncio.Event()
         task = asyncio.create_task(dispatcher.run(stop))
         run = Running(dispatcher, mailer, attachments, metrics, stop, task)
-        dispatcher.on_outcome = lambda: run.outcomes.append(time.time())
+        dispatcher.on_outcome = lambda _tenants: run.outcomes.append(time.time())
         running.append(run)
         return run
 

@@ -428,3 +428,36 @@ async def test_broken_tenant_endpoint_does_not_stop_the_others(
     assert application.acknowledged("/sync/b-fine")[-1]["id"] == ids[0]
     assert running.sync_calls("a-broken", "invalid_url") >= 1
     assert await sqlite_store.outbox.unreported("a-broken", 10)
+
+
+async def test_events_of_tenants_without_destination_start_no_pass(
+    sqlite_store: Store, application: Application, start_sync_loop: StartSyncLoop
+) -> None:
+    """Outcome wake-ups naming only tenants with nowhere to report to are skipped
+    while the last pass's finding is fresh; one naming a reportable tenant is not."""
+    await add_tenant(sqlite_store, "silent", None)
+    await add_tenant(sqlite_store, "acme", application.base_url)
+    passes = 0
+    looked_up = sqlite_store.outbox.tenants_with_unreported
+
+    async def counting() -> list[str]:
+        nonlocal passes
+        passes += 1
+        return await looked_up()
+
+    sqlite_store.outbox.tenants_with_unreported = counting  # type: ignore[method-assign]
+    running = start_sync_loop(sqlite_store)
+    await application.wait_for(lambda calls: len(calls) >= 1)  # the first pass ran
+    await _until(lambda: not running.loop._running)
+    await asyncio.sleep(0.2)  # the pass that the end of acme's task started
+    before = passes
+    await finish_messages(sqlite_store, "silent", ["sent"])
+    for _ in range(20):
+        running.loop.wake_for_events({"silent"})
+        await asyncio.sleep(0.005)
+    assert passes == before
+    ids = await finish_messages(sqlite_store, "acme", ["sent"])
+    running.loop.wake_for_events({"silent", "acme"})
+    await application.wait_for(_with_events("/sync/acme"))
+    assert [e["id"] for e in application.calls_to("/sync/acme")[-1].entries] == ids
+    assert passes > before

@@ -276,6 +276,38 @@ def test_an_unsendable_row_says_why(changes: dict[str, Any], reason: str) -> Non
         from_payload(OLD_ROW | changes)
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "plain@example.com",
+        "first.last+tag@sub.example.co.uk",
+        "o'neil@example.com",
+        "x!#$%&*/=?^_`{|}~-@example.com",
+        "a..b@example.com",
+        ".lead@example.com",
+        '"quoted local"@example.com',
+        "user@[192.0.2.1]",
+        "jörg@bücher.example",
+        "  padded@example.com ",
+        "Name <named@example.com>",
+        "named@example.com (comment)",
+    ],
+)
+def test_stored_addresses_read_back_as_the_parser_reads_them(address: str) -> None:
+    """The shortcut for bare addresses gives what the email parser gives."""
+    from email.utils import getaddresses, parseaddr
+
+    row = OLD_ROW | {"from": address, "to": [address], "cc": [], "bcc": []}
+    listed, whole = parseaddr(address.strip()), getaddresses([address.strip()])
+    try:
+        message = from_payload(row)
+    except Unsendable:
+        assert "@" not in listed[1] or "@" not in whole[0][1] or len(whole) != 1
+        return
+    assert message.to == (Mailbox(*listed),)
+    assert message.sender == Mailbox(*whole[0])
+
+
 # -- MIME from the typed value ------------------------------------------------------
 
 
