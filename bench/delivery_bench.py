@@ -1,34 +1,52 @@
-"""Delivery benchmark: a real `mail-proxy serve` pushing messages into an SMTP sink.
+"""Delivery benchmark: real `mail-proxy serve` processes pushing messages into an SMTP sink.
 
-For each N it enqueues N messages (batches of 100, no rate limits) and measures
-messages/s from the first enqueue to the last arrival at the sink, enqueue→arrival
-latency p50/p99, and the server's peak memory. With an application endpoint for
-the tenant it also times SMTP arrival → delivery report at the application
-(p50/p99) and checks every message is reported exactly once.
+One command prints, on SQLite and PostgreSQL, side by side with a plain aiosmtplib
+loop measured in the same run against the same sink (its own process):
 
-Same-run baseline: the same messages sent straight to the same sink by a plain
-aiosmtplib loop on 1 and on 4 connections (the physical limit). It also measures
-idle latency: one message enqueued alone, without run-now, 100 times.
+- delivery: N messages enqueued by one client in batches of 100 while the proxy
+  delivers; messages/s from the first POST to the last arrival, as a ratio of the
+  plain loop on 4 connections; 0 lost and 0 duplicates are checked;
+- enqueue while delivering: messages/s the client got in over the same run (from
+  the first POST to the last answer), while delivery went on;
+- 1, 2 (or more) proxy processes on one database (the client spreads its batches
+  over them): where throughput stops growing with processes;
+- one message at idle: POST start -> arrival at the sink, without and with run-now,
+  against the plain loop's single send (connect, EHLO, MAIL, RCPT, DATA, QUIT) from
+  start to arrival;
+- PostgreSQL wake-up across processes: a message queued through an API-only process
+  (GMP_DISPATCH=false) and sent by an idle other process (its poll set to a minute,
+  so only LISTEN/NOTIFY can wake it quickly): POST start -> arrival;
+- with an application endpoint: SMTP arrival -> delivery report, each reported once;
+- the server's peak memory per N (flat with N).
+
+Every figure is the median of ``--runs`` runs.
 
     .venv/bin/python bench/delivery_bench.py [--sizes 1000,5000,50000] [--runs 3]
+        [--backends sqlite,postgres] [--processes 1,2] [--report-n 5000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
+import os
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
+import httpx
+import psycopg
 from _common import (
     SinkProcess,
     median,
     message,
     percentile,
-    post_batches,
     server_peak_rss_mb,
     setup_tenant,
     wait_until,
@@ -36,14 +54,22 @@ from _common import (
 
 from mail_proxy.testing import ReportEndpoint, ServedProxy
 
+PG_DSN = os.environ.get("GMP_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+BATCH = 100
+QUIET = {"GMP_LOG_LEVEL": "WARNING"}
+
 
 def _email(i: int) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = "bench@example.com"
     msg["To"] = f"rcpt{i % 50}@example.com"
+    msg["X-Genro-Mail-ID"] = f"plain-{i}"
     msg["Subject"] = f"Benchmark message {i}"
     msg.set_content("Hello from the benchmark.\n" * 4)
     return msg
+
+
+# -- the plain loop ----------------------------------------------------------------
 
 
 async def _plain_loop(port: int, n: int, connections: int) -> float:
@@ -64,73 +90,196 @@ async def _plain_loop(port: int, n: int, connections: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def baseline(n: int) -> dict[str, float]:
+async def _plain_single(sink: SinkProcess, tries: int) -> list[float]:
+    """One message at a time, each on a new connection: start -> arrival."""
+    latency = []
+    for i in range(tries):
+        data = _email(i).as_bytes()
+        t0 = time.time()
+        await aiosmtplib.send(
+            data,
+            sender="bench@example.com",
+            recipients=["x@example.com"],
+            hostname="127.0.0.1",
+            port=sink.port,
+            start_tls=False,
+        )
+        sink.wait_for(i + 1, timeout=10)
+        latency.append(sink.arrivals[i].at - t0)
+        await asyncio.sleep(0.05)
+    return latency
+
+
+def baseline(n: int, single_tries: int) -> dict[str, float]:
+    with SinkProcess() as sink:
+        single = asyncio.run(_plain_single(sink, single_tries))
     with SinkProcess() as sink:
         one = asyncio.run(_plain_loop(sink.port, n, 1))
         four = asyncio.run(_plain_loop(sink.port, n, 4))
-    return {"plain_1conn": one, "plain_4conn": four}
+    return {
+        "plain_1conn": one,
+        "plain_4conn": four,
+        "single_p50_ms": percentile(single, 50) * 1000,
+        "single_p99_ms": percentile(single, 99) * 1000,
+    }
 
 
-def proxy_run(n: int, with_app: bool) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp, SinkProcess() as sink, ReportEndpoint() as app:
-        proxy = ServedProxy(Path(tmp) / "bench.db", env={"GMP_LOG_LEVEL": "WARNING"})
-        with proxy:
-            setup_tenant(proxy, sink.port, sync_url=app.url if with_app else None)
-            messages = [message(i) for i in range(n)]
-            t0 = time.time()
-            with proxy.client(timeout=60) as client:
-                batches = post_batches(client, messages)
-            if not sink.wait_for(n, timeout=max(60.0, n / 50)):
-                raise RuntimeError(f"only {sink.count()} of {n} arrived")
-            elapsed = max(a.at for a in sink.arrivals) - t0
-            enqueued_at = {mid: at for at, ids in batches for mid in ids}
-            latency = [a.at - enqueued_at[a.mail_id] for a in sink.arrivals if a.mail_id]
-            result = {
-                "msgs_per_s": n / elapsed,
-                "latency_p50_ms": percentile(latency, 50) * 1000,
-                "latency_p99_ms": percentile(latency, 99) * 1000,
-                "duplicates_at_sink": float(n - len({a.mail_id for a in sink.arrivals})),
+# -- databases and processes -------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database(backend: str) -> Iterator[str]:
+    """A fresh SQLite file or PostgreSQL schema, removed afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield str(Path(tmp) / "bench.db")
+        return
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in PG_DSN else "?"
+    try:
+        yield f"{PG_DSN}{separator}schema={schema}"
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextlib.contextmanager
+def proxies(db: str, count: int, env: dict[str, str] | None = None) -> Iterator[list[ServedProxy]]:
+    """``count`` served processes on one database; the first creates the schema."""
+    started: list[ServedProxy] = []
+    try:
+        for _ in range(count):
+            started.append(ServedProxy(db, env=QUIET | (env or {})).start())
+        yield started
+    finally:
+        for proxy in started:
+            proxy.stop()
+
+
+# -- delivery under load -----------------------------------------------------------
+
+
+def proxy_run(backend: str, n: int, processes: int, with_app: bool) -> dict[str, float]:
+    with (
+        database(backend) as db,
+        SinkProcess() as sink,
+        ReportEndpoint() as app,
+        proxies(db, processes) as served,
+    ):
+        setup_tenant(served[0], sink.port, sync_url=app.url if with_app else None)
+        clients = [proxy.client(timeout=60) for proxy in served]
+        messages = [message(i) for i in range(n)]
+        sent_at: dict[str, float] = {}
+        t0 = time.time()
+        for start, client in zip(range(0, n, BATCH), itertools.cycle(clients), strict=False):
+            chunk = messages[start : start + BATCH]
+            at = time.time()
+            client.post("/commands/add-messages", json={"messages": chunk}).raise_for_status()
+            sent_at.update((m["id"], at) for m in chunk)
+        enqueued = time.time() - t0
+        for client in clients:
+            client.close()
+        if not sink.wait_for(n, timeout=max(120.0, n / 50)):
+            raise RuntimeError(f"only {sink.count()} of {n} arrived")
+        arrivals = sink.arrivals
+        elapsed = max(a.at for a in arrivals) - t0
+        latency = [a.at - sent_at[a.mail_id] for a in arrivals if a.mail_id in sent_at]
+        ids = {a.mail_id for a in arrivals}
+        result = {
+            "msgs_per_s": n / elapsed,
+            "enqueue_per_s": n / enqueued,
+            "latency_p50_ms": percentile(latency, 50) * 1000,
+            "latency_p99_ms": percentile(latency, 99) * 1000,
+            "lost": float(len(set(sent_at) - ids)),
+            "duplicates": float(len(arrivals) - len(ids)),
+        }
+        if with_app:
+            wait_until(lambda: len(app.sent_at) >= n, timeout=120)
+            arrived = {a.mail_id: a.at for a in arrivals}
+            report = [app.sent_at[mid] - arrived[mid] for mid in app.sent_at]
+            result |= {
+                "report_p50_ms": percentile(report, 50) * 1000,
+                "report_p99_ms": percentile(report, 99) * 1000,
+                "reported": float(len(app.sent_at)),
+                "report_duplicates": float(app.sent_duplicates),
             }
-            if with_app:
-                wait_until(lambda: len(app.sent_at) >= n, timeout=60)
-                arrived = {a.mail_id: a.at for a in sink.arrivals}
-                report = [app.sent_at[mid] - arrived[mid] for mid in app.sent_at]
-                result |= {
-                    "report_p50_ms": percentile(report, 50) * 1000,
-                    "report_p99_ms": percentile(report, 99) * 1000,
-                    "reported": float(len(app.sent_at)),
-                    "report_duplicates": float(app.sent_duplicates),
-                }
-            result["server_peak_rss_mb"] = server_peak_rss_mb(proxy)
+        result["server_peak_rss_mb"] = max(server_peak_rss_mb(p) for p in served)
     return result
 
 
-def idle_latency(tries: int, warmup: int = 10) -> dict[str, float]:
-    """One message at a time into an idle proxy, without run-now. The first
-    ``warmup`` messages (SMTP connection set-up, first use of every code path) are
-    sent but not counted: the figure is for a proxy that has been running."""
-    with tempfile.TemporaryDirectory() as tmp, SinkProcess() as sink:
-        proxy = ServedProxy(Path(tmp) / "bench.db", env={"GMP_LOG_LEVEL": "WARNING"})
-        with proxy, proxy.client(timeout=10) as client:
-            setup_tenant(proxy, sink.port)
-            lat: list[float] = []
-            for i in range(warmup + tries):
-                t0 = time.time()
-                client.post(
-                    "/commands/add-messages", json={"messages": [message(i, "idle")]}
-                ).raise_for_status()
-                if not sink.wait_for(i + 1, timeout=10):
-                    raise RuntimeError("idle message did not arrive")
-                if i >= warmup:
-                    lat.append(sink.arrivals[i].at - t0)
-                time.sleep(0.05)
-    return {"idle_p50_ms": percentile(lat, 50) * 1000, "idle_p99_ms": percentile(lat, 99) * 1000}
+# -- one message at a time ---------------------------------------------------------
+
+
+def _one_at_a_time(
+    client: httpx.Client, sink: SinkProcess, tries: int, *, run_now: bool, warmup: int = 10
+) -> list[float]:
+    """POST start -> arrival for messages sent one after another into an idle proxy.
+    The first ``warmup`` (connection set-up, first use of each path) are not counted."""
+    latency: list[float] = []
+    first = sink.count()
+    prefix = f"idle{int(run_now)}"
+    for i in range(warmup + tries):
+        t0 = time.time()
+        client.post(
+            "/commands/add-messages", json={"messages": [message(i, prefix)]}
+        ).raise_for_status()
+        if run_now:
+            client.post("/commands/run-now").raise_for_status()
+        if not sink.wait_for(first + i + 1, timeout=10):
+            raise RuntimeError("idle message did not arrive")
+        if i >= warmup:
+            latency.append(sink.arrivals[first + i].at - t0)
+        time.sleep(0.05)
+    return latency
+
+
+def idle_latency(backend: str, tries: int) -> dict[str, float]:
+    with database(backend) as db, SinkProcess() as sink, proxies(db, 1) as (proxy,):
+        setup_tenant(proxy, sink.port)
+        with proxy.client(timeout=10) as client:
+            plain = _one_at_a_time(client, sink, tries, run_now=False)
+            with_run_now = _one_at_a_time(client, sink, tries, run_now=True)
+    return {
+        "idle_p50_ms": percentile(plain, 50) * 1000,
+        "idle_p99_ms": percentile(plain, 99) * 1000,
+        "run_now_p50_ms": percentile(with_run_now, 50) * 1000,
+        "run_now_p99_ms": percentile(with_run_now, 99) * 1000,
+    }
+
+
+def cross_process_wake(tries: int) -> dict[str, float]:
+    """PostgreSQL: queued through an API-only process, sent by an idle other one."""
+    with (
+        database("postgres") as db,
+        SinkProcess() as sink,
+        proxies(db, 1, {"GMP_DISPATCH": "false"}) as (front,),
+        proxies(db, 1, {"GMP_SEND_LOOP_INTERVAL": "60"}),
+        front.client(timeout=10) as client,
+    ):
+        setup_tenant(front, sink.port)
+        latency = _one_at_a_time(client, sink, tries, run_now=False)
+    return {
+        "wake_p50_ms": percentile(latency, 50) * 1000,
+        "wake_p99_ms": percentile(latency, 99) * 1000,
+    }
+
+
+# -- the report --------------------------------------------------------------------
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: median([run[key] for run in runs]) for key in runs[0]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,5000,50000")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--processes", default="1,2", help="process counts to run each N with")
+    parser.add_argument("--idle-tries", type=int, default=100)
     parser.add_argument(
         "--report-n",
         type=int,
@@ -139,45 +288,61 @@ def main() -> None:
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    backends = args.backends.split(",")
+    counts = [int(p) for p in args.processes.split(",")]
 
-    base = [baseline(5000) for _ in range(args.runs)]
-    plain1 = median([b["plain_1conn"] for b in base])
-    plain4 = median([b["plain_4conn"] for b in base])
-    print(f"baseline plain aiosmtplib: 1 conn {plain1:.0f} msg/s, 4 conn {plain4:.0f} msg/s")
-
-    results: dict[int, dict[str, float]] = {}
-    for n in sizes:
-        runs = [proxy_run(n, with_app=False) for _ in range(args.runs)]
-        results[n] = {k: median([r[k] for r in runs]) for k in runs[0]}
-        r = results[n]
-        print(
-            f"N={n}: {r['msgs_per_s']:.0f} msg/s (x{r['msgs_per_s'] / plain4:.2f} of 4-conn, "
-            f"x{r['msgs_per_s'] / plain1:.2f} of 1-conn), enqueue->arrival "
-            f"p50 {r['latency_p50_ms']:.0f} ms p99 {r['latency_p99_ms']:.0f} ms, "
-            f"duplicates {r['duplicates_at_sink']:.0f}, peak RSS {r['server_peak_rss_mb']:.0f} MiB"
-        )
-    if len(sizes) > 1:
-        lo, hi = results[min(sizes)], results[max(sizes)]
-        print(
-            f"flatness: N={max(sizes)} / N={min(sizes)} throughput "
-            f"= {hi['msgs_per_s'] / lo['msgs_per_s']:.2f}, peak RSS ratio "
-            f"{hi['server_peak_rss_mb'] / lo['server_peak_rss_mb']:.2f}"
-        )
-
-    idle = [idle_latency(100) for _ in range(args.runs)]
+    base = _medians([baseline(5000, args.idle_tries) for _ in range(args.runs)])
+    plain1, plain4 = base["plain_1conn"], base["plain_4conn"]
     print(
-        f"idle single message: p50 {median([i['idle_p50_ms'] for i in idle]):.1f} ms, "
-        f"p99 {median([i['idle_p99_ms'] for i in idle]):.1f} ms"
+        f"plain aiosmtplib loop: 1 conn {plain1:.0f} msg/s, 4 conn {plain4:.0f} msg/s; "
+        f"single send start->arrival p50 {base['single_p50_ms']:.1f} ms "
+        f"p99 {base['single_p99_ms']:.1f} ms"
     )
+    print(
+        f"{'backend':9} {'procs':>5} {'N':>6} {'msg/s':>6} {'x4conn':>6} {'enq/s':>6} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'lost':>4} {'dup':>4} {'RSS MiB':>7}"
+    )
+    for backend in backends:
+        for processes in counts:
+            for n in sizes:
+                r = _medians(
+                    [proxy_run(backend, n, processes, with_app=False) for _ in range(args.runs)]
+                )
+                print(
+                    f"{backend:9} {processes:>5} {n:>6} {r['msgs_per_s']:>6.0f} "
+                    f"{r['msgs_per_s'] / plain4:>6.2f} {r['enqueue_per_s']:>6.0f} "
+                    f"{r['latency_p50_ms']:>7.0f} {r['latency_p99_ms']:>7.0f} "
+                    f"{r['lost']:>4.0f} {r['duplicates']:>4.0f} {r['server_peak_rss_mb']:>7.0f}",
+                    flush=True,
+                )
+
+    single_p99 = base["single_p99_ms"]
+    for backend in backends:
+        idle = _medians([idle_latency(backend, args.idle_tries) for _ in range(args.runs)])
+        print(
+            f"{backend} one message at idle: p50 {idle['idle_p50_ms']:.1f} ms, "
+            f"p99 {idle['idle_p99_ms']:.1f} ms (x{idle['idle_p99_ms'] / single_p99:.1f} of the "
+            f"plain single send's p99); with run-now p50 {idle['run_now_p50_ms']:.1f} ms, "
+            f"p99 {idle['run_now_p99_ms']:.1f} ms",
+            flush=True,
+        )
+    if "postgres" in backends:
+        wake = _medians([cross_process_wake(args.idle_tries) for _ in range(args.runs)])
+        print(
+            f"postgres wake-up across processes (API-only A -> idle B): "
+            f"p50 {wake['wake_p50_ms']:.1f} ms, p99 {wake['wake_p99_ms']:.1f} ms"
+        )
 
     if args.report_n:
-        runs = [proxy_run(args.report_n, with_app=True) for _ in range(args.runs)]
-        med = {k: median([r[k] for r in runs]) for k in runs[0]}
-        print(
-            f"reports N={args.report_n}: arrival->report p50 {med['report_p50_ms']:.0f} ms "
-            f"p99 {med['report_p99_ms']:.0f} ms, reported {med['reported']:.0f}, "
-            f"duplicate reports {med['report_duplicates']:.0f}"
-        )
+        for backend in backends:
+            med = _medians(
+                [proxy_run(backend, args.report_n, 1, with_app=True) for _ in range(args.runs)]
+            )
+            print(
+                f"{backend} reports N={args.report_n}: arrival->report p50 "
+                f"{med['report_p50_ms']:.0f} ms p99 {med['report_p99_ms']:.0f} ms, reported "
+                f"{med['reported']:.0f}, duplicate reports {med['report_duplicates']:.0f}"
+            )
 
 
 if __name__ == "__main__":
