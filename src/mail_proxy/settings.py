@@ -46,6 +46,12 @@ class Settings(BaseSettings):
             "GMP_SCHEDULER_ACTIVE", "GMP_START_ACTIVE", "scheduler_active"
         ),
     )
+    db_pool_size: int = Field(
+        default=5,
+        ge=1,
+        description="PostgreSQL: connections each process keeps open (up to twice as many "
+        "more under bursts).",
+    )
     dispatch: bool = Field(
         default=True,
         description="Deliver in this process; false: serve the API and report only, "

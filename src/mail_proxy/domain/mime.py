@@ -174,6 +174,13 @@ def _message_id(message: OutgoingMessage, message_key: str, domain: str) -> str:
     return f"<{digest}@{domain}>"
 
 
+@lru_cache(maxsize=4)
+def _date(second: int) -> str:
+    """The Date header's value (RFC 5322 §3.3) for a whole second: messages built in
+    the same second share it, and formatting it was a tenth of building a message."""
+    return format_datetime(datetime.fromtimestamp(second, UTC))
+
+
 def _top_headers(message: OutgoingMessage, *, message_key: str, now: float) -> list[str]:
     [sender] = _wire([message.sender])
     headers = [_address_header("From", [sender])]
@@ -182,7 +189,7 @@ def _top_headers(message: OutgoingMessage, *, message_key: str, now: float) -> l
             headers.append(_address_header(name, _wire(boxes)))
     headers += [
         _text_header("Subject", message.subject),
-        f"Date: {format_datetime(datetime.fromtimestamp(now, UTC))}",
+        f"Date: {_date(int(now))}",
         f"Message-ID: {_message_id(message, message_key, sender.address.rpartition('@')[2])}",
         _text_header("X-Genro-Mail-ID", message.id),
     ]

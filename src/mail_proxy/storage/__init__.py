@@ -29,7 +29,7 @@ async def open_store(settings: Settings) -> SqlStore:
     target = parse_target(settings.db_path)
     cipher = load_cipher(settings)
     if target.is_postgres:
-        store = SqlStore(postgres_database(target, cipher))
+        store = SqlStore(postgres_database(target, cipher, settings.db_pool_size))
     else:
         store = SqlStore(sqlite_database(target, cipher))
     try:
