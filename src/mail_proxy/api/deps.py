@@ -175,7 +175,9 @@ def submission_service(runtime: RuntimeDep) -> SubmissionService:
         default_priority=settings.default_priority,
         filesystem_roots=tuple(settings.attachment_base_dir),
     )
-    return SubmissionService(runtime.store, runtime.clock.now, runtime.dispatcher.wake, limits)
+    return SubmissionService(
+        runtime.store, runtime.clock.now, runtime.dispatcher.wake, limits, runtime.dispatcher
+    )
 
 
 SubmissionServiceDep = Annotated[SubmissionService, Depends(submission_service)]

@@ -215,6 +215,15 @@ class MessageRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LeaseRequest:
+    """A lease an idle dispatcher asks to be taken on messages as they are queued,
+    in the enqueue's own transaction, so that it sends them without claiming."""
+
+    token: str
+    expires: float
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimedMessage:
     """A message leased to one dispatcher; ``lease_token`` must be shown to finish it."""
 

@@ -9,7 +9,14 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 
-from mail_proxy.domain.models import ClaimedMessage, EnqueueResult, NewMessage, Outcome, RateLimits
+from mail_proxy.domain.models import (
+    ClaimedMessage,
+    EnqueueResult,
+    LeaseRequest,
+    NewMessage,
+    Outcome,
+    RateLimits,
+)
 from mail_proxy.domain.rate_limit import RateDecision
 
 
@@ -24,6 +31,15 @@ class Intake(ABC):
         reset); already sent → rejected; currently leased → rejected ("being sent").
         Results are in input order.
         """
+
+    @abstractmethod
+    async def enqueue_leased(
+        self, messages: Sequence[NewMessage], now: float, lease: LeaseRequest
+    ) -> tuple[list[EnqueueResult], list[ClaimedMessage]]:
+        """``enqueue``, and in the same transaction lease to ``lease`` those of the
+        queued messages that a claim could take now (due, tenant active, not
+        suspended); those are returned claimed, in dispatch order. Other processes
+        are told of work only when some queued message was left unleased."""
 
 
 class Queue(ABC):

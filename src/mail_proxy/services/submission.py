@@ -13,10 +13,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
-from mail_proxy.domain.models import EnqueueOutcome, Priority
+from mail_proxy.domain.models import (
+    ClaimedMessage,
+    EnqueueOutcome,
+    EnqueueResult,
+    LeaseRequest,
+    NewMessage,
+    Priority,
+)
 from mail_proxy.domain.outgoing import OutgoingMessage
 from mail_proxy.domain.priority import InvalidPriority, parse_priority
 from mail_proxy.domain.text import is_storable
@@ -57,6 +65,15 @@ class Refused:
     reason: str
 
 
+class Handoff(Protocol):
+    """An idle dispatcher that takes freshly queued messages straight from the intake
+    (``Dispatcher.lease_for`` / ``take``): one message at idle then costs no claim."""
+
+    def lease_for(self, count: int) -> LeaseRequest | None: ...
+
+    def take(self, claimed: Sequence[ClaimedMessage]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SubmissionResult:
     """How many messages were queued (or replaced) and the others, in batch order."""
@@ -72,11 +89,13 @@ class SubmissionService:
         clock: Callable[[], float],
         wake: Callable[[], None],
         limits: SubmissionLimits,
+        handoff: Handoff | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._wake = wake
         self._limits = limits
+        self._handoff = handoff
 
     async def submit(
         self,
@@ -101,8 +120,8 @@ class SubmissionService:
             for index, item in checked
             if isinstance(item, Rejection)
         ]
-        queued = await self._enqueue(accepted, rejected)
-        if queued:
+        queued, handed = await self._enqueue(accepted, rejected)
+        if queued > handed:
             self._wake()
         if rejected:
             log.info("messages_rejected", actor=actor, rejected=len(rejected), queued=queued)
@@ -154,13 +173,14 @@ class SubmissionService:
 
     async def _enqueue(
         self, accepted: list[tuple[int, OutgoingMessage]], rejected: list[Refused]
-    ) -> int:
+    ) -> tuple[int, int]:
         """Queue the accepted messages; the queue may still refuse one (already sent,
-        being sent), which joins ``rejected``."""
+        being sent), which joins ``rejected``. How many were queued, and how many of
+        those an idle dispatcher took at once."""
         if not accepted:
-            return 0
+            return 0, 0
         stored = [new_message(message) for _, message in accepted]
-        results = await self._store.intake.enqueue(stored, self._clock())
+        results, handed = await self._store_batch(stored)
         queued = 0
         for (index, message), result in zip(accepted, results, strict=True):
             if result.outcome is EnqueueOutcome.REJECTED:
@@ -168,7 +188,17 @@ class SubmissionService:
                 rejected.append(Refused(index, message.id, reason))
             else:
                 queued += 1
-        return queued
+        return queued, handed
+
+    async def _store_batch(self, stored: list[NewMessage]) -> tuple[list[EnqueueResult], int]:
+        now = self._clock()
+        lease = self._handoff.lease_for(len(stored)) if self._handoff else None
+        if lease is None or self._handoff is None:
+            return await self._store.intake.enqueue(stored, now), 0
+        results, claimed = await self._store.intake.enqueue_leased(stored, now, lease)
+        if claimed:
+            self._handoff.take(claimed)
+        return results, len(claimed)
 
 
 def _validate_all(

@@ -21,14 +21,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mail_proxy.domain.models import EnqueueOutcome, EnqueueResult, NewMessage, Status
+from mail_proxy.domain.models import (
+    ClaimedMessage,
+    EnqueueOutcome,
+    EnqueueResult,
+    LeaseRequest,
+    NewMessage,
+    Status,
+)
 from mail_proxy.ports import Intake
 from mail_proxy.storage import records
 from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.database import Database
-from mail_proxy.storage.tables import messages
+from mail_proxy.storage.tables import ACTIVE_STATUSES, messages, suspensions, tenants
 
 MSG = messages.c
+SUSP = suspensions.c
+TEN = tenants.c
 ALREADY_SENT = "id already sent"
 BEING_SENT = "message is being sent"
 
@@ -65,26 +74,55 @@ class SqlIntake(Intake):
             return []
 
         async def op(conn: AsyncConnection) -> list[EnqueueResult]:
-            inserted = await self._db.dialect.insert_new(self._db, conn, messages, now)
-            results: dict[int, EnqueueResult] = {}
-            seen: set[tuple[str, str]] = set()
-            for index, message in enumerate(messages):
-                key = (message.tenant_id, message.id)
-                if key in inserted and key not in seen:
-                    results[index] = EnqueueResult(message.id, EnqueueOutcome.QUEUED)
-                seen.add(key)
-            others = [(i, m) for i, m in enumerate(messages) if i not in results]
-            if others:
-                existing = await self._existing(conn, [m for _, m in others])
-                decided, replaces = _plan_replacements(others, existing, now, self._db.cipher)
-                results.update(decided)
-                if replaces:
-                    await conn.execute(_REPLACE, replaces)
-            if inserted or any(r.outcome is EnqueueOutcome.REPLACED for r in results.values()):
+            results = await self._store_batch(conn, messages, now)
+            if _queued_keys(messages, results):
                 await self._db.dialect.announce_work(conn)
-            return [results[i] for i in range(len(messages))]
+            return results
 
         return await self._db.write(op, "enqueue", writes_first=True)
+
+    async def enqueue_leased(
+        self, messages: Sequence[NewMessage], now: float, lease: LeaseRequest
+    ) -> tuple[list[EnqueueResult], list[ClaimedMessage]]:
+        if not messages:
+            return [], []
+
+        async def op(conn: AsyncConnection) -> tuple[list[EnqueueResult], list[ClaimedMessage]]:
+            results = await self._store_batch(conn, messages, now)
+            keys = _queued_keys(messages, results)
+            rows = (await conn.execute(_lease_due(keys, lease, now))).all() if keys else []
+            claimed = [
+                ClaimedMessage(
+                    records.message_record(row, self._db.cipher), lease.token, lease.expires
+                )
+                for row in rows
+            ]
+            if len(claimed) < len(keys):
+                await self._db.dialect.announce_work(conn)
+            claimed.sort(key=lambda c: (c.record.priority, c.record.pk))
+            return results, claimed
+
+        return await self._db.write(op, "enqueue", writes_first=True)
+
+    async def _store_batch(
+        self, conn: AsyncConnection, messages: Sequence[NewMessage], now: float
+    ) -> list[EnqueueResult]:
+        inserted = await self._db.dialect.insert_new(self._db, conn, messages, now)
+        results: dict[int, EnqueueResult] = {}
+        seen: set[tuple[str, str]] = set()
+        for index, message in enumerate(messages):
+            key = (message.tenant_id, message.id)
+            if key in inserted and key not in seen:
+                results[index] = EnqueueResult(message.id, EnqueueOutcome.QUEUED)
+            seen.add(key)
+        others = [(i, m) for i, m in enumerate(messages) if i not in results]
+        if others:
+            existing = await self._existing(conn, [m for _, m in others])
+            decided, replaces = _plan_replacements(others, existing, now, self._db.cipher)
+            results.update(decided)
+            if replaces:
+                await conn.execute(_REPLACE, replaces)
+        return [results[i] for i in range(len(messages))]
 
     async def _existing(
         self, conn: AsyncConnection, batch: Sequence[NewMessage]
@@ -105,6 +143,41 @@ class SqlIntake(Intake):
             for row in await conn.execute(query):
                 found[(tenant_id, row.id)] = row
         return found
+
+
+def _queued_keys(
+    messages: Sequence[NewMessage], results: Sequence[EnqueueResult]
+) -> set[tuple[str, str]]:
+    """The (tenant_id, id) of the messages this batch made due or pending."""
+    taken = (EnqueueOutcome.QUEUED, EnqueueOutcome.REPLACED)
+    return {
+        (message.tenant_id, message.id)
+        for message, result in zip(messages, results, strict=True)
+        if result.outcome in taken
+    }
+
+
+def _lease_due(keys: set[tuple[str, str]], lease: LeaseRequest, now: float) -> sa.Update:
+    """Lease the just-queued messages a claim could take now: the claim's rules
+    (``claiming._DUE``) for rows named by key instead of found by scanning."""
+    suspended = sa.exists().where(
+        SUSP.tenant_id == MSG.tenant_id,
+        sa.or_(SUSP.batch_code == "*", SUSP.batch_code == MSG.batch_code),
+    )
+    inactive = sa.exists().where(TEN.id == MSG.tenant_id, sa.not_(TEN.active))
+    return (
+        sa.update(messages)
+        .where(
+            sa.tuple_(MSG.tenant_id, MSG.id).in_(sorted(keys)),
+            MSG.status.in_(ACTIVE_STATUSES),
+            sa.or_(MSG.deferred_ts.is_(None), MSG.deferred_ts <= now),
+            sa.or_(MSG.lease_expires.is_(None), MSG.lease_expires <= now),
+            sa.not_(suspended),
+            sa.not_(inactive),
+        )
+        .values(lease_token=lease.token, lease_expires=lease.expires)
+        .returning(*messages.columns)
+    )
 
 
 def _plan_replacements(

@@ -37,8 +37,9 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -57,6 +58,7 @@ from mail_proxy.domain.models import (
     ClaimedMessage,
     Deferred,
     Failed,
+    LeaseRequest,
     MessageRecord,
     Outcome,
     Sent,
@@ -131,6 +133,7 @@ class Dispatcher:
         self._backlog = False
         self._explore = True
         self._stopping = False
+        self._running = False
 
     # -- control -----------------------------------------------------------------
 
@@ -164,6 +167,30 @@ class Dispatcher:
         self._explore = True
         self._wakeup.set()
 
+    # -- messages handed over by the intake ------------------------------------------
+
+    def lease_for(self, count: int) -> LeaseRequest | None:
+        """A lease for ``count`` messages about to be queued, when this dispatcher runs,
+        is idle and active, and they fit one account's concurrent sends: the intake
+        takes it in the enqueue's transaction and hands the messages over (``take``),
+        so they go out as soon as it commits, with no claim in between. Otherwise
+        None, and a wake-up and a claim find them as usual."""
+        idle = self._running and not self._stopping and self._active and not self._lanes
+        if not idle or self._settings.test_mode:
+            return None
+        if count > self._settings.max_concurrent_per_account:
+            return None
+        return LeaseRequest(uuid.uuid4().hex, self._clock.now() + self._settings.lease_seconds)
+
+    def take(self, claimed: Sequence[ClaimedMessage]) -> None:
+        """Messages leased with a ``lease_for`` lease: into their lanes now (given back
+        if the dispatcher is stopping)."""
+        if self._stopping or not self._running:
+            for message in claimed:
+                self._finished.release(message)
+            return
+        self._accept(list(claimed), urgent=True)
+
     def _new_finish_buffer(self) -> FinishBuffer:
         return FinishBuffer(self._store, self._metrics, on_flushed=self._outcomes_committed)
 
@@ -180,6 +207,7 @@ class Dispatcher:
         watcher = asyncio.create_task(self._wake_on(stop))
         flusher = asyncio.create_task(self._finished.run())
         again = not self._settings.test_mode
+        self._running = True
         try:
             await self._start_suspended_if_configured()
             while not stop.is_set():
@@ -189,6 +217,7 @@ class Dispatcher:
                 explore, self._explore = self._explore, False
                 again = not stop.is_set() and await self._iteration(explore)
         finally:
+            self._running = False
             watcher.cancel()
             await self._drain()
             await self._close_finisher(flusher)

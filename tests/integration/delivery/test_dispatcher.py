@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 import structlog.testing
 
+from mail_proxy.domain.models import LeaseRequest, NewMessage
 from mail_proxy.settings import Settings
 from mail_proxy.storage import open_store
 from mail_proxy.testing import ManualClock
 
-from .conftest import Queue, Running, Script, ServerFactory, account_for, claimable
+from .conftest import Queue, Running, Script, ServerFactory, account_for, claimable, payload
 
 Start = Callable[..., Awaitable[Running]]
 SettingsFactory = Callable[..., Settings]
@@ -518,3 +519,66 @@ async def _instance_seen(run: Running, *, active: bool) -> None:
     async with asyncio.timeout(5):
         while run.dispatcher.active is not active:
             await asyncio.sleep(0.01)
+
+
+async def _idle(run: Running) -> None:
+    """Wait until the dispatcher runs with nothing in hand."""
+    async with asyncio.timeout(5):
+        while run.dispatcher.lease_for(1) is None:
+            await asyncio.sleep(0.01)
+
+
+async def test_messages_handed_over_at_enqueue_go_out_without_a_claim(
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """An idle dispatcher leases messages in the enqueue's transaction and sends them
+    at once: its poll is a minute away and nothing wakes it, yet they arrive."""
+    server = await smtp_server()
+    await queue.setup(account_for(server))
+    run = await start_dispatcher(queue.store, fast(settings_factory, send_loop_interval=60))
+    await _idle(run)
+    lease = run.dispatcher.lease_for(2)
+    assert lease is not None
+    batch = [NewMessage("t1", mid, "acc", 2, payload(mid)) for mid in ("h1", "h2")]
+    _, claimed = await queue.store.intake.enqueue_leased(batch, time.time(), lease)
+    run.dispatcher.take(claimed)
+    await queue.wait_status("h1", "sent")
+    await queue.wait_status("h2", "sent")
+    assert sorted(r.mail_id for r in await server.wait_for(2)) == ["h1", "h2"]
+
+
+async def test_a_busy_stopped_or_test_mode_dispatcher_takes_nothing_over(
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    server = await smtp_server(Script(delay=0.5))
+    await queue.setup(account_for(server))
+    settings = fast(settings_factory, send_loop_interval=60, max_concurrent_per_account=2)
+    run = await start_dispatcher(queue.store, settings)
+    await _idle(run)
+    assert run.dispatcher.lease_for(3) is None  # more than one account sends at once
+    await queue.add("slow")
+    run.dispatcher.wake()
+    async with asyncio.timeout(5):
+        while run.dispatcher.lease_for(1) is not None:  # busy with "slow"
+            await asyncio.sleep(0.01)
+    await queue.wait_status("slow", "sent")
+    await run.halt()
+    assert run.dispatcher.lease_for(1) is None
+    late = LeaseRequest("late", time.time() + 60)
+    _, claimed = await queue.store.intake.enqueue_leased(
+        [NewMessage("t1", "late", "acc", 2, payload("late"))], time.time(), late
+    )
+    run.dispatcher.take(claimed)  # stopped: given back
+    async with asyncio.timeout(5):
+        while "late" not in await claimable(queue.store):
+            await run.dispatcher._finished.flush()
+            await asyncio.sleep(0.02)
+    test_mode = await start_dispatcher(queue.store, fast(settings_factory, test_mode=True))
+    await asyncio.sleep(0.05)
+    assert test_mode.dispatcher.lease_for(1) is None
