@@ -131,7 +131,7 @@ def timeline(record: MessageRecord, events: list[Event]) -> list[dict[str, objec
     """Queued, then each event (attempts with the SMTP reply, deferrals, sent,
     failures), each followed by when the tenant's application acknowledged it."""
     entries: list[dict[str, object]] = [
-        {"ts": record.created_at, "kind": "queued", "text": "Queued", "details": None}
+        {"ts": record.created_at, "kind": "queued", "text": "accepted into the queue", "details": None}
     ]
     for event in events:
         entries.append(
