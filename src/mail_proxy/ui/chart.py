@@ -37,6 +37,10 @@ class Chart:
     labels: list[tuple[float, str]]
     """(x, HH:MM) every hour, along the bottom."""
 
+    @property
+    def axis_y(self) -> int:
+        return self.height - AXIS
+
 
 def bars(minutes: list[MinuteCount]) -> Chart:
     """One bar per minute: its height the messages queued that minute, with the

@@ -8,6 +8,8 @@ tenant's searches are confined to its own tenant by ``Caller.scope``, as the API
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
@@ -127,23 +129,26 @@ async def delete(posted: PostedDep, runtime: RuntimeDep) -> Response:
     return RedirectResponse(f"/ui/messages?{query}", 303, headers=security_headers())
 
 
-def timeline(record: MessageRecord, events: list[Event]) -> list[dict[str, object]]:
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """One line of a message's timeline."""
+
+    ts: float
+    kind: str
+    text: str
+    details: dict[str, Any] | None = None
+
+
+def timeline(record: MessageRecord, events: list[Event]) -> list[Moment]:
     """Queued, then each event (attempts with the SMTP reply, deferrals, sent,
     failures), each followed by when the tenant's application acknowledged it."""
-    entries: list[dict[str, object]] = [
-        {"ts": record.created_at, "kind": "queued", "text": "accepted into the queue", "details": None}
-    ]
+    moments = [Moment(record.created_at, "queued", "accepted into the queue")]
     for event in events:
-        entries.append(
-            {"ts": event.ts, "kind": str(event.type), "text": event.description or "",
-             "details": event.details}
-        )  # fmt: skip
+        moments.append(Moment(event.ts, str(event.type), event.description or "", event.details))
         if event.reported_ts is not None:
-            entries.append(
-                {"ts": event.reported_ts, "kind": "reported",
-                 "text": f"Reported to the application ({event.type})", "details": None}
-            )  # fmt: skip
-    return sorted(entries, key=lambda e: float(str(e["ts"])))
+            text = f"reported to the application ({event.type})"
+            moments.append(Moment(event.reported_ts, "reported", text))
+    return sorted(moments, key=lambda m: m.ts)
 
 
 def body_response(body: str, is_html: bool) -> HTMLResponse:

@@ -8,7 +8,6 @@ and is neither cached nor framed by another site.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -85,10 +84,6 @@ def duration(seconds: float | None) -> str:
     return f"{seconds} s"
 
 
-def ago(ts: float | None) -> str:
-    return "never" if ts is None else f"{duration(max(0.0, time.time() - ts))} ago"
-
-
 def addresses(value: Any) -> str:
     """``to``/``cc``/``bcc`` as submitted: a string or a list of them."""
     if value is None:
@@ -98,4 +93,4 @@ def addresses(value: Any) -> str:
     return str(value)
 
 
-_env.filters.update(when=when, duration=duration, ago=ago, addresses=addresses)
+_env.filters.update(when=when, duration=duration, addresses=addresses)
