@@ -44,7 +44,7 @@ class Overview(ABC):
 
     @abstractmethod
     async def oldest_active(self, tenant_id: str | None) -> float | None:
-        """``created_at`` of the oldest pending or deferred message."""
+        """``created_at`` of the first submitted message still pending or deferred."""
 
     @abstractmethod
     async def deferred_reasons(self, tenant_id: str | None, limit: int) -> list[tuple[str, int]]:

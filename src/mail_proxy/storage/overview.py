@@ -1,8 +1,8 @@
 """Aggregate reads for the dashboard's overview, each served by an index.
 
-Counting by minute reads ``ix_messages_created_at``, the oldest waiting message the
-claim index, deferred reasons only deferred rows (``ix_messages_status_pk``), the
-send windows ``ix_send_log_account_ts`` and the backlog the unreported-events index.
+Counting by minute reads ``ix_messages_created_at``; the oldest waiting message and
+the deferred reasons ``ix_messages_status_pk``; the send windows
+``ix_send_log_account_ts``; the backlog the unreported-events index.
 """
 
 from __future__ import annotations
@@ -49,11 +49,21 @@ class SqlOverview(Overview):
         return await self._db.read(op, "overview_per_minute")
 
     async def oldest_active(self, tenant_id: str | None) -> float | None:
-        query = sa.select(sa.func.min(MSG.created_at)).where(
-            MSG.status.in_(ACTIVE_STATUSES), *_tenant(MSG.tenant_id, tenant_id)
-        )
-        oldest = await self._scalar(query, "overview_oldest_active")
-        return None if oldest is None else float(oldest)
+        """The first submitted of each waiting status (two probes of
+        ``ix_messages_status_pk``, where ``min(created_at)`` read every waiting row)."""
+        firsts = [
+            sa.select(MSG.created_at)
+            .where(MSG.status == status, *_tenant(MSG.tenant_id, tenant_id))
+            .order_by(MSG.pk)
+            .limit(1)
+            for status in ACTIVE_STATUSES
+        ]
+
+        async def op(conn: AsyncConnection) -> float | None:
+            found = [(await conn.execute(query)).scalar() for query in firsts]
+            return min((float(ts) for ts in found if ts is not None), default=None)
+
+        return await self._db.read(op, "overview_oldest_active")
 
     async def deferred_reasons(self, tenant_id: str | None, limit: int) -> list[tuple[str, int]]:
         reason = sa.func.coalesce(MSG.error, "")
