@@ -241,3 +241,18 @@ async def test_the_dev_mailbox_needs_the_dev_sink(ui: UiClient, path: str) -> No
     admin = await ui(ADMIN)
     answer = await admin.get(path)
     assert answer.status_code == 404 and "--dev-sink" in answer.text
+
+
+async def test_the_cookie_is_secure_over_https_and_an_inactive_tenant_only_reads(
+    app: Any, api: httpx.AsyncClient, tenant_key: TenantKey
+) -> None:
+    acme = await tenant_key("acme")
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://proxy.test") as browser:
+        answer = await browser.post("/ui/login", data={"token": acme})
+        assert "secure" in answer.headers["set-cookie"].lower()
+        token = csrf((await browser.get("/ui/tenants/acme")).text)
+        assert (await api.put("/tenant/acme", json={"active": False})).status_code == 200
+        assert (await browser.get("/ui/tenants/acme")).status_code == 200
+        refused = await browser.post("/ui/tenants/acme/suspend", data={"csrf": token})
+        assert refused.status_code == 403 and "inactive" in refused.text
