@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     # PEC (a later issue reads this)
     pec_acceptance_timeout: int = 1800
 
+    # dashboard (/ui)
+    ui_session_ttl: int = Field(
+        default=8 * 3600, ge=60, description="Seconds a dashboard login lasts."
+    )
+
     @field_validator("retry_delays", "private_targets_allowlist", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:

@@ -84,6 +84,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         app.include_router(module.router)
     if settings.dev_sink:
         app.include_router(dev.router)
+    # The dashboard uses api.deps: imported once the api package is complete.
+    from mail_proxy.ui import install as install_dashboard
+
+    install_dashboard(app)
     install_error_handlers(app)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(CommandLogMiddleware, max_body_bytes=settings.command_log_max_body_bytes)

@@ -82,19 +82,26 @@ async def authenticate(
     token: Annotated[str | None, Security(_token_header)],
 ) -> Caller:
     """Any valid token; records the caller for the command log."""
-    caller = await _identify(runtime, token, changes=request.method in STATE_CHANGING)
+    caller = await identify(runtime, token, changes=request.method in STATE_CHANGING)
     request.state.actor = caller.actor
     request.state.tenant_id = caller.tenant_id
     return caller
 
 
-async def _identify(runtime: Runtime, token: str | None, *, changes: bool) -> Caller:
+async def identify(runtime: Runtime, token: str | None, *, changes: bool) -> Caller:
+    """Who ``token`` is (the API's header, the dashboard's login); raises when nobody."""
     if not token:
         raise Unauthorized(f"Missing {TOKEN_HEADER} header")
     admin = runtime.settings.api_token
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
         return Caller()
-    tenant = await runtime.store.tenants.by_key_hash(hash_api_key(token))
+    return await identify_tenant(runtime, hash_api_key(token), changes=changes)
+
+
+async def identify_tenant(runtime: Runtime, key_hash: str, *, changes: bool) -> Caller:
+    """The tenant whose API key has this digest, with its key's expiry and the
+    inactive tenant's read-only rule applied (a dashboard session re-checks it so)."""
+    tenant = await runtime.store.tenants.by_key_hash(key_hash)
     if tenant is None:
         raise Unauthorized("Invalid API token")
     expires = tenant.api_key_expires_at
@@ -137,7 +144,12 @@ def control_service(runtime: RuntimeDep) -> ControlService:
 
 def message_service(runtime: RuntimeDep) -> MessageService:
     retention = runtime.settings.delivery_report_retention_seconds
-    return MessageService(runtime.store, retention_seconds=retention, clock=runtime.clock.now)
+    return MessageService(
+        runtime.store,
+        retention_seconds=retention,
+        clock=runtime.clock.now,
+        wake=runtime.dispatcher.wake,
+    )
 
 
 def audit_service(runtime: RuntimeDep) -> AuditService:
@@ -155,7 +167,7 @@ def tenant_service(runtime: RuntimeDep) -> TenantService:
 
 
 def account_service(runtime: RuntimeDep) -> AccountService:
-    return AccountService(runtime.store, runtime.clock.now)
+    return AccountService(runtime.store, runtime.clock.now, probe=runtime.mailer.check)
 
 
 def instance_service(runtime: RuntimeDep) -> InstanceService:

@@ -45,11 +45,11 @@ def _masked_item(key: str, item: Any) -> Any:
     if lowered == "messages" and isinstance(item, list):
         return {"count": len(item), "ids": [_message_id(m) for m in item]}
     if lowered.endswith("_url") and isinstance(item, str):
-        return _without_userinfo(item)
+        return without_userinfo(item)
     return mask_secrets(item)
 
 
-def _without_userinfo(url: str) -> str:
+def without_userinfo(url: str) -> str:
     """A URL with any ``user:password@`` masked (such URLs are refused, but the
     refused request is still recorded)."""
     scheme, sep, rest = url.partition("://")

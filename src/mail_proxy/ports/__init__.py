@@ -17,24 +17,32 @@ from mail_proxy.ports.admin import (
 )
 from mail_proxy.ports.messages import DeleteResult, MessageFilter, Messages
 from mail_proxy.ports.offloaded_files import OffloadedFiles
+from mail_proxy.ports.overview import AccountSends, Backlog, MinuteCount, Overview
 from mail_proxy.ports.queue import Intake, Queue, SendLog, WorkSignals
+from mail_proxy.ports.sessions import SessionRecord, Sessions
 from mail_proxy.ports.store import Store
 from mail_proxy.ports.sync import Outbox, SyncState, TenantSyncState
 
 __all__ = [
+    "AccountSends",
     "Accounts",
     "Audit",
     "AuditFilter",
+    "Backlog",
     "Control",
     "DeleteResult",
     "InstanceSettings",
     "Intake",
     "MessageFilter",
     "Messages",
+    "MinuteCount",
     "OffloadedFiles",
     "Outbox",
+    "Overview",
     "Queue",
     "SendLog",
+    "SessionRecord",
+    "Sessions",
     "Store",
     "SyncState",
     "TenantSyncState",

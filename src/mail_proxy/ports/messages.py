@@ -18,6 +18,12 @@ class MessageFilter:
     active_only: bool = False
     batch_code: str | None = None
     account_id: str | None = None
+    message_id: str | None = None
+    text: str | None = None
+    """Case-insensitive part of the stored message (addresses, subject, body)."""
+    since: float | None = None
+    until: float | None = None
+    """``created_at`` bounds, both inclusive."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +67,15 @@ class Messages(ABC):
     async def cleanup(self, older_than: float, tenant_id: str | None = None) -> int:
         """Remove sent/error messages finished before ``older_than`` whose events
         are all reported; returns how many."""
+
+    @abstractmethod
+    async def page(
+        self, flt: MessageFilter, *, before_pk: int | None, limit: int
+    ) -> list[MessageRecord]:
+        """Newest first, keyset-paged: the messages with ``pk < before_pk`` (any
+        page costs what the first does, where an offset grows with the page)."""
+
+    @abstractmethod
+    async def retry_now(self, tenant_id: str, message_id: str, now: float) -> bool:
+        """Make a waiting (pending or deferred, not leased) message due at ``now``;
+        False when there is no such message."""

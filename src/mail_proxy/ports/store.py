@@ -7,7 +7,9 @@ from abc import ABC, abstractmethod
 from mail_proxy.ports.admin import Accounts, Audit, Control, InstanceSettings, Tenants
 from mail_proxy.ports.messages import Messages
 from mail_proxy.ports.offloaded_files import OffloadedFiles
+from mail_proxy.ports.overview import Overview
 from mail_proxy.ports.queue import Intake, Queue, SendLog, WorkSignals
+from mail_proxy.ports.sessions import Sessions
 from mail_proxy.ports.sync import Outbox, SyncState
 
 
@@ -28,6 +30,8 @@ class Store(ABC):
     audit: Audit
     offloaded_files: OffloadedFiles
     work_signals: WorkSignals
+    sessions: Sessions
+    overview: Overview
 
     @abstractmethod
     async def close(self) -> None: ...

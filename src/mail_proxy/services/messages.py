@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from mail_proxy.domain.models import Event, MessageRecord
-from mail_proxy.errors import NotFound
+from mail_proxy.errors import Conflict, NotFound
 from mail_proxy.ports import DeleteResult, MessageFilter, Store
 
 
@@ -40,10 +40,12 @@ class MessageService:
         *,
         retention_seconds: float,
         clock: Callable[[], float] = time.time,
+        wake: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._retention = retention_seconds
         self._clock = clock
+        self._wake = wake
 
     async def search(
         self, flt: MessageFilter, *, limit: int, offset: int, with_history: bool = False
@@ -55,6 +57,25 @@ class MessageService:
             tenant_names=await self._tenant_names(r.tenant_id for r in records),
             histories=await self._histories(records) if with_history else None,
         )
+
+    async def browse(
+        self, flt: MessageFilter, *, before_pk: int | None, limit: int
+    ) -> tuple[list[MessageRecord], int | None]:
+        """Newest first; the cursor of the next (older) page, None on the last."""
+        records = await self._store.messages.page(flt, before_pk=before_pk, limit=limit + 1)
+        more = len(records) > limit
+        return records[:limit], records[limit - 1].pk if more else None
+
+    async def retry_now(self, tenant_id: str, message_id: str) -> None:
+        """A waiting message becomes due now; the dispatcher is woken for it."""
+        if not await self._store.messages.retry_now(tenant_id, message_id, self._clock()):
+            await self._record(tenant_id, message_id)
+            raise Conflict(
+                f"Message {message_id!r} is not waiting: only pending or deferred "
+                "messages not being sent can be retried now"
+            )
+        if self._wake is not None:
+            self._wake()
 
     async def get(self, tenant_id: str, message_id: str) -> MessageDetail:
         record = await self._record(tenant_id, message_id)

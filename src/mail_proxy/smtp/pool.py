@@ -163,6 +163,12 @@ class SmtpPool(Mailer):
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
+    async def check(self, account: Account) -> None:
+        """Connect, secure and log in as a send would, then say QUIT: raises the
+        ``MailerError`` a send would have met (the dashboard's connection test)."""
+        connection = await self._open(account, _config_of(account))
+        self._retire(connection)
+
     def idle_connections(self, account: Account) -> int:
         """How many sessions of ``account`` wait for reuse (for tests and stats)."""
         pool = self._pools.get((account.tenant_id, account.id))

@@ -27,6 +27,8 @@ class ReceivedMessage:
     headers: dict[str, str]
     body: str
     size: int
+    html: str | None = None
+    """The HTML part, when the message has one (the dashboard's mailbox renders it)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +83,8 @@ class DevSink:
         headers = {key: str(value) for key, value in parsed.items()}
         part = parsed.get_body(preferencelist=("plain", "html"))
         body = part.get_content() if part is not None else ""
+        html_part = parsed.get_body(preferencelist=("html",))
+        html = html_part.get_content() if html_part is not None else None
         self.messages.append(
-            ReceivedMessage(time.time(), mail_from, recipients, headers, body, len(raw))
+            ReceivedMessage(time.time(), mail_from, recipients, headers, body, len(raw), html)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,6 +54,41 @@ class SqlMessages(Messages):
             ]
 
         return await self._db.read(op, "list_messages")
+
+    async def page(
+        self, flt: MessageFilter, *, before_pk: int | None, limit: int
+    ) -> list[MessageRecord]:
+        query = sa.select(messages).where(*_conditions(flt))
+        if before_pk is not None:
+            query = query.where(MSG.pk < before_pk)
+        query = query.order_by(MSG.pk.desc()).limit(limit)
+
+        async def op(conn: AsyncConnection) -> list[MessageRecord]:
+            return [
+                records.message_record(row, self._db.cipher) for row in await conn.execute(query)
+            ]
+
+        return await self._db.read(op, "page_messages")
+
+    async def retry_now(self, tenant_id: str, message_id: str, now: float) -> bool:
+        statement = (
+            sa.update(messages)
+            .where(
+                MSG.tenant_id == tenant_id,
+                MSG.id == message_id,
+                MSG.status.in_(ACTIVE_STATUSES),
+                sa.or_(MSG.lease_expires.is_(None), MSG.lease_expires < now),
+            )
+            .values(deferred_ts=now, updated_at=now)
+        )
+
+        async def op(conn: AsyncConnection) -> bool:
+            changed = (await conn.execute(statement)).rowcount == 1
+            if changed:
+                await self._db.dialect.announce_work(conn)
+            return changed
+
+        return await self._db.write(op, "retry_now", writes_first=True)
 
     async def count(self, flt: MessageFilter) -> int:
         query = sa.select(sa.func.count()).select_from(messages).where(*_conditions(flt))
@@ -152,6 +188,16 @@ def _conditions(flt: MessageFilter) -> list[sa.ColumnElement[bool]]:
         conditions.append(MSG.batch_code == flt.batch_code)
     if flt.account_id is not None:
         conditions.append(MSG.account_id == flt.account_id)
+    if flt.message_id is not None:
+        conditions.append(MSG.id == flt.message_id)
+    if flt.text:
+        # As stored: the payload is JSON text with non-ASCII characters \u-escaped.
+        needle = json.dumps(flt.text)[1:-1]
+        conditions.append(MSG.payload.icontains(needle, autoescape=True))
+    if flt.since is not None:
+        conditions.append(MSG.created_at >= flt.since)
+    if flt.until is not None:
+        conditions.append(MSG.created_at <= flt.until)
     return conditions
 
 

@@ -18,8 +18,10 @@ from mail_proxy.storage.messages import SqlMessages
 from mail_proxy.storage.migrate import migrate
 from mail_proxy.storage.offloaded_files import SqlOffloadedFiles
 from mail_proxy.storage.outbox import SqlOutbox
+from mail_proxy.storage.overview import SqlOverview
 from mail_proxy.storage.queue import SqlQueue
 from mail_proxy.storage.send_log import SqlSendLog
+from mail_proxy.storage.sessions import SqlSessions
 from mail_proxy.storage.sync_state import SqlSyncState
 from mail_proxy.storage.tables import instance_settings, metadata
 from mail_proxy.storage.tenants import SqlTenants
@@ -43,6 +45,8 @@ class SqlStore(Store):
         self.audit = SqlAudit(db)
         self.offloaded_files = SqlOffloadedFiles(db)
         self.work_signals = db.dialect.work_signals()
+        self.sessions = SqlSessions(db)
+        self.overview = SqlOverview(db)
 
     @property
     def writer_engine(self) -> AsyncEngine:

@@ -222,3 +222,30 @@ offloaded_files = sa.Table(
     sa.Column("downloads", sa.Integer, nullable=False),
     sa.Index("ix_offloaded_files_expires_at", "expires_at"),
 )
+
+#: Dashboard sessions (``/ui``), by the SHA-256 of their id: the id itself lives only
+#: in the browser's cookie.
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(128)),
+    sa.Column("credential_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Index("ix_ui_sessions_expires_at", "expires_at"),
+)
+
+# The dashboard's message search at a million rows (revision 0008): an id typed
+# without its tenant, a batch code, a time range, and the counts by status (a scan
+# of this small index instead of the table).
+sa.Index("ix_messages_id", messages.c.id)
+sa.Index(
+    "ix_messages_batch_code",
+    messages.c.batch_code,
+    messages.c.pk,
+    sqlite_where=sa.text("batch_code IS NOT NULL"),
+    postgresql_where=sa.text("batch_code IS NOT NULL"),
+)
+sa.Index("ix_messages_created_at", messages.c.created_at)
+sa.Index("ix_messages_status_pk", messages.c.status, messages.c.pk)

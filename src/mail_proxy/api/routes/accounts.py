@@ -66,13 +66,18 @@ def account_out(account: Account) -> AccountOut:
 async def save_account(
     body: AccountIn, caller: AnyCaller, runtime: RuntimeDep, accounts: AccountServiceDep
 ) -> AccountSaveResponse:
-    account = Account(
-        tenant_id=caller.tenant(body.tenant_id),
+    account = account_from(body, caller.tenant(body.tenant_id))
+    saved, created = await accounts.save(account, requester(caller, runtime.settings))
+    return AccountSaveResponse(created=created, account=account_out(saved))
+
+
+def account_from(body: AccountIn, tenant_id: str) -> Account:
+    """The account a request describes (the API's body, the dashboard's form)."""
+    return Account(
+        tenant_id=tenant_id,
         limit_behavior=LimitBehavior(body.limit_behavior),
         **body.model_dump(exclude={"tenant_id", "limit_behavior"}),
     )
-    saved, created = await accounts.save(account, requester(caller, runtime.settings))
-    return AccountSaveResponse(created=created, account=account_out(saved))
 
 
 @router.get("/accounts", response_model=AccountListResponse, summary="List SMTP accounts")

@@ -1,0 +1,54 @@
+"""Dashboard sessions, and the indexes its message search needs at a million rows.
+
+Sessions are stored by the SHA-256 of their id (the id is only in the browser's
+cookie). The indexes serve an id searched without its tenant, a batch code, a
+creation-time range and the counts by status, which otherwise scan the table.
+
+Revision ID: 0008
+Revises: 0006
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ui_sessions",
+        sa.Column("id_hash", sa.String(64), primary_key=True),
+        sa.Column("tenant_id", sa.String(128)),
+        sa.Column("credential_hash", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.Double, nullable=False),
+        sa.Column("expires_at", sa.Double, nullable=False),
+    )
+    op.create_index("ix_ui_sessions_expires_at", "ui_sessions", ["expires_at"])
+    op.create_index("ix_messages_id", "messages", ["id"])
+    op.create_index(
+        "ix_messages_batch_code",
+        "messages",
+        ["batch_code", "pk"],
+        sqlite_where=sa.text("batch_code IS NOT NULL"),
+        postgresql_where=sa.text("batch_code IS NOT NULL"),
+    )
+    op.create_index("ix_messages_created_at", "messages", ["created_at"])
+    op.create_index("ix_messages_status_pk", "messages", ["status", "pk"])
+
+
+def downgrade() -> None:
+    for index in (
+        "ix_messages_status_pk",
+        "ix_messages_created_at",
+        "ix_messages_batch_code",
+        "ix_messages_id",
+    ):
+        op.drop_index(index, table_name="messages")
+    op.drop_index("ix_ui_sessions_expires_at", table_name="ui_sessions")
+    op.drop_table("ui_sessions")
