@@ -8,6 +8,7 @@ from mail_proxy.ports.admin import Accounts, Audit, Control, InstanceSettings, T
 from mail_proxy.ports.messages import Messages
 from mail_proxy.ports.offloaded_files import OffloadedFiles
 from mail_proxy.ports.queue import Intake, Queue, SendLog, WorkSignals
+from mail_proxy.ports.returned_mail import Bounces, Mailboxes, Suppressions
 from mail_proxy.ports.sync import Outbox, SyncState
 
 
@@ -28,6 +29,9 @@ class Store(ABC):
     audit: Audit
     offloaded_files: OffloadedFiles
     work_signals: WorkSignals
+    mailboxes: Mailboxes
+    bounces: Bounces
+    suppressions: Suppressions
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -133,6 +133,7 @@ messages = sa.Table(
     ),
     sa.Index("ix_messages_tenant_pk", "tenant_id", "pk"),
     sa.Index("ix_messages_rfc_message_id", "rfc_message_id"),
+    sa.Index("ix_messages_id", "id"),
 )
 
 message_events = sa.Table(
@@ -221,4 +222,52 @@ offloaded_files = sa.Table(
     sa.Column("first_download_at", sa.Double),
     sa.Column("downloads", sa.Integer, nullable=False),
     sa.Index("ix_offloaded_files_expires_at", "expires_at"),
+)
+
+#: Failed recipients read from bounce mailboxes; ``tenant_id`` NULL when unmatched.
+bounces = sa.Table(
+    "bounces",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("mailbox", sa.String(200), nullable=False),
+    sa.Column("tenant_id", sa.String(128)),
+    sa.Column("message_id", sa.String(255)),
+    sa.Column("message_pk", sa.BigInteger),
+    sa.Column("matched_by", sa.String(16), nullable=False),
+    sa.Column("recipient", sa.String(256), nullable=False),
+    sa.Column("bounce_type", sa.String(8), nullable=False),
+    sa.Column("bounce_code", sa.String(16)),
+    sa.Column("bounce_reason", sa.Text, nullable=False),
+    sa.Index("ix_bounces_tenant", "tenant_id", "id"),
+    sa.Index("ix_bounces_recipient", "tenant_id", "recipient", "ts"),
+)
+
+#: Each tenant's addresses not to mail again, and why.
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("tenant_id", sa.String(128), primary_key=True),
+    sa.Column("address", sa.String(256), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("bounce_id", sa.BigInteger),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+#: Mail each polled mailbox has handled (``mail_key``: UIDVALIDITY:UID).
+mailbox_processed = sa.Table(
+    "mailbox_processed",
+    metadata,
+    sa.Column("mailbox", sa.String(200), primary_key=True),
+    sa.Column("mail_key", sa.String(255), primary_key=True),
+    sa.Column("processed_at", sa.Double, nullable=False),
+)
+
+#: One poller per mailbox across the processes sharing the database.
+mailbox_leases = sa.Table(
+    "mailbox_leases",
+    metadata,
+    sa.Column("mailbox", sa.String(200), primary_key=True),
+    sa.Column("lease_holder", sa.String(200)),
+    sa.Column("lease_until", sa.Double),
 )
