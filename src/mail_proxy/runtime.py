@@ -72,7 +72,9 @@ class Runtime:
         )
         sync_loop = SyncLoop(store, sync_client, settings, metrics, dispatcher.wake, clock)
         dispatcher.on_outcome = sync_loop.wake_for_events
-        mailbox_pollers = MailboxPollers(store, settings, metrics, clock)
+        mailbox_pollers = MailboxPollers(
+            store, settings, metrics, clock, on_events=sync_loop.wake_for_events
+        )
         loops: list[Loop] = [
             sync_loop,
             CleanupLoop(store, settings, clock),

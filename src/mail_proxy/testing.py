@@ -199,6 +199,8 @@ class ReportEndpoint:
         self.sent_at: dict[str, float] = {}
         self.sent_duplicates = 0
         self.calls: list[tuple[float, int]] = []
+        #: (arrival time, entry) of every ``bounce`` and ``pec_*`` entry, in order.
+        self.returned: list[tuple[float, dict[str, Any]]] = []
         self.lock = threading.Lock()
         endpoint = self
 
@@ -227,6 +229,8 @@ class ReportEndpoint:
             self.calls.append((now, len(entries)))
             self.entries.update(entry["id"] for entry in entries)
             for entry in entries:
+                if str(entry.get("event", "")).startswith(("bounce", "pec_")):
+                    self.returned.append((now, entry))
                 if entry.get("sent_ts") is None:
                     continue
                 if entry["id"] in self.sent_at:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,12 @@ class PollerContext:
     lease_seconds: float
     idle_seconds: float
     holder: str = field(default_factory=new_holder)
+    #: Told which tenants got new events, so that client sync reports them at once.
+    on_events: Callable[[Collection[str]], None] | None = None
+
+    def events_recorded(self, tenant_ids: Collection[str]) -> None:
+        if self.on_events is not None and tenant_ids:
+            self.on_events(tenant_ids)
 
 
 class MailboxPoller:
@@ -166,11 +173,14 @@ class MailboxPoller:
             )
             if matched is None:
                 return 0
+            if matched:
+                ctx.events_recorded({self.config.tenant_id})
             ctx.metrics.pec_receipts.labels(event=found.event.value).inc()
             log.info("pec_receipt", mailbox=name, pec_event=found.event.value, matched=matched)
             return 1
         if isinstance(found, Bounce):
             records = await ctx.store.mailboxes.record_bounce(name, key, found, ctx.rules, now)
+            ctx.events_recorded({r.tenant_id for r in records or [] if r.tenant_id is not None})
             for record in records or []:
                 ctx.metrics.bounces.labels(type=record.bounce_type).inc()
                 if record.tenant_id is None:
@@ -200,7 +210,14 @@ class MailboxPollers:
 
     name = "mailbox_pollers"
 
-    def __init__(self, store: Store, settings: Settings, metrics: Metrics, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        metrics: Metrics,
+        clock: Clock,
+        on_events: Callable[[Collection[str]], None] | None = None,
+    ) -> None:
         self._store = store
         self._settings = settings
         self._ctx = PollerContext(
@@ -210,6 +227,7 @@ class MailboxPollers:
             bounce_rules(settings),
             settings.mailbox_lease_seconds,
             settings.mailbox_idle_seconds,
+            on_events=on_events,
         )
         self._reload = asyncio.Event()
         self._running: dict[str, tuple[MailboxPoller, asyncio.Event, asyncio.Task[None]]] = {}
@@ -285,6 +303,8 @@ class MailboxPollers:
         count = await self._store.mailboxes.pec_timeouts(
             now, float(self._settings.pec_acceptance_timeout)
         )
+        if count and self._ctx.on_events is not None:
+            self._ctx.on_events(())  # tenants unknown here: every tenant with events
         if count:
             self._ctx.metrics.pec_receipts.labels(event="pec_timeout").inc(count)
             log.info("pec_timeouts", count=count)

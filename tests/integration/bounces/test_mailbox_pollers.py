@@ -21,7 +21,7 @@ from mail_proxy.ports import Store
 from mail_proxy.runtime import Runtime
 from mail_proxy.settings import Settings
 from mail_proxy.storage import open_store
-from mail_proxy.testing import Dovecot, RecordingSink
+from mail_proxy.testing import Dovecot, RecordingSink, ReportEndpoint
 from mail_proxy.workers.mailbox_pollers import (
     MailboxPoller,
     MailboxPollers,
@@ -129,9 +129,13 @@ async def test_restart_mid_poll_handles_nothing_twice(
     config = _config(dovecot, folder)
     first = DropsBeforeFlagging(config)
     await first.open()
+    context = _context(sqlite, settings_factory())
     with pytest.raises(ImapError):
-        await MailboxPoller(config, _context(sqlite, settings_factory())).poll_once(first)
+        await MailboxPoller(config, context).poll_once(first)
     await first.close()
+    metrics = context.metrics.render().decode()
+    assert 'gmp_bounces_total{type="hard"} 3.0' in metrics
+    assert "gmp_bounces_unmatched_total 1.0" in metrics
     assert await _unflagged(dovecot, folder) == 4
 
     restarted = ImapMailbox(config)
@@ -266,3 +270,37 @@ async def _state(pollers: MailboxPollers, state: str) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_bounce_reaches_the_tenant_through_client_sync(
+    dovecot: Dovecot, settings_factory: Callable[..., Settings]
+) -> None:
+    """A DSN appended to the bounce mailbox is reported to the tenant's endpoint once,
+    with the protocol's bounce fields, without waiting for the sync interval."""
+    folder = await _folder_with(dovecot)
+    runtime = await Runtime.open(settings_factory())
+    store = runtime.store
+    bounce = {"enabled": True, "imap_host": dovecot.host, "imap_port": dovecot.port,
+              "imap_user": dovecot.user, "imap_password": dovecot.password, "imap_ssl": False,
+              "imap_folder": folder, "poll_interval_seconds": 5}  # fmt: skip
+    await store.instance.update({"bounce": bounce})
+    with ReportEndpoint() as endpoint:
+        tenant = Tenant(id="acme", client_base_url=endpoint.url, target_trusted=True)
+        await store.tenants.create(tenant, None, time.time())
+        await _sent(store, "m1")
+        runtime.start_workers()
+        try:
+            await _until(lambda: _true(endpoint.reported_sent() == {"m1"}))
+            assert runtime.mailbox_pollers is not None
+            await _until(lambda: _state(runtime.mailbox_pollers, "polling"))  # type: ignore[arg-type]
+            await _append(
+                dovecot, folder, samples.postfix_dsn(mail_id="m1", message_id="<m1@proxy.example>")
+            )
+            await _until(lambda: _true(len(endpoint.returned) == 1))
+        finally:
+            await runtime.close()
+    [(_, entry)] = endpoint.returned
+    assert {k: entry[k] for k in ("id", "event", "bounce_type", "bounce_code")} == {
+        "id": "m1", "event": "bounce", "bounce_type": "hard", "bounce_code": "5.1.1"
+    }  # fmt: skip
+    assert "User unknown" in entry["bounce_reason"] and entry["bounce_ts"] > 0
