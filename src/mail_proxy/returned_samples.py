@@ -22,6 +22,11 @@ def _returned_headers(mail_id: str | None, message_id: str | None, rcpt: str) ->
     return CRLF.join(lines) + CRLF
 
 
+def _id_of(mail_id: str | None) -> str | None:
+    """The Message-ID the samples give the message of ``mail_id``."""
+    return None if mail_id is None else f"<{mail_id}@proxy.example>"
+
+
 def _report(
     *,
     sender: str,
@@ -80,7 +85,7 @@ def postfix_dsn(
 
 def gmail_dsn(rcpt: str = "full@gmail.example", *, mail_id: str | None = "m2") -> bytes:
     """Gmail's report: the whole original returned as message/rfc822."""
-    original = _returned_headers(mail_id, "<m2@proxy.example>", rcpt) + CRLF + "Hello" + CRLF
+    original = _returned_headers(mail_id, _id_of(mail_id), rcpt) + CRLF + "Hello" + CRLF
     return _report(
         sender="Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
         subject="Delivery Status Notification (Failure)",
@@ -106,7 +111,7 @@ def exchange_dsn(rcpt: str = "gone@contoso.example", *, mail_id: str | None = "m
             (rcpt, "failed", "5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient "
              "not found by SMTP address lookup"),
         ],
-        original=_returned_headers(mail_id, "<m3@proxy.example>", rcpt),
+        original=_returned_headers(mail_id, _id_of(mail_id), rcpt),
     )  # fmt: skip
 
 
@@ -124,7 +129,7 @@ def exim_bounce(rcpt: str = "missing@example.net", *, mail_id: str | None = "m4"
         f"    SMTP error from remote mail server after RCPT TO:<{rcpt}>:\r\n"
         "    550 5.1.1 No such user here\r\n\r\n"
         "------ This is a copy of the message, including all the headers. ------\r\n\r\n"
-        + _returned_headers(mail_id, "<m4@proxy.example>", rcpt)
+        + _returned_headers(mail_id, _id_of(mail_id), rcpt)
     ).encode()
 
 
@@ -138,7 +143,7 @@ def qmail_bounce(rcpt: str = "olduser@example.com", *, mail_id: str | None = "m5
         "This is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n"
         f"<{rcpt}>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n\r\n"
         "--- Below this line is a copy of the message.\r\n\r\n"
-        + _returned_headers(mail_id, "<m5@proxy.example>", rcpt)
+        + _returned_headers(mail_id, _id_of(mail_id), rcpt)
     ).encode()
 
 

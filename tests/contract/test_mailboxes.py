@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from mail_proxy.domain.bounces import BounceType, FailedRecipient
 from mail_proxy.domain.models import Account, EventType, Tenant
 from mail_proxy.domain.pec import PecReceipt
-from mail_proxy.domain.returned_mail import Bounce
+from mail_proxy.domain.returned_mail import Bounce, Ignored
 from mail_proxy.domain.suppression import SoftBouncePolicy
-from mail_proxy.ports.returned_mail import BounceRules
+from mail_proxy.ports.returned_mail import BounceRecord, BounceRules, Mailboxes, Recorded
 from mail_proxy.settings import Settings
 from mail_proxy.storage import open_store
 
@@ -32,6 +32,18 @@ async def _sent(q: Queue, *ids: str, tenant: str = "acme") -> None:
     await q.send_all(await q.claim(), ts=NOW)
 
 
+async def _record_bounce(
+    mb: Mailboxes, key: str, bounce: Bounce, now: float = NOW
+) -> tuple[BounceRecord, ...] | None:
+    [done] = await mb.record("box", [(key, bounce)], tenant_id=None, rules=RULES, now=now)
+    return done.bounces if done.new else None
+
+
+async def _record_receipt(mb: Mailboxes, key: str, receipt: PecReceipt, tenant: str) -> Recorded:
+    [done] = await mb.record("pec", [(key, receipt)], tenant_id=tenant, rules=RULES, now=NOW)
+    return done
+
+
 def _bounce(mail_id: str | None, message_id: str | None, *failed: FailedRecipient) -> Bounce:
     return Bounce(failed or (HARD,), mail_id, message_id, standard=True)
 
@@ -42,9 +54,9 @@ async def test_bounce_matched_by_mail_id_message_id_or_recipient(q: Queue) -> No
     await _sent(q, "m1", "m2", "m3")
     await _sent(q, "m1", tenant="beta")
     mb = q.store.mailboxes
-    [by_both] = await mb.record_bounce("box", "1:1", _bounce("m1", "<beta.m1@x>"), RULES, NOW)
-    [by_mid] = await mb.record_bounce("box", "1:2", _bounce(None, "<acme.m2@x>"), RULES, NOW)
-    [by_rcpt] = await mb.record_bounce("box", "1:3", _bounce(None, None), RULES, NOW)
+    [by_both] = await _record_bounce(mb, "1:1", _bounce("m1", "<beta.m1@x>"))
+    [by_mid] = await _record_bounce(mb, "1:2", _bounce(None, "<acme.m2@x>"))
+    [by_rcpt] = await _record_bounce(mb, "1:3", _bounce(None, None))
     assert (by_both.tenant_id, by_both.message_id, by_both.matched_by) == ("beta", "m1", "mail_id")
     assert (by_mid.tenant_id, by_mid.message_id, by_mid.matched_by) == ("acme", "m2", "message_id")
     assert (by_rcpt.tenant_id, by_rcpt.matched_by) == ("beta", "recipient")  # the latest sent
@@ -62,11 +74,13 @@ async def test_unmatched_bounce_is_kept_and_each_mail_handled_once(q: Queue) -> 
     """No message → kept with no tenant; the same key twice → nothing the second time."""
     unknown = FailedRecipient("x@nowhere.example", BounceType.HARD, None, "gone")
     mb = q.store.mailboxes
-    [record] = await mb.record_bounce("box", "7:1", _bounce("nope", None, unknown), RULES, NOW)
+    [record] = await _record_bounce(mb, "7:1", _bounce("nope", None, unknown))
     assert (record.tenant_id, record.matched_by) == (None, "none")
-    assert await mb.record_bounce("box", "7:1", _bounce("nope", None, unknown), RULES, NOW) is None
-    assert await mb.record_ignored("box", "7:1", NOW) is False
-    assert await mb.record_ignored("box", "7:2", NOW) is True
+    assert await _record_bounce(mb, "7:1", _bounce("nope", None, unknown)) is None
+    noise = Ignored("automatic reply")
+    first, again = await mb.record("box", [("7:2", noise), ("7:2", noise)], tenant_id=None,
+                                   rules=RULES, now=NOW)  # fmt: skip
+    assert (first.new, again.new) == (True, False)
     assert await mb.handled("box", ["7:1", "7:2", "7:3"]) == {"7:1", "7:2"}
     assert await mb.handled("other", ["7:1"]) == set()
     [listed] = await q.store.bounces.search(None, unmatched=True)
@@ -79,11 +93,11 @@ async def test_hard_suppresses_at_once_soft_after_the_limit(q: Queue) -> None:
     await _sent(q, "h", "s")
     await _sent(q, "s", tenant="beta")
     mb, sup = q.store.mailboxes, q.store.suppressions
-    [hard] = await mb.record_bounce("box", "1", _bounce("h", "<acme.h@x>"), RULES, NOW)
+    [hard] = await _record_bounce(mb, "1", _bounce("h", "<acme.h@x>"))
     assert hard.suppressed
     soft = _bounce("s", "<beta.s@x>", SOFT)
-    [first] = await mb.record_bounce("box", "2", soft, RULES, NOW)
-    [second] = await mb.record_bounce("box", "3", soft, RULES, NOW + 10)
+    [first] = await _record_bounce(mb, "2", soft)
+    [second] = await _record_bounce(mb, "3", soft, NOW + 10)
     assert (first.suppressed, second.suppressed) == (False, True)
     entries = await sup.search(None)
     assert [(e.tenant_id, e.address, e.bounce_id) for e in entries] == [
@@ -110,9 +124,9 @@ async def test_pec_receipts_and_timeouts(q: Queue) -> None:
     await _sent(q, "p1", "p2")
     receipt = PecReceipt(EventType.PEC_ACCEPTANCE, "accettazione", "<acme.p1@x>", {"tipo": "x"})
     mb = q.store.mailboxes
-    assert await mb.record_receipt("pec", "1", receipt, "acme", NOW) is True
-    assert await mb.record_receipt("pec", "1", receipt, "acme", NOW) is None
-    assert await mb.record_receipt("pec", "2", receipt, "beta", NOW) is False
+    assert await _record_receipt(mb, "1", receipt, "acme") == Recorded(True, (), True)
+    assert await _record_receipt(mb, "1", receipt, "acme") == Recorded(False)
+    assert await _record_receipt(mb, "2", receipt, "beta") == Recorded(True, (), False)
     assert await mb.pec_timeouts(NOW + 100, 1800) == 0
     assert await mb.pec_timeouts(NOW + 1800, 1800) == 1
     assert await mb.pec_timeouts(NOW + 1900, 1800) == 0

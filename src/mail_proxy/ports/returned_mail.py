@@ -13,8 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mail_proxy.domain.pec import PecReceipt
-from mail_proxy.domain.returned_mail import Bounce
+from mail_proxy.domain.returned_mail import Returned
 from mail_proxy.domain.suppression import SoftBouncePolicy
 
 
@@ -46,6 +45,17 @@ class Suppression:
 
 
 @dataclass(frozen=True, slots=True)
+class Recorded:
+    """What recording one mail did: ``new`` False when it was handled already;
+    ``bounces`` its failed recipients as stored; ``receipt_matched`` for a PEC
+    receipt, whether it found its message (None: not a receipt recorded)."""
+
+    new: bool
+    bounces: tuple[BounceRecord, ...] = ()
+    receipt_matched: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BounceRules:
     """What recording a bounce needs to know besides the bounce."""
 
@@ -66,22 +76,20 @@ class Mailboxes(ABC):
         """Which of these mail keys the mailbox has handled already."""
 
     @abstractmethod
-    async def record_bounce(
-        self, mailbox: str, key: str, bounce: Bounce, rules: BounceRules, now: float
-    ) -> list[BounceRecord] | None:
-        """Correlate, store, append ``bounce`` events and suppress; None when ``key``
-        was handled already (by this or another process)."""
-
-    @abstractmethod
-    async def record_receipt(
-        self, mailbox: str, key: str, receipt: PecReceipt, tenant_id: str, now: float
-    ) -> bool | None:
-        """Append the receipt's event to the tenant's message it references; True when
-        one matched, False when none did, None when ``key`` was handled already."""
-
-    @abstractmethod
-    async def record_ignored(self, mailbox: str, key: str, now: float) -> bool:
-        """Mark mail that is neither bounce nor receipt handled; False if it was."""
+    async def record(
+        self,
+        mailbox: str,
+        mails: Sequence[tuple[str, Returned]],
+        *,
+        tenant_id: str | None,
+        rules: BounceRules,
+        now: float,
+    ) -> list[Recorded]:
+        """Record a batch of read mails (key, what it is) in one transaction, in order.
+        A bounce is correlated, stored, given ``bounce`` events and may suppress; a PEC
+        receipt (only for a PEC mailbox: ``tenant_id`` set) appends its event to the
+        tenant's message it references; anything else is only marked handled. A key
+        handled already (by this or another process) changes nothing."""
 
     @abstractmethod
     async def pec_timeouts(self, now: float, waited: float) -> int:

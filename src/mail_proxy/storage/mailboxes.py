@@ -1,7 +1,8 @@
 """What the mailbox pollers record: bounces, PEC receipts, and mail handled.
 
-Each record is one transaction that starts by inserting the mail's key into
-``mailbox_processed``: when the key is there already (a restart re-reading the
+A batch of read mails is one transaction (one commit for a fetch of 50, not 50);
+each mail starts by inserting its key into ``mailbox_processed``: when the key is
+there already (a restart re-reading the
 mailbox, or another process that held the lease before) nothing else happens, so
 every mail is handled exactly once whatever fails between reading and flagging it.
 
@@ -25,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mail_proxy.domain.bounces import BounceType, FailedRecipient
 from mail_proxy.domain.models import EventType
 from mail_proxy.domain.pec import PecReceipt
-from mail_proxy.domain.returned_mail import Bounce
+from mail_proxy.domain.returned_mail import Bounce, Returned
 from mail_proxy.domain.suppression import suppression_reason
 from mail_proxy.domain.text import storable_json
-from mail_proxy.ports.returned_mail import BounceRecord, BounceRules, Mailboxes
+from mail_proxy.ports.returned_mail import BounceRecord, BounceRules, Mailboxes, Recorded
 from mail_proxy.storage.database import Database
 from mail_proxy.storage.leases import release_row_lease, take_row_lease
 from mail_proxy.storage.records import dump_json
@@ -93,52 +94,45 @@ class SqlMailboxes(Mailboxes):
 
         return await self._db.read(op, "mailbox_handled")
 
-    async def record_ignored(self, mailbox: str, key: str, now: float) -> bool:
-        async def op(conn: AsyncConnection) -> bool:
-            return await self._first_time(conn, mailbox, key, now)
-
-        return await self._db.write(op, "record_ignored_mail", writes_first=True)
-
-    async def record_bounce(
-        self, mailbox: str, key: str, bounce: Bounce, rules: BounceRules, now: float
-    ) -> list[BounceRecord] | None:
-        async def op(conn: AsyncConnection) -> list[BounceRecord] | None:
-            if not await self._first_time(conn, mailbox, key, now):
-                return None
-            by_ids, how_ids = await _match_ids(conn, bounce)
-            records = []
-            for failed in bounce.recipients:
-                match, how = by_ids, how_ids
-                if match is None:
-                    match, how = (
-                        await _match_recipient(conn, failed.address, rules, now),
-                        "recipient",
+    async def record(
+        self,
+        mailbox: str,
+        mails: Sequence[tuple[str, Returned]],
+        *,
+        tenant_id: str | None,
+        rules: BounceRules,
+        now: float,
+    ) -> list[Recorded]:
+        async def op(conn: AsyncConnection) -> list[Recorded]:
+            done = []
+            for key, found in mails:
+                if not await self._first_time(conn, mailbox, key, now):
+                    done.append(Recorded(new=False))
+                elif isinstance(found, Bounce):
+                    done.append(
+                        Recorded(True, await self._bounce(conn, mailbox, found, rules, now))
                     )
-                records.append(
-                    await _record(conn, self._db, mailbox, failed, match, how, rules, now)
-                )
-            return records
+                elif isinstance(found, PecReceipt) and tenant_id is not None:
+                    matched = await _receipt(conn, found, tenant_id, now)
+                    done.append(Recorded(True, receipt_matched=matched))
+                else:
+                    done.append(Recorded(new=True))
+            return done
 
-        return await self._db.write(op, "record_bounce", writes_first=True)
+        return await self._db.write(op, "record_returned_mail", writes_first=True)
 
-    async def record_receipt(
-        self, mailbox: str, key: str, receipt: PecReceipt, tenant_id: str, now: float
-    ) -> bool | None:
-        async def op(conn: AsyncConnection) -> bool | None:
-            if not await self._first_time(conn, mailbox, key, now):
-                return None
-            if receipt.referenced_id is None:
-                return False
-            query = sa.select(MSG.pk, MSG.tenant_id, MSG.id).where(
-                MSG.rfc_message_id == receipt.referenced_id, MSG.tenant_id == tenant_id
-            )
-            found = (await conn.execute(query.limit(1))).first()
-            if found is None:
-                return False
-            await _append_event(conn, tuple(found), receipt.event, None, receipt.details, now)
-            return True
-
-        return await self._db.write(op, "record_pec_receipt", writes_first=True)
+    async def _bounce(
+        self, conn: AsyncConnection, mailbox: str, bounce: Bounce, rules: BounceRules, now: float
+    ) -> tuple[BounceRecord, ...]:
+        by_ids, how_ids = await _match_ids(conn, bounce)
+        records = []
+        for failed in bounce.recipients:
+            match, how = by_ids, how_ids
+            if match is None:
+                match = await _match_recipient(conn, failed.address, rules, now)
+                how = "recipient"
+            records.append(await _record(conn, self._db, mailbox, failed, match, how, rules, now))
+        return tuple(records)
 
     async def pec_timeouts(self, now: float, waited: float) -> int:
         settled = sa.exists().where(
@@ -174,6 +168,20 @@ class SqlMailboxes(Mailboxes):
             .returning(mailbox_processed.c.mail_key)
         )
         return (await conn.execute(statement)).first() is not None
+
+
+async def _receipt(conn: AsyncConnection, receipt: PecReceipt, tenant_id: str, now: float) -> bool:
+    """Append the receipt's event to the tenant's message it references, if found."""
+    if receipt.referenced_id is None:
+        return False
+    query = sa.select(MSG.pk, MSG.tenant_id, MSG.id).where(
+        MSG.rfc_message_id == receipt.referenced_id, MSG.tenant_id == tenant_id
+    )
+    found = (await conn.execute(query.limit(1))).first()
+    if found is None:
+        return False
+    await _append_event(conn, tuple(found), receipt.event, None, receipt.details, now)
+    return True
 
 
 async def _match_ids(conn: AsyncConnection, bounce: Bounce) -> tuple[Match | None, str]:

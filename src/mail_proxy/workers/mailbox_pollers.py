@@ -31,14 +31,15 @@ from mail_proxy.clock import wait_for_any
 from mail_proxy.domain.clock import Clock
 from mail_proxy.domain.pec import PecReceipt
 from mail_proxy.domain.retry import backoff_delay
-from mail_proxy.domain.returned_mail import Bounce, read_returned
+from mail_proxy.domain.returned_mail import Ignored, Returned, read_returned
 from mail_proxy.domain.suppression import SoftBouncePolicy
 from mail_proxy.domain.text import storable
 from mail_proxy.errors import MailProxyError
 from mail_proxy.imap import IMAP_FAILURES, ImapMailbox, MailboxConfig
+from mail_proxy.imap.mailbox import FETCH_BATCH
 from mail_proxy.metrics import Metrics
 from mail_proxy.ports import Store
-from mail_proxy.ports.returned_mail import BounceRules
+from mail_proxy.ports.returned_mail import BounceRecord, BounceRules
 from mail_proxy.settings import Settings
 from mail_proxy.sync.lease import new_holder
 
@@ -151,11 +152,12 @@ class MailboxPoller:
         keys = {uid: f"{mailbox.uidvalidity}:{uid}" for uid in uids}
         done = await ctx.store.mailboxes.handled(name, list(keys.values()))
         new = 0
-        for start in range(0, len(uids), 50):
-            chunk = uids[start : start + 50]
+        for start in range(0, len(uids), FETCH_BATCH):
+            chunk = uids[start : start + FETCH_BATCH]
             raws = await mailbox.fetch([uid for uid in chunk if keys[uid] not in done])
-            for uid, raw in raws.items():
-                new += await self._handle(keys[uid], raw)
+            mails = [(keys[uid], read_returned(raw)) for uid, raw in raws.items()]
+            if mails:
+                new += await self._record(mails)
             await mailbox.mark_handled(chunk)
         now = ctx.clock.now()
         self.status.state, self.status.failures, self.status.last_error = "polling", 0, None
@@ -164,40 +166,44 @@ class MailboxPoller:
         ctx.metrics.mailbox_backlog.labels(mailbox=name).set(0)
         return new
 
-    async def _handle(self, key: str, raw: bytes) -> int:
-        ctx, name, now = self._ctx, self.config.name, self._ctx.clock.now()
-        found = read_returned(raw)
-        if isinstance(found, PecReceipt) and self.config.tenant_id is not None:
-            matched = await ctx.store.mailboxes.record_receipt(
-                name, key, found, self.config.tenant_id, now
-            )
-            if matched is None:
-                return 0
-            if matched:
-                ctx.events_recorded({self.config.tenant_id})
-            ctx.metrics.pec_receipts.labels(event=found.event.value).inc()
-            log.info("pec_receipt", mailbox=name, pec_event=found.event.value, matched=matched)
-            return 1
-        if isinstance(found, Bounce):
-            records = await ctx.store.mailboxes.record_bounce(name, key, found, ctx.rules, now)
-            ctx.events_recorded({r.tenant_id for r in records or [] if r.tenant_id is not None})
-            for record in records or []:
-                ctx.metrics.bounces.labels(type=record.bounce_type).inc()
-                if record.tenant_id is None:
-                    ctx.metrics.bounces_unmatched.inc()
-                log.info(
-                    "bounce_recorded",
-                    mailbox=name,
-                    tenant_id=record.tenant_id,
-                    message_id=record.message_id,
-                    bounce_type=record.bounce_type,
-                    bounce_code=record.bounce_code,
-                    suppressed=record.suppressed,
-                )
-            return 0 if records is None else 1
-        reason = found.reason if not isinstance(found, PecReceipt) else "receipt in bounce mailbox"
-        log.debug("returned_mail_ignored", mailbox=name, reason=reason)
-        return int(await ctx.store.mailboxes.record_ignored(name, key, now))
+    async def _record(self, mails: list[tuple[str, Returned]]) -> int:
+        """Record one fetched chunk in one transaction; how many were new."""
+        ctx, name = self._ctx, self.config.name
+        results = await ctx.store.mailboxes.record(
+            name, mails, tenant_id=self.config.tenant_id, rules=ctx.rules, now=ctx.clock.now()
+        )
+        tenants: set[str] = set()
+        for (_, found), done in zip(mails, results, strict=True):
+            if not done.new:
+                continue
+            if isinstance(found, PecReceipt) and done.receipt_matched is not None:
+                ctx.metrics.pec_receipts.labels(event=found.event.value).inc()
+                if done.receipt_matched and self.config.tenant_id is not None:
+                    tenants.add(self.config.tenant_id)
+                log.info("pec_receipt", mailbox=name, pec_event=found.event.value,
+                         matched=done.receipt_matched)  # fmt: skip
+            elif isinstance(found, Ignored):
+                log.debug("returned_mail_ignored", mailbox=name, reason=found.reason)
+            for record in done.bounces:
+                self._count(record)
+                if record.tenant_id is not None:
+                    tenants.add(record.tenant_id)
+        ctx.events_recorded(tenants)
+        return sum(done.new for done in results)
+
+    def _count(self, record: BounceRecord) -> None:
+        self._ctx.metrics.bounces.labels(type=record.bounce_type).inc()
+        if record.tenant_id is None:
+            self._ctx.metrics.bounces_unmatched.inc()
+        log.info(
+            "bounce_recorded",
+            mailbox=self.config.name,
+            tenant_id=record.tenant_id,
+            message_id=record.message_id,
+            bounce_type=record.bounce_type,
+            bounce_code=record.bounce_code,
+            suppressed=record.suppressed,
+        )
 
 
 def bounce_rules(settings: Settings) -> BounceRules:

@@ -81,7 +81,9 @@ async def test_bounces_listed_per_tenant_and_unmatched_for_the_admin(
     failed = FailedRecipient("x@nowhere.example", BounceType.HARD, "5.1.1", "gone")
     bounce = Bounce((failed,), "nope", None, standard=True)
     rules = bounce_rules(runtime.settings)
-    await runtime.store.mailboxes.record_bounce("bounce", "1:1", bounce, rules, time.time())
+    await runtime.store.mailboxes.record(
+        "bounce", [("1:1", bounce)], tenant_id=None, rules=rules, now=time.time()
+    )
     [unmatched] = (await client.get("/bounces", params={"unmatched": True})).json()["bounces"]
     assert unmatched["tenant_id"] is None and unmatched["bounce_code"] == "5.1.1"
     acme = tenant_client(key)
