@@ -4,13 +4,16 @@ and a refused login shown without stopping delivery."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aioimaplib
 import pytest
+import trustme
 
 from mail_proxy import returned_samples as samples
 from mail_proxy.clock import SYSTEM_CLOCK
@@ -304,3 +307,26 @@ async def test_a_bounce_reaches_the_tenant_through_client_sync(
         "id": "m1", "event": "bounce", "bounce_type": "hard", "bounce_code": "5.1.1"
     }  # fmt: skip
     assert "User unknown" in entry["bounce_reason"] and entry["bounce_ts"] > 0
+
+
+async def test_implicit_tls_checks_the_certificate(dovecot: Dovecot, tmp_path: Path) -> None:
+    """Port-993 style TLS (a server of its own beside the shared plain one): a
+    certificate the context trusts logs in; one it does not is refused with a clear
+    ImapError (never a crash)."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    leaf.private_key_pem.write_to_path(str(key))
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    with Dovecot(tmp_path / "tls", cert=cert, key=key) as server:
+        assert server.tls_port is not None
+        config = MailboxConfig("tls", server.host, server.tls_port, server.user,
+                               server.password, True, "INBOX", 5.0, timeout=10)  # fmt: skip
+        trusted = ssl.create_default_context()
+        ca.configure_trust(trusted)
+        mailbox = ImapMailbox(config, trusted)
+        await mailbox.open()
+        assert await mailbox.unhandled() == []
+        await mailbox.close()
+        with pytest.raises(ImapError, match="cannot connect"):
+            await ImapMailbox(config, ssl.create_default_context()).open()
