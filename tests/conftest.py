@@ -7,6 +7,8 @@
 - ``pg_dsn``: the URL of a fresh PostgreSQL schema, dropped after the test; pass it as
   ``db_path`` to anything that calls ``open_store``.
 
+- ``dovecot``: a real IMAP server for the session (bounce and PEC mailboxes).
+
 PostgreSQL comes from ``GMP_TEST_PG_DSN`` (default
 postgresql://postgres@127.0.0.1:5432/test). When it cannot be reached the postgres
 tests are skipped, or fail when ``GMP_TEST_REQUIRE_PG=1`` (as in CI).
@@ -27,6 +29,7 @@ from cryptography.fernet import Fernet
 from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
 from mail_proxy.storage import open_store
+from mail_proxy.testing import Dovecot
 
 PG_DSN = os.environ.get("GMP_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -123,3 +126,21 @@ async def store(db_settings: Settings) -> AsyncIterator[Store]:
     opened = await open_store(db_settings)
     yield opened
     await opened.close()
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
+    """One throw-away Dovecot IMAP server for the session (user ``bounces``/``secret``);
+    tests keep apart by using folders of their own. Skipped when Debian's
+    dovecot-imapd is not installed (``make test`` installs it), or fails when
+    ``GMP_TEST_REQUIRE_IMAP=1`` (as in CI)."""
+    if not os.path.exists(Dovecot.BINARY):
+        problem = f"dovecot not installed ({Dovecot.BINARY}); install dovecot-imapd"
+        if os.environ.get("GMP_TEST_REQUIRE_IMAP") == "1":
+            pytest.fail(problem, pytrace=False)
+        pytest.skip(problem)
+    server = Dovecot(tmp_path_factory.mktemp("dovecot")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -80,6 +80,30 @@ class Metrics:
             ["loop"],
             registry=r,
         )
+        self.bounces = Counter(
+            "gmp_bounces", "Failed recipients read from bounces, by type.", ["type"], registry=r
+        )
+        self.bounces_unmatched = Counter(
+            "gmp_bounces_unmatched", "Failed recipients no message matched.", registry=r
+        )
+        self.pec_receipts = Counter(
+            "gmp_pec_receipts", "PEC receipts read, by the event they gave.", ["event"], registry=r
+        )
+        self.mailbox_poll_errors = Counter(
+            "gmp_mailbox_poll_errors", "Failed mailbox sessions.", ["mailbox"], registry=r
+        )
+        self.mailbox_backlog = Gauge(
+            "gmp_mailbox_backlog",
+            "Mail waiting to be handled in a mailbox at its last poll.",
+            ["mailbox"],
+            registry=r,
+        )
+        self.mailbox_last_poll = Gauge(
+            "gmp_mailbox_last_poll_timestamp_seconds",
+            "When a mailbox was last polled successfully (lag: time() minus this).",
+            ["mailbox"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,7 +1,7 @@
 """The composition root: picks backends from the settings and wires the workers.
 
 The API holds one ``Runtime``; ``mail-proxy serve`` opens it, runs the loops
-(dispatcher, client sync, clean-up) under one ``Supervisor`` beside uvicorn and
+(dispatcher, client sync, clean-up, mailbox pollers) under one ``Supervisor`` beside uvicorn and
 closes it on shutdown. Tests build one with the loops not started and drive them
 by hand. Every loop reads time from the one ``clock`` given here.
 """
@@ -28,6 +28,7 @@ from mail_proxy.sync.http import HttpSyncClient
 from mail_proxy.sync.loop import SyncLoop
 from mail_proxy.workers.cleanup import CleanupLoop
 from mail_proxy.workers.dispatcher import Dispatcher
+from mail_proxy.workers.mailbox_pollers import MailboxPollers
 from mail_proxy.workers.offload_cleanup import OffloadCleanupLoop
 from mail_proxy.workers.supervisor import Loop, Supervisor
 from mail_proxy.workers.work_listener import WorkListener
@@ -49,6 +50,7 @@ class Runtime:
     clock: Clock
     started_at: float
     dev_sink: DevSink | None = None
+    mailbox_pollers: MailboxPollers | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _workers: asyncio.Task[None] | None = None
 
@@ -70,10 +72,14 @@ class Runtime:
         )
         sync_loop = SyncLoop(store, sync_client, settings, metrics, dispatcher.wake, clock)
         dispatcher.on_outcome = sync_loop.wake_for_events
+        mailbox_pollers = MailboxPollers(
+            store, settings, metrics, clock, on_events=sync_loop.wake_for_events
+        )
         loops: list[Loop] = [
             sync_loop,
             CleanupLoop(store, settings, clock),
             OffloadCleanupLoop(store, settings, clock),
+            mailbox_pollers,
         ]
         if settings.dispatch:
             loops += [dispatcher, WorkListener(store.work_signals, dispatcher.wake)]
@@ -89,6 +95,7 @@ class Runtime:
             Supervisor(loops, metrics, clock),
             clock,
             started_at=clock.now(),
+            mailbox_pollers=mailbox_pollers,
         )
         if settings.dev_sink:
             runtime.dev_sink = DevSink(port=settings.dev_sink_port)

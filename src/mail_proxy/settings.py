@@ -173,6 +173,24 @@ class Settings(BaseSettings):
     ui_session_ttl: int = Field(
         default=8 * 3600, ge=60, description="Seconds a dashboard login lasts."
     )
+    # Bounces and the suppression list (docs/bounces.md)
+    soft_bounce_limit: int = Field(
+        default=3, ge=1, description="Soft bounces within the window that suppress an address."
+    )
+    soft_bounce_window: float = Field(
+        default=7 * 86400.0, gt=0, description="Seconds over which soft bounces are counted."
+    )
+    bounce_match_window: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        description="How far back a bounce without ids is matched by recipient alone.",
+    )
+    mailbox_lease_seconds: float = Field(
+        default=120.0, ge=5, description="How long a poller holds its mailbox unrenewed."
+    )
+    mailbox_idle_seconds: float = Field(
+        default=300.0, gt=0, description="Longest IMAP IDLE before the poller renews it."
+    )
 
     @field_validator("retry_delays", "private_targets_allowlist", mode="before")
     @classmethod

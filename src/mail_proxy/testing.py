@@ -17,11 +17,13 @@ import heapq
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -197,6 +199,8 @@ class ReportEndpoint:
         self.sent_at: dict[str, float] = {}
         self.sent_duplicates = 0
         self.calls: list[tuple[float, int]] = []
+        #: (arrival time, entry) of every ``bounce`` and ``pec_*`` entry, in order.
+        self.returned: list[tuple[float, dict[str, Any]]] = []
         self.lock = threading.Lock()
         endpoint = self
 
@@ -225,6 +229,8 @@ class ReportEndpoint:
             self.calls.append((now, len(entries)))
             self.entries.update(entry["id"] for entry in entries)
             for entry in entries:
+                if str(entry.get("event", "")).startswith(("bounce", "pec_")):
+                    self.returned.append((now, entry))
                 if entry.get("sent_ts") is None:
                     continue
                 if entry["id"] in self.sent_at:
@@ -409,3 +415,141 @@ def outgoing(**fields: Any) -> OutgoingMessage:
         "message_id": "<m1@example.com>",
     }
     return OutgoingMessage(**(values | fields))
+
+
+class Dovecot:
+    """A throw-away Dovecot IMAP server on a free loopback port (Debian's
+    ``dovecot-imapd``): its own config folder, one passwd-file user, a maildir in
+    ``root``, logs in ``root/dovecot.log``. Runs as the current user; as root the
+    mail processes use the ``dovecot`` system user the package creates (Dovecot
+    refuses mail access as UID 0). With ``cert``/``key`` (PEM paths) it also listens
+    for implicit TLS on ``tls_port``."""
+
+    BINARY = "/usr/sbin/dovecot"
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        user: str = "bounces",
+        password: str = "secret",
+        cert: Path | None = None,
+        key: Path | None = None,
+    ) -> None:
+        self.root = root
+        self.user, self.password = user, password
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.tls_port = free_port() if cert is not None else None
+        self._cert, self._key = cert, key
+        self._process: subprocess.Popen[bytes] | None = None
+        self._mail: Path | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.root / "dovecot.log"
+
+    def _config(self) -> Path:
+        import pwd
+
+        me = pwd.getpwuid(os.getuid()).pw_name
+        internal, login = ("dovecot", "dovenull") if os.getuid() == 0 else (me, me)
+        owner = pwd.getpwnam(internal)
+        for folder in ("run", "state"):
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        # The mail processes run as ``owner`` and must reach the maildir: a folder of
+        # its own outside ``root`` (whose parents may be closed to other users).
+        self._mail = Path(tempfile.mkdtemp(prefix="gmp-dovecot-"))
+        self._mail.chmod(0o711)
+        os.chown(self._mail, owner.pw_uid, owner.pw_gid)
+        users = self.root / "users"
+        users.write_text(
+            f"{self.user}:{{PLAIN}}{self.password}:{owner.pw_uid}:{owner.pw_gid}"
+            f"::{self._mail}/{self.user}::\n"
+        )
+        tls = "ssl = no\n"
+        imaps = "inet_listener imaps {\n    port = 0\n  }"
+        if self._cert is not None and self._key is not None:
+            tls = f"ssl = yes\nssl_cert = <{self._cert}\nssl_key = <{self._key}\n"
+            imaps = (
+                f"inet_listener imaps {{\n    address = {self.host}\n"
+                f"    port = {self.tls_port}\n    ssl = yes\n  }}"
+            )
+        config = self.root / "dovecot.conf"
+        config.write_text(
+            f"""base_dir = {self.root}/run
+state_dir = {self.root}/state
+log_path = {self.log}
+protocols = imap
+listen = {self.host}
+{tls}disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:~/Maildir
+first_valid_uid = 0
+default_internal_user = {internal}
+default_internal_group = {internal}
+default_login_user = {login}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {users}
+}}
+userdb {{
+  driver = passwd-file
+  args = {users}
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = {self.host}
+    port = {self.port}
+  }}
+  {imaps}
+}}
+service anvil {{
+  chroot =
+}}
+service auth {{
+  user = {me}
+}}
+service auth-worker {{
+  user = {me}
+}}
+"""
+        )
+        return config
+
+    def start(self, timeout: float = 15.0) -> Dovecot:
+        config = self._config()
+        with open(self.root / "stderr.log", "wb") as stderr:  # the child keeps its copy
+            self._process = subprocess.Popen(
+                [self.BINARY, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=stderr
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
+            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), 1):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        problem = (self.root / "stderr.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"dovecot did not start: {problem}")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+        if self._mail is not None:
+            shutil.rmtree(self._mail, ignore_errors=True)
+            self._mail = None
+
+    def __enter__(self) -> Dovecot:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -52,6 +52,9 @@ def _call_everything(proxy: MailProxyClient, smtp_port: int) -> None:
     proxy.run_now(), proxy.suspend(tenant), proxy.activate(tenant)
     proxy.instance.get(), proxy.instance.update(name="x"), proxy.instance.reload_bounce()
     proxy.command_log.list(), proxy.command_log.export()
+    proxy.bounces.list(tenant), proxy.bounces.suppress("gone@example.com", tenant)
+    proxy.bounces.suppressions(tenant), proxy.bounces.export_suppressions(tenant)
+    proxy.bounces.unsuppress("gone@example.com", tenant)
     proxy.tenants.delete(tenant)
     with pytest.raises(NotFound):
         proxy.tenants.get(tenant)

@@ -163,3 +163,18 @@ async def test_filesystem_attachments_follow_the_operators_roots(store: Store) -
     opened = service(store, Wakes(), filesystem_roots=("/srv/files",))
     result = await opened.submit([message("m1", attachments=[spec])], token_tenant_id="acme")
     assert result.queued == 1
+
+
+async def test_a_suppressed_recipient_rejects_its_whole_message(store: Store) -> None:
+    """A message naming an address on its tenant's list (To, Cc or Bcc, any case) is
+    rejected with the list's reason; other tenants and other messages are not."""
+    await store.suppressions.add("acme", "gone@example.com", "hard bounce: 5.1.1 gone", NOW)
+    batch = [
+        message("m1", cc="Gone@Example.com"),
+        message("m2"),
+        message("m3", to=["x@example.com"], bcc=["gone@example.com"]),
+    ]
+    result = await service(store, Wakes()).submit(batch, token_tenant_id="acme")
+    reason = "recipient gone@example.com is on the suppression list (hard bounce: 5.1.1 gone)"
+    assert result.queued == 1
+    assert result.rejected == (Refused(0, "m1", reason), Refused(2, "m3", reason))

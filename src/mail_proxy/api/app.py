@@ -19,6 +19,7 @@ from mail_proxy.api.errors import UnhandledErrorMiddleware, install_error_handle
 from mail_proxy.api.middleware import CommandLogMiddleware, RequestGuardMiddleware
 from mail_proxy.api.routes import (
     accounts,
+    bounces,
     command_log,
     commands,
     dev,
@@ -80,6 +81,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         instance_routes,
         command_log,
         downloads,
+        bounces,
     ):
         app.include_router(module.router)
     if settings.dev_sink:

@@ -23,6 +23,7 @@ from mail_proxy.runtime import Runtime
 from mail_proxy.schemas import BounceSettings
 from mail_proxy.services.accounts import AccountService
 from mail_proxy.services.audit import AuditService
+from mail_proxy.services.bounces import BounceService
 from mail_proxy.services.control import ControlService, Wakeups
 from mail_proxy.services.instance import InstanceService
 from mail_proxy.services.messages import MessageService
@@ -193,3 +194,10 @@ def submission_service(runtime: RuntimeDep) -> SubmissionService:
 
 
 SubmissionServiceDep = Annotated[SubmissionService, Depends(submission_service)]
+
+
+def bounce_service(runtime: RuntimeDep) -> BounceService:
+    return BounceService(runtime.store, runtime.clock.now)
+
+
+BounceServiceDep = Annotated[BounceService, Depends(bounce_service)]

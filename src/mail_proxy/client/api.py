@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
+from mail_proxy.client.bounces import Bounces
 from mail_proxy.client.calls import Call, Plan, Query, model, text
 from mail_proxy.client.errors import AuthenticationError, NotFound
 from mail_proxy.client.runners import R, Resource, op
@@ -430,6 +431,7 @@ class Api(Resource[R]):
         self.tenants: Tenants[R] = Tenants(runner)
         self.instance: Instance[R] = Instance(runner)
         self.command_log: CommandLog[R] = CommandLog(runner)
+        self.bounces: Bounces[R] = Bounces(runner)
 
     @op
     def health(self) -> Plan[OkResponse]:

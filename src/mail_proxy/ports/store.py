@@ -9,6 +9,7 @@ from mail_proxy.ports.messages import Messages
 from mail_proxy.ports.offloaded_files import OffloadedFiles
 from mail_proxy.ports.overview import Overview
 from mail_proxy.ports.queue import Intake, Queue, SendLog, WorkSignals
+from mail_proxy.ports.returned_mail import Bounces, Mailboxes, Suppressions
 from mail_proxy.ports.sessions import Sessions
 from mail_proxy.ports.sync import Outbox, SyncState
 
@@ -32,6 +33,9 @@ class Store(ABC):
     work_signals: WorkSignals
     sessions: Sessions
     overview: Overview
+    mailboxes: Mailboxes
+    bounces: Bounces
+    suppressions: Suppressions
 
     @abstractmethod
     async def close(self) -> None: ...

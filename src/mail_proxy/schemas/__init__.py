@@ -9,6 +9,14 @@ from mail_proxy.schemas.accounts import (
     AccountOut,
     AccountSaveResponse,
 )
+from mail_proxy.schemas.bounces import (
+    BounceListResponse,
+    BounceOut,
+    SuppressionAddResponse,
+    SuppressionIn,
+    SuppressionListResponse,
+    SuppressionOut,
+)
 from mail_proxy.schemas.common import (
     MASK,
     MAX_COUNT,
@@ -81,6 +89,8 @@ __all__ = [
     "ApiKeyRequest",
     "ApiKeyResponse",
     "AttachmentIn",
+    "BounceListResponse",
+    "BounceOut",
     "BounceSettings",
     "CleanupRequest",
     "CleanupResponse",
@@ -110,6 +120,10 @@ __all__ = [
     "RunNowResponse",
     "SigningSecretResponse",
     "StatusResponse",
+    "SuppressionAddResponse",
+    "SuppressionIn",
+    "SuppressionListResponse",
+    "SuppressionOut",
     "SuspensionResponse",
     "SyncStatusEntry",
     "SyncStatusResponse",

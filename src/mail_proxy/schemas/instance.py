@@ -118,14 +118,20 @@ class InstanceStatusResponse(StatusResponse):
 
     scheduler_active: bool = Field(description="Same as active.")
     pending_messages: int = Field(description="Same as pending.")
+    mailboxes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Polled mailboxes (bounce, PEC) in this process: state, last poll, "
+        "last error. A tenant sees its PEC mailboxes only.",
+    )
 
 
 class ReloadBounceResponse(BaseModel):
-    """Bounce settings are checked and stored; polling them arrives with its own issue."""
+    """Bounce settings are checked and stored, and this process's pollers restarted
+    with them (other processes pick them up within a minute)."""
 
     ok: Literal[True] = True
     bounce: dict[str, Any] | None
-    polling: bool = Field(description="Whether a bounce poller is running in this version.")
+    polling: bool = Field(description="Whether the bounce mailbox is polled (enabled, host set).")
     detail: str
 
     model_config = examples(

@@ -120,6 +120,7 @@ class SubmissionService:
             for index, item in checked
             if isinstance(item, Rejection)
         ]
+        accepted = await self._refuse_suppressed(accepted, rejected)
         queued, handed = await self._enqueue(accepted, rejected)
         if queued > handed:
             self._wake()
@@ -171,6 +172,31 @@ class SubmissionService:
             filesystem_roots=self._limits.filesystem_roots,
         )
 
+    async def _refuse_suppressed(
+        self, accepted: list[tuple[int, OutgoingMessage]], rejected: list[Refused]
+    ) -> list[tuple[int, OutgoingMessage]]:
+        """Reject whole each message naming an address on its tenant's suppression
+        list (docs/bounces.md): dropping only that recipient would send the others a
+        message whose To/Cc no longer says who it was for, so the client decides."""
+        named: dict[str, set[str]] = {}
+        for _, message in accepted:
+            named.setdefault(message.tenant_id, set()).update(_addresses(message))
+        suppressed: dict[str, dict[str, str]] = {}
+        for tenant_id, addresses in named.items():
+            suppressed[tenant_id] = await self._store.suppressions.suppressed(
+                tenant_id, sorted(addresses)
+            )
+        kept = []
+        for index, message in accepted:
+            blocked = suppressed[message.tenant_id]
+            hit = next((a for a in _addresses(message) if a in blocked), None)
+            if hit is None:
+                kept.append((index, message))
+                continue
+            reason = f"recipient {hit} is on the suppression list ({blocked[hit]})"
+            rejected.append(Refused(index, message.id, reason))
+        return kept
+
     async def _enqueue(
         self, accepted: list[tuple[int, OutgoingMessage]], rejected: list[Refused]
     ) -> tuple[int, int]:
@@ -205,6 +231,11 @@ def _validate_all(
     messages: Sequence[object], context: ValidationContext
 ) -> list[tuple[int, OutgoingMessage | Rejection]]:
     return [(index, validate_message(raw, context)) for index, raw in enumerate(messages)]
+
+
+def _addresses(message: OutgoingMessage) -> list[str]:
+    """Every recipient (To, Cc, Bcc) lower-cased, as the suppression list keeps them."""
+    return [box.address.lower() for box in (*message.to, *message.cc, *message.bcc)]
 
 
 def _refuse_other_tenants(token_tenant_id: str | None, messages: Sequence[object]) -> None:

@@ -10,10 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mail_proxy.ports import Store
 from mail_proxy.storage.accounts import SqlAccounts
 from mail_proxy.storage.audit import SqlAudit
+from mail_proxy.storage.bounces import SqlBounces, SqlSuppressions
 from mail_proxy.storage.control import SqlControl
 from mail_proxy.storage.database import Database
 from mail_proxy.storage.instance import SqlInstanceSettings
 from mail_proxy.storage.intake import SqlIntake
+from mail_proxy.storage.mailboxes import SqlMailboxes
 from mail_proxy.storage.messages import SqlMessages
 from mail_proxy.storage.migrate import migrate
 from mail_proxy.storage.offloaded_files import SqlOffloadedFiles
@@ -47,6 +49,9 @@ class SqlStore(Store):
         self.work_signals = db.dialect.work_signals()
         self.sessions = SqlSessions(db)
         self.overview = SqlOverview(db)
+        self.mailboxes = SqlMailboxes(db)
+        self.bounces = SqlBounces(db)
+        self.suppressions = SqlSuppressions(db)
 
     @property
     def writer_engine(self) -> AsyncEngine:

@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mail_proxy.ports import SyncState, TenantSyncState
 from mail_proxy.storage.database import Database
+from mail_proxy.storage.leases import release_row_lease, take_row_lease
 from mail_proxy.storage.tables import tenants
 from mail_proxy.storage.tenants import update_tenant_columns
 
 TEN = tenants.c
+_LEASE = ("sync_lease_holder", "sync_lease_until")
 
 
 class SqlSyncState(SyncState):
@@ -58,35 +60,15 @@ class SqlSyncState(SyncState):
             await update_tenant_columns(self._db, tenant_id, "set_sync_state", **values)
 
     async def take_lease(self, tenant_id: str, holder: str, now: float, until: float) -> bool:
-        """One conditional UPDATE: free, expired or already ours becomes ours.
-
-        The row lock of the UPDATE (PostgreSQL re-checks the condition on the row it
-        waited for; SQLite has one writer) makes two takers never both succeed.
-        """
-        takeable = sa.or_(
-            TEN.sync_lease_holder.is_(None),
-            TEN.sync_lease_holder == holder,
-            TEN.sync_lease_until < now,
-        )
-        statement = (
-            sa.update(tenants)
-            .where(TEN.id == tenant_id, takeable)
-            .values(sync_lease_holder=holder, sync_lease_until=until)
-        )
-
         async def op(conn: AsyncConnection) -> bool:
-            return (await conn.execute(statement)).rowcount > 0
+            return await take_row_lease(
+                conn, tenants, TEN.id == tenant_id, _LEASE, holder, now, until
+            )
 
         return await self._db.write(op, "take_sync_lease", writes_first=True)
 
     async def release_lease(self, tenant_id: str, holder: str) -> None:
-        statement = (
-            sa.update(tenants)
-            .where(TEN.id == tenant_id, TEN.sync_lease_holder == holder)
-            .values(sync_lease_holder=None, sync_lease_until=None)
-        )
-
         async def op(conn: AsyncConnection) -> None:
-            await conn.execute(statement)
+            await release_row_lease(conn, tenants, TEN.id == tenant_id, _LEASE, holder)
 
         await self._db.write(op, "release_sync_lease", writes_first=True)

@@ -133,6 +133,7 @@ messages = sa.Table(
     ),
     sa.Index("ix_messages_tenant_pk", "tenant_id", "pk"),
     sa.Index("ix_messages_rfc_message_id", "rfc_message_id"),
+    sa.Index("ix_messages_id", "id"),
 )
 
 message_events = sa.Table(
@@ -236,10 +237,9 @@ ui_sessions = sa.Table(
     sa.Index("ix_ui_sessions_expires_at", "expires_at"),
 )
 
-# The dashboard's message search at a million rows (revision 0008): an id typed
-# without its tenant, a batch code, a time range, and the counts by status (a scan
-# of this small index instead of the table).
-sa.Index("ix_messages_id", messages.c.id)
+# The dashboard's message search at a million rows (revision 0008): a batch code,
+# a time range, and the counts by status (a scan of this small index instead of the
+# table); an id typed without its tenant uses ix_messages_id (revision 0007).
 sa.Index(
     "ix_messages_batch_code",
     messages.c.batch_code,
@@ -249,3 +249,50 @@ sa.Index(
 )
 sa.Index("ix_messages_created_at", messages.c.created_at)
 sa.Index("ix_messages_status_pk", messages.c.status, messages.c.pk)
+#: Failed recipients read from bounce mailboxes; ``tenant_id`` NULL when unmatched.
+bounces = sa.Table(
+    "bounces",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("mailbox", sa.String(200), nullable=False),
+    sa.Column("tenant_id", sa.String(128)),
+    sa.Column("message_id", sa.String(255)),
+    sa.Column("message_pk", sa.BigInteger),
+    sa.Column("matched_by", sa.String(16), nullable=False),
+    sa.Column("recipient", sa.String(256), nullable=False),
+    sa.Column("bounce_type", sa.String(8), nullable=False),
+    sa.Column("bounce_code", sa.String(16)),
+    sa.Column("bounce_reason", sa.Text, nullable=False),
+    sa.Index("ix_bounces_tenant", "tenant_id", "id"),
+    sa.Index("ix_bounces_recipient", "tenant_id", "recipient", "ts"),
+)
+
+#: Each tenant's addresses not to mail again, and why.
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("tenant_id", sa.String(128), primary_key=True),
+    sa.Column("address", sa.String(256), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("bounce_id", sa.BigInteger),
+    sa.Column("created_at", sa.Double, nullable=False),
+)
+
+#: Mail each polled mailbox has handled (``mail_key``: UIDVALIDITY:UID).
+mailbox_processed = sa.Table(
+    "mailbox_processed",
+    metadata,
+    sa.Column("mailbox", sa.String(200), primary_key=True),
+    sa.Column("mail_key", sa.String(255), primary_key=True),
+    sa.Column("processed_at", sa.Double, nullable=False),
+)
+
+#: One poller per mailbox across the processes sharing the database.
+mailbox_leases = sa.Table(
+    "mailbox_leases",
+    metadata,
+    sa.Column("mailbox", sa.String(200), primary_key=True),
+    sa.Column("lease_holder", sa.String(200)),
+    sa.Column("lease_until", sa.Double),
+)

@@ -25,6 +25,11 @@ from mail_proxy.ports import Store, TenantSyncState
 log = structlog.get_logger(__name__)
 
 
+def new_holder() -> str:
+    """A lease holder id unique to this process and object: host, pid, random."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 class TenantLeases:
     """This process's side of the reporting leases."""
 
@@ -32,7 +37,7 @@ class TenantLeases:
         self._store = store
         self._clock = clock
         self.seconds = seconds
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.holder = new_holder()
 
     def held_elsewhere(self, state: TenantSyncState | None, now: float) -> float | None:
         """When another holder's lease on the tenant expires, or None if it is free."""

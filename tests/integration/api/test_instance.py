@@ -63,14 +63,16 @@ async def test_unset_instance_has_defaults(client: httpx.AsyncClient) -> None:
     assert body["active"] is True
 
 
-async def test_reload_bounce_says_plainly_that_nothing_polls(client: httpx.AsyncClient) -> None:
-    """reload-bounce validates and stores the settings and reports polling false."""
+async def test_reload_bounce_says_whether_it_polls(client: httpx.AsyncClient) -> None:
+    """reload-bounce validates and stores the settings and says whether they poll."""
     answer = await client.post(
         "/instance/reload-bounce", json={"enabled": True, "imap_host": "imap.example.com"}
     )
     body = answer.json()
-    assert body["ok"] is True and body["polling"] is False
-    assert "does not poll" in body["detail"]
+    assert body["ok"] is True and body["polling"] is True
+    assert "restarts" in body["detail"]
     assert body["bounce"]["imap_host"] == "imap.example.com"
+    off = (await client.post("/instance/reload-bounce", json={"enabled": False})).json()
+    assert off["polling"] is False and "off" in off["detail"]
     bad = await client.post("/instance/reload-bounce", json={"imap_port": 0})
     assert bad.status_code == 422

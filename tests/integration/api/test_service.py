@@ -29,7 +29,8 @@ async def test_status_reports_scheduler_and_queue(
     body = (await client.get("/status")).json()
     assert body == {"ok": True, "active": True, "pending": 1,
                     "scheduler_active": True, "pending_messages": 1,
-                    "uptime_seconds": body["uptime_seconds"], "version": __version__}  # fmt: skip
+                    "uptime_seconds": body["uptime_seconds"], "version": __version__,
+                    "mailboxes": []}  # fmt: skip
     assert body["uptime_seconds"] >= 0
 
 

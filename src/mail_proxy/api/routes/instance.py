@@ -4,9 +4,8 @@ Answers carry the settings at top level, the bounce mailbox both nested
 (``bounce``) and as the reference's flat ``bounce_*`` fields; both forms are
 accepted by ``PUT /instance``. The IMAP password is never shown back.
 
-Bounce polling (IMAP, RFC 3464 DSNs) is not part of this version: the bounce
-settings are checked and stored, and ``/instance/reload-bounce`` says plainly that
-no poller runs yet, so nobody mistakes stored settings for active polling.
+``/instance/reload-bounce`` stores the bounce settings when given and restarts the
+bounce poller with them (docs/bounces.md).
 """
 
 from __future__ import annotations
@@ -33,10 +32,8 @@ from mail_proxy.settings import Settings
 
 router = APIRouter(tags=["instance"], responses=ERROR_RESPONSES)
 
-NO_POLLER = (
-    "Bounce settings stored. This version does not poll a bounce mailbox yet; "
-    "the settings take effect when bounce polling is added."
-)
+POLLING = "Bounce settings stored; the bounce mailbox poller restarts with them."
+NOT_POLLING = "Bounce settings stored; bounce polling is off (enabled false or no imap_host)."
 
 
 def _masked_bounce(bounce: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -106,11 +103,19 @@ async def update_instance(
 @router.post(
     "/instance/reload-bounce",
     response_model=ReloadBounceResponse,
-    summary="Apply bounce settings (stored; no poller in this version)",
+    summary="Apply bounce settings and restart the bounce poller",
 )
 async def reload_bounce(
-    _: AdminCaller, instance: InstanceServiceDep, body: BounceSettings | None = None
+    _: AdminCaller,
+    runtime: RuntimeDep,
+    instance: InstanceServiceDep,
+    body: BounceSettings | None = None,
 ) -> ReloadBounceResponse:
-    """With a body, the bounce settings are replaced first; then they are re-read."""
+    """With a body, the bounce settings are replaced first; then they are re-read and
+    this process's pollers told to apply them."""
     stored = await instance.reload_bounce(body.model_dump() if body is not None else None)
-    return ReloadBounceResponse(bounce=_masked_bounce(stored), polling=False, detail=NO_POLLER)
+    if runtime.mailbox_pollers is not None:
+        runtime.mailbox_pollers.reload()
+    polling = bool(stored and stored.get("enabled") and stored.get("imap_host"))
+    detail = POLLING if polling else NOT_POLLING
+    return ReloadBounceResponse(bounce=_masked_bounce(stored), polling=polling, detail=detail)

@@ -26,9 +26,16 @@ async def health() -> OkResponse:
 @router.get(
     "/status", response_model=InstanceStatusResponse, summary="Scheduler state and queue size"
 )
-async def status(caller: AnyCaller, control: ControlDep) -> InstanceStatusResponse:
+async def status(
+    caller: AnyCaller, control: ControlDep, runtime: RuntimeDep
+) -> InstanceStatusResponse:
     """``active`` is the stored instance flag, the same in every process."""
     found = await control.status(caller.tenant_id)
+    pollers = runtime.mailbox_pollers
+    mailboxes = [] if pollers is None else pollers.status()
+    if caller.tenant_id is not None:
+        own = f"pec:{caller.tenant_id}/"
+        mailboxes = [m for m in mailboxes if str(m["mailbox"]).startswith(own)]
     return InstanceStatusResponse(
         active=found.active,
         scheduler_active=found.active,
@@ -36,6 +43,7 @@ async def status(caller: AnyCaller, control: ControlDep) -> InstanceStatusRespon
         pending_messages=found.pending,
         uptime_seconds=found.uptime_seconds,
         version=__version__,
+        mailboxes=mailboxes,
     )
 
 

@@ -1,11 +1,11 @@
 """Dashboard sessions, and the indexes its message search needs at a million rows.
 
 Sessions are stored by the SHA-256 of their id (the id is only in the browser's
-cookie). The indexes serve an id searched without its tenant, a batch code, a
-creation-time range and the counts by status, which otherwise scan the table.
+cookie). The indexes serve a batch code, a creation-time range and the counts by
+status, which otherwise scan the table (an id without its tenant: 0007's index).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-05
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -30,7 +30,6 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Double, nullable=False),
     )
     op.create_index("ix_ui_sessions_expires_at", "ui_sessions", ["expires_at"])
-    op.create_index("ix_messages_id", "messages", ["id"])
     op.create_index(
         "ix_messages_batch_code",
         "messages",
@@ -47,7 +46,6 @@ def downgrade() -> None:
         "ix_messages_status_pk",
         "ix_messages_created_at",
         "ix_messages_batch_code",
-        "ix_messages_id",
     ):
         op.drop_index(index, table_name="messages")
     op.drop_index("ix_ui_sessions_expires_at", table_name="ui_sessions")
