@@ -110,7 +110,7 @@ def _wire(boxes: Iterable[Mailbox]) -> list[Mailbox]:
 def envelope_of(message: OutgoingMessage) -> Envelope:
     """Envelope sender (``return_path`` or From) and de-duplicated recipients."""
     seen: dict[str, str] = {}
-    for box in _wire((*message.to, *message.cc, *message.bcc)):
+    for box in _wire(message.recipients):
         seen.setdefault(box.address.lower(), box.address)
     headers = _wire((message.sender, *message.reply_to))
     return Envelope(

@@ -96,6 +96,11 @@ class OutgoingMessage:
     attachments: tuple[AttachmentSpec, ...] = ()
 
     @property
+    def recipients(self) -> tuple[Mailbox, ...]:
+        """To, Cc and Bcc: everyone the message goes to."""
+        return (*self.to, *self.cc, *self.bcc)
+
+    @property
     def envelope_sender(self) -> str:
         """MAIL FROM (RFC 5321 §4.1.1.2): the return path when given, else From."""
         return self.return_path or self.sender.address

@@ -235,7 +235,7 @@ def _validate_all(
 
 def _addresses(message: OutgoingMessage) -> list[str]:
     """Every recipient (To, Cc, Bcc) lower-cased, as the suppression list keeps them."""
-    return [box.address.lower() for box in (*message.to, *message.cc, *message.bcc)]
+    return [box.address.lower() for box in message.recipients]
 
 
 def _refuse_other_tenants(token_tenant_id: str | None, messages: Sequence[object]) -> None:

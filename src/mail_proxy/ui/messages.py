@@ -15,9 +15,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from mail_proxy.api.deps import RuntimeDep, message_service
+from mail_proxy.api.deps import RuntimeDep, bounce_service, message_service
 from mail_proxy.api.redact import attachment_summary
 from mail_proxy.domain.models import Event, MessageRecord, Status
+from mail_proxy.domain.outgoing import from_payload
 from mail_proxy.errors import InvalidInput
 from mail_proxy.ports import MessageFilter
 from mail_proxy.ui.forms import parse_time
@@ -32,6 +33,8 @@ FILTER_FIELDS = ("id", "q", "status", "tenant", "account", "batch", "since", "un
 NOTICES = {
     "retried": "The message is due now: the dispatcher was woken for it.",
     "deleted": "The message was deleted.",
+    "suppressed": "The address is on the suppression list: messages naming it are refused.",
+    "listed": "The address was on the suppression list already.",
 }
 
 
@@ -97,6 +100,7 @@ async def message(
         "body_url": "/ui/message/body?" + urlencode({"tenant": tenant_id, "id": id}),
         "notice": NOTICES.get(notice),
         "can_retry": record.status.active,
+        "recipients": recipients(record),
     }
     return page(request, "message.html", context)
 
@@ -127,6 +131,26 @@ async def delete(posted: PostedDep, runtime: RuntimeDep) -> Response:
         raise InvalidInput("No such message to delete")
     query = urlencode({"tenant": tenant_id, "notice": "deleted"})
     return RedirectResponse(f"/ui/messages?{query}", 303, headers=security_headers())
+
+
+@router.post("/ui/message/suppress")
+async def suppress(posted: PostedDep, runtime: RuntimeDep) -> Response:
+    """Put one recipient of this message on its tenant's suppression list (the same
+    rule as ``POST /suppressions``); the reason names the message."""
+    tenant_id = posted.user.caller.tenant(posted.form.required("tenant"))
+    message_id = posted.form.required("id")
+    address = posted.form.required("address")
+    reason = f"suppressed from the dashboard (message {message_id})"
+    added = await bounce_service(runtime).suppress(tenant_id, address, reason)
+    notice = "suppressed" if added else "listed"
+    query = urlencode({"tenant": tenant_id, "id": message_id, "notice": notice})
+    return RedirectResponse(f"/ui/message?{query}", 303, headers=security_headers())
+
+
+def recipients(record: MessageRecord) -> list[str]:
+    """The addresses the message went to, as the suppression list keeps them."""
+    seen = dict.fromkeys(box.address.lower() for box in from_payload(record.payload).recipients)
+    return list(seen)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
+from mail_proxy.domain.returned_mail import read_returned
+from mail_proxy.domain.suppression import SoftBouncePolicy
+from mail_proxy.ports.returned_mail import BounceRules
+from mail_proxy.returned_samples import postfix_dsn
 from mail_proxy.runtime import Runtime
 from mail_proxy.services.tenants import hash_api_key
 from mail_proxy.ui.session import SESSION_COOKIE
@@ -256,3 +260,37 @@ async def test_the_cookie_is_secure_over_https_and_an_inactive_tenant_only_reads
         assert (await browser.get("/ui/tenants/acme")).status_code == 200
         refused = await browser.post("/ui/tenants/acme/suspend", data={"csrf": token})
         assert refused.status_code == 403 and "inactive" in refused.text
+
+
+async def test_a_recipient_is_suppressed_from_its_message_page_and_bounces_show_on_the_overview(
+    ui: UiClient, api: httpx.AsyncClient, tenant_key: TenantKey, runtime: Runtime
+) -> None:
+    acme = await tenant_key("acme")
+    await _queue(api, "acme", {"id": "s1", "to": ["Bob <Bob@Example.com>", "c@example.com"],
+                              "subject": "Hi", "deferred_ts": 4_000_000_000})  # fmt: skip
+    tenant = await ui(acme)
+    page = (await tenant.get("/ui/message?tenant=acme&id=s1")).text
+    assert "<option>bob@example.com</option>" in page and "<option>c@example.com</option>" in page
+    form = {"csrf": csrf(page), "tenant": "acme", "id": "s1", "address": "bob@example.com"}
+    done = await tenant.post("/ui/message/suppress", data=form)
+    assert done.status_code == 303 and "notice=suppressed" in done.headers["location"]
+    again = await tenant.post("/ui/message/suppress", data=form)
+    assert "notice=listed" in again.headers["location"]
+    bad = await tenant.post("/ui/message/suppress", data={**form, "address": "not an address"})
+    assert bad.status_code == 400 and "address" in bad.text
+    refused = await api.post(
+        "/commands/add-messages",
+        json={"messages": [{"tenant_id": "acme", "id": "s2", "from": "a@example.com",
+                            "to": "BOB@example.com", "subject": "Again"}]},
+    )  # fmt: skip
+    assert refused.json()["queued"] == 0 and "suppression list" in refused.text
+
+    rules = BounceRules(SoftBouncePolicy(limit=3, window=3600), match_window=86400)
+    dsn = read_returned(postfix_dsn("c@example.com", mail_id="s1", message_id=None))
+    await runtime.store.mailboxes.record("bounces", [("1:1", dsn)], tenant_id=None,
+                                         rules=rules, now=runtime.clock.now())  # fmt: skip
+    overview = (await tenant.get("/ui/overview/live")).text
+    assert "Recent bounces" in overview and "c@example.com" in overview and "5.1.1" in overview
+    assert "/ui/message?tenant=acme&amp;id=s1" in overview
+    others = (await (await ui(await tenant_key("third"))).get("/ui/overview/live")).text
+    assert "c@example.com" not in others and "No bounces yet" in others
