@@ -237,9 +237,9 @@ ui_sessions = sa.Table(
     sa.Index("ix_ui_sessions_expires_at", "expires_at"),
 )
 
-# The dashboard's message search at a million rows (revision 0008): a batch code,
-# a time range, and the counts by status (a scan of this small index instead of the
-# table); an id typed without its tenant uses ix_messages_id (revision 0007).
+# The dashboard's message search at a million rows (revision 0008): a batch code and
+# a time range; an id typed without its tenant uses ix_messages_id (revision 0007).
+# No (status, pk) index: SQLite's planner chose it for the claim over ix_messages_claim.
 sa.Index(
     "ix_messages_batch_code",
     messages.c.batch_code,
@@ -248,7 +248,6 @@ sa.Index(
     postgresql_where=sa.text("batch_code IS NOT NULL"),
 )
 sa.Index("ix_messages_created_at", messages.c.created_at)
-sa.Index("ix_messages_status_pk", messages.c.status, messages.c.pk)
 #: Failed recipients read from bounce mailboxes; ``tenant_id`` NULL when unmatched.
 bounces = sa.Table(
     "bounces",
