@@ -7,16 +7,20 @@ test suite.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from mail_proxy.testing import ServedProxy, free_port
 
@@ -150,3 +154,22 @@ def post_batches(
         client.post("/commands/add-messages", json={"messages": chunk}).raise_for_status()
         sent.append((at, [m["id"] for m in chunk]))
     return sent
+
+
+PG_DSN = os.environ.get("GMP_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+#: Row generators for bulk fills, ``:n`` rows numbered from 1 in a column ``i``.
+SQLITE_SERIES = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < :n)"
+PG_SERIES = "WITH s(i) AS (SELECT generate_series(1, :n))"
+
+
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A throw-away PostgreSQL schema for one run; yields the DSN that selects it."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')  # type: ignore[arg-type]
+    try:
+        yield f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}schema={schema}"
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')  # type: ignore[arg-type]

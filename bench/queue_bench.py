@@ -20,18 +20,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sqlite3
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from _common import PG_SERIES, SQLITE_SERIES, pg_schema
 from cryptography.fernet import Fernet
 
 from mail_proxy.domain.models import NewMessage, Sent
@@ -39,7 +38,6 @@ from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
 from mail_proxy.storage import open_store
 
-PG_DSN = os.environ.get("GMP_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 MESSAGES = 20_000
 BATCH = 100
 BIG_TABLE = 1_000_000
@@ -123,7 +121,7 @@ class SqliteBackend(Backend):
 
     def fill(self, db_path: str, finished: int, active: int) -> None:
         conn = self._connect(db_path)
-        conn.execute(_FILL_SQL.format(series=_SQLITE_SERIES), {"n": finished + active, "a": active})
+        conn.execute(_FILL_SQL.format(series=SQLITE_SERIES), {"n": finished + active, "a": active})
         conn.commit()
         conn.close()
 
@@ -133,14 +131,8 @@ class PostgresBackend(Backend):
 
     @contextmanager
     def fresh(self) -> Iterator[str]:
-        schema = f"bench_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')  # type: ignore[arg-type]
-        try:
-            yield f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}schema={schema}"
-        finally:
-            with psycopg.connect(PG_DSN, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')  # type: ignore[arg-type]
+        with pg_schema() as dsn:
+            yield dsn
 
     def _connect(self, db_path: str) -> psycopg.Connection[Any]:
         base, schema = db_path.rsplit("schema=", 1)
@@ -160,13 +152,11 @@ class PostgresBackend(Backend):
 
     def fill(self, db_path: str, finished: int, active: int) -> None:
         with self._connect(db_path) as conn:
-            sql = _FILL_SQL.format(series=_PG_SERIES).replace(":n", "%(n)s").replace(":a", "%(a)s")
+            sql = _FILL_SQL.format(series=PG_SERIES).replace(":n", "%(n)s").replace(":a", "%(a)s")
             conn.execute(sql, {"n": finished + active, "a": active})  # type: ignore[arg-type]
             conn.execute("ANALYZE messages")
 
 
-_SQLITE_SERIES = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < :n)"
-_PG_SERIES = "WITH s(i) AS (SELECT generate_series(1, :n))"
 # The last ``:a`` rows stay pending; the rest are finished history.
 _FILL_SQL = """
 {series}

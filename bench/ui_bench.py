@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sqlite3
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from _common import PG_SERIES, SQLITE_SERIES, pg_schema
 from cryptography.fernet import Fernet
 
 from mail_proxy.api import create_app
@@ -40,7 +39,6 @@ from mail_proxy.runtime import Runtime
 from mail_proxy.settings import Settings
 from mail_proxy.storage import open_store
 
-PG_DSN = os.environ.get("GMP_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 ADMIN = "bench-admin"
 KEY = Fernet.generate_key().decode()
 EMPTY_RANGE = "since=2001-01-01T00:00&until=2001-01-02T00:00"
@@ -62,8 +60,6 @@ SELECT 't' || (i % 10), 'm' || i, 'smtp' || (i % 10), 2,
             WHEN i % 100 < 3 THEN '421 try again later' ELSE NULL END
 FROM s
 """
-_SQLITE_SERIES = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < :n)"
-_PG_SERIES = "WITH s(i) AS (SELECT generate_series(1, :n))"
 
 
 @contextmanager
@@ -72,14 +68,8 @@ def database(backend: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as folder:
             yield str(Path(folder) / "ui.db")
         return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')  # type: ignore[arg-type]
-    try:
-        yield f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}schema={schema}"
-    finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')  # type: ignore[arg-type]
+    with pg_schema() as dsn:
+        yield dsn
 
 
 def fill(backend: str, db_path: str, rows: int, now: float) -> float:
@@ -87,12 +77,12 @@ def fill(backend: str, db_path: str, rows: int, now: float) -> float:
     params = {"n": rows, "now": now}
     if backend == "sqlite":
         conn = sqlite3.connect(db_path)
-        conn.execute(_FILL.format(series=_SQLITE_SERIES), params)
+        conn.execute(_FILL.format(series=SQLITE_SERIES), params)
         conn.commit()
         conn.close()
     else:
         base, schema = db_path.rsplit("schema=", 1)
-        sql = _FILL.format(series=_PG_SERIES).replace("%", "%%")
+        sql = _FILL.format(series=PG_SERIES).replace("%", "%%")
         for name in ("now", "n"):  # the longer name first: ":n" is in ":now"
             sql = sql.replace(f":{name}", f"%({name})s")
         with psycopg.connect(base.rstrip("?&"), options=f"-csearch_path={schema}") as conn:
