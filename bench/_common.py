@@ -83,8 +83,9 @@ class Arrival:
 class SinkProcess:
     """``sink_server.py`` in a subprocess: the SMTP peer does not share our GIL."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pipelining: bool = False) -> None:
         self.port = free_port()
+        self._pipelining = pipelining
         self._dir = tempfile.TemporaryDirectory()
         self._path = Path(self._dir.name) / "arrivals"
         self._path.touch()
@@ -95,7 +96,8 @@ class SinkProcess:
     def __enter__(self) -> SinkProcess:
         script = str(Path(__file__).with_name("sink_server.py"))
         self._process = subprocess.Popen(
-            [sys.executable, script, str(self.port), str(self._path)],
+            [sys.executable, script, str(self.port), str(self._path)]
+            + (["--pipelining"] if self._pipelining else []),
             stdout=subprocess.PIPE,
             text=True,
         )

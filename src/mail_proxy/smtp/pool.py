@@ -1,8 +1,10 @@
-"""A pool of reused aiosmtplib connections per SMTP account.
+"""A pool of reused SMTP sessions per account.
 
 Opening an SMTP session costs several round trips (greeting, EHLO, STARTTLS,
 EHLO again, AUTH); reusing it for many transactions (RFC 5321 §3.3 allows any
-number per session) is most of the speed of bulk delivery. Rules:
+number per session) is most of the speed of bulk delivery. aiosmtplib opens a
+session; ``SmtpSession`` then carries its transactions (pipelined when the server
+offers PIPELINING, RFC 2920). Rules:
 
 - a connection serves one transaction at a time: it is taken out of the idle list
   for a send and put back afterwards;
@@ -10,7 +12,7 @@ number per session) is most of the speed of bulk delivery. Rules:
 - a connection that broke is discarded; a pooled connection found dead when the
   next transaction starts (the server closed it while idle: 421 or a reset before
   MAIL FROM was accepted) is replaced and the send tried once more, since nothing
-  was delivered yet;
+  was delivered yet (never once the message content was written);
 - after a refused MAIL/RCPT the envelope is cleared with RSET (RFC 5321 §4.1.1.5)
   so the session can carry the next message;
 - changed account settings (host, credentials, TLS) retire the old connections.
@@ -48,12 +50,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import cast
 
 import aiosmtplib
 import structlog
@@ -73,6 +75,7 @@ from mail_proxy.smtp.base import (
     SmtpRejected,
     SmtpUnavailable,
 )
+from mail_proxy.smtp.session import SmtpSession
 
 log = structlog.get_logger(__name__)
 
@@ -80,16 +83,11 @@ _QUIT_TIMEOUT = 2.0
 _CLOSING = 421  # RFC 5321 §3.8: the server is closing the transmission channel
 _CREDENTIALS_INVALID = 535  # RFC 4954 §6
 _DETAIL_LIMIT = 300
-_DATA_SLICE = 64 * 1024
-_START_INPUT = 354  # RFC 5321 §4.2.2: "Start mail input; end with <CRLF>.<CRLF>"
-_COMPLETED = 250
-_LINE_ENDING = re.compile(rb"\r\n|\n|\r(?!\n)")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 @dataclass(eq=False)
 class _Connection:
-    client: aiosmtplib.SMTP
+    session: SmtpSession
     config: tuple[object, ...]
     created: float
     reused: bool = False
@@ -145,7 +143,9 @@ class SmtpPool(Mailer):
         try:
             result = await self._transaction(connection, envelope, message)
         except MailerError as error:
-            if not (connection.reused and _stale(error)):
+            # A reused session that died while idle delivered nothing: try a fresh one.
+            # Once the content went out the server may have taken it: no second copy.
+            if not (connection.reused and _stale(error)) or connection.session.content_written:
                 raise
             log.debug("smtp_stale_connection_replaced", account_id=account.id)
             connection = await self._open(account, pool.config)
@@ -199,7 +199,7 @@ class SmtpPool(Mailer):
 
     def _usable(self, connection: _Connection, account: Account) -> bool:
         age = self._clock() - connection.created
-        return connection.client.is_connected and age < account.ttl
+        return connection.session.is_connected and age < account.ttl
 
     def _release(self, pool: _AccountPool, connection: _Connection, account: Account) -> None:
         keep = (
@@ -214,10 +214,10 @@ class SmtpPool(Mailer):
 
     def _retire(self, connection: _Connection) -> None:
         """Say QUIT (RFC 5321 §4.1.1.10) in the background, or just drop a dead link."""
-        if not connection.client.is_connected:
-            connection.client.close()
+        if not connection.session.is_connected:
+            connection.session.close()
             return
-        task = asyncio.create_task(_quit(connection.client))
+        task = asyncio.create_task(_quit(connection.session))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
@@ -244,6 +244,7 @@ class SmtpPool(Mailer):
             if account.user:
                 _refuse_clear_text_auth(client, account)
                 await _authenticate(client, account.user, account.password or "")
+            await _greet(client)  # the extensions (SIZE, PIPELINING…) before MAIL
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             client.close()
             raise _translate(exc, Stage.CONNECT) from exc
@@ -251,7 +252,9 @@ class SmtpPool(Mailer):
             client.close()
             raise
         log.debug("smtp_connected", account_id=account.id, host=account.host, port=account.port)
-        return _Connection(client, config, self._clock())
+        transport = cast(asyncio.Transport, client.transport)
+        session = SmtpSession(transport, dict(client.esmtp_extensions), timeout)
+        return _Connection(session, config, self._clock())
 
     async def _socket(self, account: Account, seconds: float) -> socket.socket:
         """A TCP connection to an address of the account's host that the target
@@ -289,98 +292,18 @@ class SmtpPool(Mailer):
     async def _transaction(
         self, connection: _Connection, envelope: Envelope, message: bytes
     ) -> SendResult:
-        client = connection.client
+        session = connection.session
         try:
-            return await _mail_transaction(client, envelope, message)
+            return await session.transaction(envelope, message)
         except SmtpRejected as rejected:
-            await _reset_after(client, rejected)
+            await _reset_after(session, rejected)
             raise
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            client.close()
-            raise _translate(exc, Stage.DATA) from exc
+        except SmtpUnavailable:
+            session.close()
+            raise
         except asyncio.CancelledError:
-            client.close()  # mid-transaction: the session state is unknown
+            session.close()  # mid-transaction: the session state is unknown
             raise
-
-
-async def _mail_transaction(
-    client: aiosmtplib.SMTP, envelope: Envelope, message: bytes
-) -> SendResult:
-    """MAIL, one RCPT per recipient, DATA (RFC 5321 §3.3)."""
-    await _greet(client)
-    options = [f"SIZE={len(message)}"] if client.supports_extension("size") else []
-    encoding = "ascii"
-    if envelope.utf8:
-        if not client.supports_extension("smtputf8"):
-            raise SmtpNotPossible(
-                "an address has a non-ASCII local part and the server does not offer "
-                "SMTPUTF8 (RFC 6531)"
-            )
-        options.append("SMTPUTF8")
-        encoding = "utf-8"
-    try:
-        await client.mail(envelope.sender, options=options, encoding=encoding)
-    except aiosmtplib.SMTPSenderRefused as exc:
-        raise SmtpRejected(_reply(exc.code, exc.message), Stage.MAIL) from exc
-    accepted: list[str] = []
-    refused: dict[str, Reply] = {}
-    for recipient in envelope.recipients:
-        try:
-            await client.rcpt(recipient, encoding=encoding)
-            accepted.append(recipient)
-        except aiosmtplib.SMTPRecipientRefused as exc:
-            refused[recipient] = _reply(exc.code, exc.message)
-    if not accepted:
-        raise SmtpRejected(next(iter(refused.values())), Stage.RCPT, refused)
-    try:
-        response = await _data(client, message)
-    except aiosmtplib.SMTPDataError as exc:
-        raise SmtpRejected(_reply(exc.code, exc.message), Stage.DATA) from exc
-    return SendResult(tuple(accepted), _reply(response.code, response.message), refused)
-
-
-async def _data(client: aiosmtplib.SMTP, message: bytes) -> aiosmtplib.SMTPResponse:
-    """DATA, written a slice at a time (RFC 5321 §4.1.1.4, transparency §4.5.2).
-
-    aiosmtplib's ``data()`` normalises line endings, dot-stuffs and terminates the
-    whole message at once, three full copies: for a 20 MB attachment that was about
-    100 MB more at its peak. Each slice ends at a line break, so line ends and
-    leading dots are fixed per slice exactly as they would be on the whole, and the
-    write waits for the socket before the next slice.
-    """
-    start = await client.execute_command(b"DATA")
-    if start.code != _START_INPUT:
-        raise aiosmtplib.SMTPDataError(start.code, start.message)
-    protocol = client.protocol
-    if protocol is None:
-        raise aiosmtplib.SMTPServerDisconnected("Connection lost during DATA")
-    end = b".\r\n" if message.endswith((b"\n", b"\r")) else b"\r\n.\r\n"
-    pieces = _line_slices(message)
-    piece = next(pieces, b"")
-    while piece:
-        following = next(pieces, b"")
-        data = _LEADING_DOT.sub(b"..", _LINE_ENDING.sub(b"\r\n", piece))
-        # The terminator goes with the last slice: one write (one system call) for
-        # the usual message that fits a slice.
-        protocol.write(data if following else data + end)
-        await protocol._drain_helper()  # the transport's buffer stays one slice deep
-        piece = following
-    if not message:
-        protocol.write(end)
-    response = await protocol.read_response(timeout=client.timeout)
-    if response.code != _COMPLETED:
-        raise aiosmtplib.SMTPDataError(response.code, response.message)
-    return response
-
-
-def _line_slices(message: bytes, size: int = _DATA_SLICE) -> Iterator[bytes]:
-    """About ``size`` bytes at a time, each ending just after a line feed (or at the end)."""
-    start = 0
-    while start < len(message):
-        end = message.find(b"\n", start + size - 1)
-        end = len(message) if end < 0 else end + 1
-        yield message[start:end]
-        start = end
 
 
 async def _greet(client: aiosmtplib.SMTP) -> None:
@@ -426,17 +349,15 @@ def _refuse_clear_text_auth(client: aiosmtplib.SMTP, account: Account) -> None:
     )
 
 
-async def _reset_after(client: aiosmtplib.SMTP, rejected: SmtpRejected) -> None:
+async def _reset_after(session: SmtpSession, rejected: SmtpRejected) -> None:
     """Clear a refused envelope so the session can be reused, or drop the session."""
     if rejected.reply.code == _CLOSING:
-        client.close()
+        session.close()
         return
     if rejected.stage is Stage.DATA:
         return
-    try:
-        await client.rset()
-    except (aiosmtplib.SMTPException, OSError, TimeoutError):
-        client.close()
+    if not await session.reset():
+        session.close()
 
 
 async def _authenticate(client: aiosmtplib.SMTP, user: str, password: str) -> None:
@@ -493,7 +414,7 @@ def _translate(exc: BaseException, stage: Stage) -> MailerError:
     return SmtpUnavailable("smtp error", detail)
 
 
-async def _quit(client: aiosmtplib.SMTP) -> None:
-    with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-        await asyncio.wait_for(client.quit(), _QUIT_TIMEOUT)
-    client.close()
+async def _quit(session: SmtpSession) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(session.quit(), _QUIT_TIMEOUT)
+    session.close()

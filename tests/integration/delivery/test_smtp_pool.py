@@ -26,6 +26,12 @@ def data(message_id: str = "m1") -> bytes:
     return build_message(message, now=time.time(), message_key=message_id)
 
 
+@pytest.fixture(params=[False, True], ids=["one-at-a-time", "pipelined"])
+def pipelining(request: pytest.FixtureRequest) -> bool:
+    """Every test here runs against a server without and with PIPELINING."""
+    return bool(request.param)
+
+
 @pytest.fixture
 def pool(settings_factory: Callable[..., Settings], client_tls: ssl.SSLContext) -> SmtpPool:
     return SmtpPool(settings_factory(smtp_timeout=1.0), ssl_context=client_tls)
@@ -255,4 +261,21 @@ async def test_large_data_goes_in_slices_and_arrives_intact(
     assert result.reply.code == 250
     [received] = server.received
     assert received.raw.replace(b"\r\n", b"\n").rstrip(b"\n") == message.rstrip(b"\n")
+    await pool.close()
+
+
+async def test_drop_after_the_content_is_not_sent_twice(
+    smtp_server: ServerFactory, pool: SmtpPool
+) -> None:
+    """A reused session lost after the message content went out: the server may
+    have taken it, so the pool does not retry on a fresh session (the dispatcher's
+    retry decides); a loss before any content is retried, as the stale case above."""
+    server = await smtp_server()
+    account = account_for(server)
+    await pool.send(account, ENVELOPE, data("m1"))
+    server.script.drop_in_data = True
+    with pytest.raises(SmtpUnavailable):
+        await pool.send(account, ENVELOPE, data("m2"))
+    assert server.data_commands == 2
+    assert server.connections == 1
     await pool.close()
