@@ -10,6 +10,7 @@ import pytest
 from tests.integration.delivery.conftest import (  # noqa: F401 (fixtures used here)
     ca,
     client_tls,
+    pipelining,
     queue,
     server_tls,
     smtp_server,
