@@ -17,6 +17,8 @@ from typing import IO
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from mail_proxy.smtp.sink import offer_pipelining
+
 MAIL_ID = re.compile(rb"^X-Genro-Mail-ID:\s*(\S+)", re.MULTILINE | re.IGNORECASE)
 
 
@@ -40,12 +42,10 @@ class Handler:
         hostname: str,
         responses: list[str],
     ) -> list[str]:
-        """Offer PIPELINING (RFC 2920) when asked to, as Postfix, Exim and the big
-        providers do: aiosmtpd reads commands one line at a time from its buffer,
-        so a pipelined group is served as it should be; it just does not say so."""
-        session.host_name = hostname
+        """Offer PIPELINING (RFC 2920) when asked to, as real MTAs do."""
         if self.pipelining:
-            responses.insert(-1, "250-PIPELINING")
+            return offer_pipelining(session, hostname, responses)
+        session.host_name = hostname
         return responses
 
 

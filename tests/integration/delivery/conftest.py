@@ -31,6 +31,7 @@ from mail_proxy.metrics import Metrics
 from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.pool import SmtpPool
+from mail_proxy.smtp.sink import offer_pipelining
 from mail_proxy.workers.dispatcher import Dispatcher
 
 USER, PASSWORD = "mailer", "s3cret"
@@ -75,11 +76,9 @@ class _Handler:
     async def handle_EHLO(
         self, smtp: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
-        """aiosmtpd reads one command line at a time from its buffer, so it serves a
-        pipelined group correctly; it only never says so. Here it can."""
-        session.host_name = hostname
         if self.server.script.pipelining:
-            responses.insert(-1, "250-PIPELINING")
+            return offer_pipelining(session, hostname, responses)
+        session.host_name = hostname
         return responses
 
     async def handle_MAIL(

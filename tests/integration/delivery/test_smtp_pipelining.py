@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiosmtplib
 import pytest
 
 from mail_proxy.domain.mime import Envelope
@@ -22,6 +23,7 @@ from mail_proxy.domain.smtp_replies import Stage
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.base import SmtpRejected, SmtpUnavailable
 from mail_proxy.smtp.pool import SmtpPool
+from mail_proxy.smtp.sink import DevSink
 
 MESSAGE = b"Subject: pipelined\r\n\r\nHello\r\n"
 TWO = Envelope("sender@example.org", ("a@example.com", "b@example.com"))
@@ -228,3 +230,20 @@ async def test_garbage_replies_end_the_session_cleanly(
     assert caught.value.kind in {"smtp error", "timeout"}
     assert "reply" in caught.value.detail or caught.value.kind == "timeout"
     assert pool.idle_connections(account) == 0
+
+
+async def test_dev_sink_offers_pipelining_and_takes_a_group(pool: SmtpPool) -> None:
+    """`serve --dev-sink` advertises PIPELINING as real MTAs do, so a newcomer's first
+    message takes the same pipelined path as production; both recipients arrive."""
+    sink = DevSink(port=0)
+    await sink.start()
+    try:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port, use_tls=False)
+        async with client:
+            assert client.supports_extension("pipelining")
+        account = Account(id="dev", host="127.0.0.1", port=sink.port, use_tls=False, tenant_id="t1")
+        result = await pool.send(account, TWO, MESSAGE)
+    finally:
+        await sink.stop()
+    assert result.accepted == TWO.recipients and not result.refused
+    assert [m.recipients for m in sink.messages] == [list(TWO.recipients)]
