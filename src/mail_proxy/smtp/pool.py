@@ -125,6 +125,7 @@ class SmtpPool(Mailer):
     ) -> None:
         self._settings = settings
         self._ssl_context = ssl_context
+        self._tls_loading: asyncio.Future[ssl.SSLContext] | None = None
         self._implicit_tls_ports = frozenset(implicit_tls_ports)
         self._policy = target_policy(settings)
         self._clock = clock
@@ -225,6 +226,7 @@ class SmtpPool(Mailer):
         implicit = account.port in self._implicit_tls_ports and account.use_tls is not False
         timeout = min(account.timeout, self._settings.smtp_timeout)
         local_hostname = await self._hostname()
+        tls_context = await self._tls_context(account)
         sock = await self._socket(account, timeout)
         try:
             client = aiosmtplib.SMTP(
@@ -234,7 +236,7 @@ class SmtpPool(Mailer):
                 timeout=timeout,
                 use_tls=implicit,
                 start_tls=None if implicit else account.use_tls,
-                tls_context=self._tls_context(),
+                tls_context=tls_context,
             )
         except BaseException:
             sock.close()
@@ -276,9 +278,21 @@ class SmtpPool(Mailer):
                 failure = exc
         raise _translate(failure or OSError("no address"), Stage.CONNECT)
 
-    def _tls_context(self) -> ssl.SSLContext:
+    async def _tls_context(self, account: Account) -> ssl.SSLContext | None:
+        """The client TLS context, or None for an account that never uses TLS.
+
+        Loading the system's CA store takes some 40 ms of CPU: done on the loop it
+        delayed every message of the first connections after a start, TLS or not. So
+        it is loaded only when TLS may be used, once, in a thread, and connections
+        opened meanwhile wait for that one load."""
+        if account.use_tls is False:
+            return None
         if self._ssl_context is None:
-            self._ssl_context = ssl.create_default_context()
+            if self._tls_loading is None:
+                self._tls_loading = asyncio.ensure_future(
+                    asyncio.to_thread(ssl.create_default_context)
+                )
+            self._ssl_context = await asyncio.shield(self._tls_loading)
         return self._ssl_context
 
     async def _hostname(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from collections.abc import Callable
@@ -90,6 +91,33 @@ async def test_untrusted_certificate_is_a_tls_failure(
     assert caught.value.kind == "tls"
     assert isinstance(classify(caught.value), Transient)
     assert server.received == []
+    await pool.close()
+
+
+async def test_ca_store_loaded_only_for_tls_and_once(
+    settings_factory: Callable[..., Settings],
+    smtp_server: ServerFactory,
+    server_tls: ssl.SSLContext,
+    client_tls: ssl.SSLContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The system CA store costs tens of ms to load: a plain-text account never loads
+    it, and sessions opened together for a TLS account share one load."""
+    loads: list[int] = []
+
+    def load() -> ssl.SSLContext:
+        loads.append(1)
+        return client_tls  # trusts the test CA, as the system store would a real one
+
+    monkeypatch.setattr(ssl, "create_default_context", load)
+    plain, tls = await smtp_server(), await smtp_server(starttls=server_tls)
+    pool = SmtpPool(settings_factory(smtp_timeout=2.0))
+    await pool.send(account_for(plain, use_tls=False), ENVELOPE, data())
+    assert loads == []
+    secure = account_for(tls, "secure", use_tls=True)
+    await asyncio.gather(*(pool.send(secure, ENVELOPE, data(f"t{i}")) for i in range(4)))
+    assert loads == [1]
+    assert len(tls.received) == 4 and tls.connections > 1
     await pool.close()
 
 
