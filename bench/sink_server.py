@@ -17,15 +17,15 @@ from typing import IO
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mail_proxy.smtp.sink import offer_pipelining
+from mail_proxy.smtp.sink import PipeliningEhlo
 
 MAIL_ID = re.compile(rb"^X-Genro-Mail-ID:\s*(\S+)", re.MULTILINE | re.IGNORECASE)
 
 
-class Handler:
+class Handler(PipeliningEhlo):
     def __init__(self, out: IO[str], pipelining: bool) -> None:
         self.out = out
-        self.pipelining = pipelining
+        self.offers_pipelining = pipelining
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         found = MAIL_ID.search(envelope.original_content or b"")
@@ -33,20 +33,6 @@ class Handler:
         self.out.write(f"{time.time():.6f} {mail_id}\n")
         self.out.flush()
         return "250 OK"
-
-    async def handle_EHLO(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        hostname: str,
-        responses: list[str],
-    ) -> list[str]:
-        """Offer PIPELINING (RFC 2920) when asked to, as real MTAs do."""
-        if self.pipelining:
-            return offer_pipelining(session, hostname, responses)
-        session.host_name = hostname
-        return responses
 
 
 async def main(port: int, path: str, pipelining: bool) -> None:

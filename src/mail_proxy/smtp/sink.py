@@ -45,22 +45,16 @@ class ReceivedMessage:
         }
 
 
-def offer_pipelining(session: Session, hostname: str, responses: list[str]) -> list[str]:
-    """An aiosmtpd ``handle_EHLO`` body that adds PIPELINING (RFC 2920) to the reply.
+class PipeliningEhlo:
+    """aiosmtpd handler part that offers PIPELINING (RFC 2920) in the EHLO reply.
 
     aiosmtpd reads one command line at a time from its buffer, so it serves a
     pipelined group correctly; it only never says so. Postfix, Exim and the large
     providers do, and the proxy pipelines when offered: a sink that offers it
-    exercises the path real servers take.
+    exercises the path real servers take. ``offers_pipelining`` turns it off.
     """
-    session.host_name = hostname
-    responses.insert(-1, "250-PIPELINING")
-    return responses
 
-
-class _Handler:
-    def __init__(self, sink: DevSink) -> None:
-        self._sink = sink
+    offers_pipelining = True
 
     async def handle_EHLO(
         self,
@@ -70,7 +64,15 @@ class _Handler:
         hostname: str,
         responses: list[str],
     ) -> list[str]:
-        return offer_pipelining(session, hostname, responses)
+        session.host_name = hostname
+        if self.offers_pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+
+class _Handler(PipeliningEhlo):
+    def __init__(self, sink: DevSink) -> None:
+        self._sink = sink
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""

@@ -31,7 +31,7 @@ from mail_proxy.metrics import Metrics
 from mail_proxy.ports import Store
 from mail_proxy.settings import Settings
 from mail_proxy.smtp.pool import SmtpPool
-from mail_proxy.smtp.sink import offer_pipelining
+from mail_proxy.smtp.sink import PipeliningEhlo
 from mail_proxy.workers.dispatcher import Dispatcher
 
 USER, PASSWORD = "mailer", "s3cret"
@@ -69,17 +69,13 @@ class Script:
     pipelining: bool = False  # offer PIPELINING (RFC 2920) in the EHLO reply
 
 
-class _Handler:
+class _Handler(PipeliningEhlo):
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
-    async def handle_EHLO(
-        self, smtp: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
-    ) -> list[str]:
-        if self.server.script.pipelining:
-            return offer_pipelining(session, hostname, responses)
-        session.host_name = hostname
-        return responses
+    @property
+    def offers_pipelining(self) -> bool:  # type: ignore[override]
+        return self.server.script.pipelining
 
     async def handle_MAIL(
         self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
