@@ -102,7 +102,9 @@ class SinkProcess:
             text=True,
         )
         assert self._process.stdout is not None
-        self._process.stdout.readline()  # "ready"
+        if self._process.stdout.readline().strip() != "ready":
+            self.__exit__()
+            raise RuntimeError(f"the sink did not start (exit {self._process.returncode})")
         return self
 
     def __exit__(self, *exc: object) -> None:
