@@ -10,6 +10,10 @@ a failed attempt) or rejected, by the account's ``limit_behavior``.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 from mail_proxy.domain.models import (
     Account,
     Deferred,
@@ -27,6 +31,7 @@ ACCOUNT_CACHE_SECONDS = 5.0
 RATE_LIMITED = "rate limited"
 
 AccountKey = tuple[str, str]
+T = TypeVar("T")
 _TenantEntry = tuple[float, Tenant | None, RateLimits]
 
 
@@ -38,6 +43,7 @@ class AccountCache:
         self._ttl = ttl
         self._entries: dict[AccountKey, tuple[float, Account | None]] = {}
         self._tenants: dict[str, _TenantEntry] = {}
+        self._loading: dict[tuple[str, ...], asyncio.Future[Any]] = {}
 
     def peek(self, key: AccountKey) -> Account | None:
         """The cached account, however old, without a query."""
@@ -49,9 +55,13 @@ class AccountCache:
         entry = self._entries.get(key)
         if entry is not None and now - entry[0] < self._ttl:
             return entry[1]
-        account = await self._store.accounts.get(tenant_id, account_id)
-        self._entries[key] = (now, account)
-        return account
+
+        async def load() -> Account | None:
+            account = await self._store.accounts.get(tenant_id, account_id)
+            self._entries[key] = (now, account)
+            return account
+
+        return await self._once(("account", *key), load)
 
     async def tenant(self, tenant_id: str, now: float) -> Tenant | None:
         """The tenant (its endpoint and credentials fetch attachments)."""
@@ -63,11 +73,32 @@ class AccountCache:
 
     async def _tenant_entry(self, tenant_id: str, now: float) -> _TenantEntry:
         entry = self._tenants.get(tenant_id)
-        if entry is None or now - entry[0] >= self._ttl:
+        if entry is not None and now - entry[0] < self._ttl:
+            return entry
+
+        async def load() -> _TenantEntry:
             tenant = await self._store.tenants.get(tenant_id)
             limits = tenant_limits(tenant.rate_limits if tenant else None)
             entry = self._tenants[tenant_id] = (now, tenant, limits)
-        return entry
+            return entry
+
+        return await self._once(("tenant", tenant_id), load)
+
+    async def _once(self, key: tuple[str, ...], load: Callable[[], Awaitable[T]]) -> T:
+        """One read for everyone who asks at once. An account's lane workers find its
+        entry stale together (at a start, and every ``ttl`` under load): each used to
+        read it, a burst of queries that on PostgreSQL opened pool connections too."""
+        pending: asyncio.Future[T] | None = self._loading.get(key)
+        if pending is None:
+            pending = self._loading[key] = asyncio.ensure_future(load())
+            pending.add_done_callback(lambda done: self._forget(key, done))
+        return await asyncio.shield(pending)  # one waiter's cancel leaves the others' read
+
+    def _forget(self, key: tuple[str, ...], done: asyncio.Future[Any]) -> None:
+        if self._loading.get(key) is done:
+            del self._loading[key]
+        if not done.cancelled():
+            done.exception()  # seen here: every waiter may have been cancelled meanwhile
 
 
 class RateGate:
