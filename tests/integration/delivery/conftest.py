@@ -74,7 +74,7 @@ class _Handler(PipeliningEhlo):
         self.server = server
 
     @property
-    def offers_pipelining(self) -> bool:  # type: ignore[override]
+    def offers_pipelining(self) -> bool:
         return self.server.script.pipelining
 
     async def handle_MAIL(

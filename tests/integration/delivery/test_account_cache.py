@@ -38,7 +38,7 @@ async def test_workers_that_find_an_entry_stale_together_share_one_read(
     account = Account(id="acc", host="127.0.0.1", port=25, tenant_id="t1")
     await queue.setup(account)
     accounts, tenants = Counted(sqlite_store.accounts), Counted(sqlite_store.tenants)
-    cache = AccountCache(SimpleNamespace(accounts=accounts, tenants=tenants), ttl=5.0)  # type: ignore[arg-type]
+    cache = AccountCache(SimpleNamespace(accounts=accounts, tenants=tenants), ttl=5.0)
 
     async def worker(now: float) -> tuple[Account | None, object]:
         return await cache.get("t1", "acc", now), await cache.tenant_limits("t1", now)
@@ -57,7 +57,7 @@ async def test_a_failed_read_reaches_every_waiter_and_is_not_kept(
     await queue.setup(Account(id="acc", host="127.0.0.1", port=25, tenant_id="t1"))
     accounts = Counted(sqlite_store.accounts)
     accounts.fail = True
-    cache = AccountCache(SimpleNamespace(accounts=accounts, tenants=sqlite_store.tenants))  # type: ignore[arg-type]
+    cache = AccountCache(SimpleNamespace(accounts=accounts, tenants=sqlite_store.tenants))
     results = await asyncio.gather(
         *(cache.get("t1", "acc", 1000.0) for _ in range(4)), return_exceptions=True
     )
