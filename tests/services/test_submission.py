@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from mail_proxy.domain.models import Account, Sent, Status, Tenant
+from mail_proxy.domain.models import (
+    Account,
+    ClaimedMessage,
+    LeaseRequest,
+    Sent,
+    Status,
+    Tenant,
+)
 from mail_proxy.domain.outgoing import from_payload
 from mail_proxy.errors import InvalidInput, TooLarge, WrongTenant
 from mail_proxy.ports import Store
@@ -178,3 +187,34 @@ async def test_a_suppressed_recipient_rejects_its_whole_message(store: Store) ->
     reason = "recipient gone@example.com is on the suppression list (hard bounce: 5.1.1 gone)"
     assert result.queued == 1
     assert result.rejected == (Refused(0, "m1", reason), Refused(2, "m3", reason))
+
+
+class StartingHandoff:
+    """An idle dispatcher whose ``take`` starts one send task per message, as the real
+    one starts lane workers; ``started`` lists the ids whose task has begun."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def lease_for(self, count: int) -> LeaseRequest | None:
+        return LeaseRequest("handoff-token", NOW + 300)
+
+    def take(self, claimed: Sequence[ClaimedMessage]) -> None:
+        for message in claimed:
+            self.tasks.append(asyncio.create_task(self._send(message.record.id)))
+
+    async def _send(self, message_id: str) -> None:
+        self.started.append(message_id)
+
+
+async def test_handed_over_sends_start_before_the_submission_returns(store: Store) -> None:
+    """The request's response and command-log entry come after the send has begun:
+    a message at idle does not wait behind its own request's bookkeeping."""
+    handoff = StartingHandoff()
+    limits = SubmissionLimits(max_messages=10, max_recipients=20)
+    submission = SubmissionService(store, lambda: NOW, Wakes(), limits, handoff)
+    result = await submission.submit([message("m1")], token_tenant_id="acme")
+    assert result.queued == 1
+    assert handoff.started == ["m1"]
+    await asyncio.gather(*handoff.tasks)

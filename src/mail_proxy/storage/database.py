@@ -66,6 +66,11 @@ class Dialect(Protocol):
     ) -> Sequence[Any]:
         """Apply outcomes of one kind; the (pk, tenant_id, id) of rows whose lease matched."""
 
+    async def insert_events(
+        self, db: Database, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Insert ``message_events`` rows (``outcomes.EVENT_COLUMNS``), ids in list order."""
+
     async def announce_work(self, conn: AsyncConnection) -> None:
         """Tell the other processes, once this transaction commits, that messages
         became due (``WorkSignals``)."""

@@ -48,9 +48,15 @@ _UPDATE_SQL = (
     " WHERE messages.pk = v.pk AND messages.lease_token = v.token"
     " RETURNING messages.pk, messages.tenant_id, messages.id"
 )
-EVENT_SQL = (
-    "INSERT INTO message_events (message_pk, tenant_id, message_id, type, ts, description,"
-    " details) VALUES (?, ?, ?, ?, ?, ?, ?)"
+EVENT_COLUMNS = "message_pk, tenant_id, message_id, type, ts, description, details"
+EVENT_SQL = f"INSERT INTO message_events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+# The same rows as one binary array per column (PostgreSQL): one statement per batch
+# where executemany sends one Bind/Execute per event, each parsed and run on its own.
+# ORDER BY the array position gives event ids in list order.
+EVENT_ARRAYS_SQL = (
+    f"INSERT INTO message_events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM unnest("
+    "%b::int8[], %b::text[], %b::text[], %b::text[], %b::float8[], %b::text[], %b::text[])"
+    f" WITH ORDINALITY AS batch({EVENT_COLUMNS}, position) ORDER BY position"
 )
 
 

@@ -25,7 +25,7 @@ from mail_proxy.domain.text import storable
 from mail_proxy.ports import Queue
 from mail_proxy.storage import records
 from mail_proxy.storage.database import Database, error_summary
-from mail_proxy.storage.outcomes import EVENT_SQL, finish_plan, unstorable
+from mail_proxy.storage.outcomes import finish_plan, unstorable
 from mail_proxy.storage.tables import ACTIVE_STATUSES, messages
 
 log = structlog.get_logger(__name__)
@@ -116,7 +116,7 @@ class SqlQueue(Queue):
                         updated[row[0]] = row
             events = plan.events(updated)
             if events:
-                await self._db.executemany(conn, EVENT_SQL, events)
+                await self._db.dialect.insert_events(self._db, conn, events)
             return plan.applied(updated)
 
         return await self._db.write(op, "finish", writes_first=True)

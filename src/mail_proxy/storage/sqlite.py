@@ -22,7 +22,7 @@ from mail_proxy.storage.claiming import SQLITE_CLAIM
 from mail_proxy.storage.database import Database
 from mail_proxy.storage.engines import SQLITE_BUSY_TIMEOUT_MS, Target, sqlite_engine
 from mail_proxy.storage.intake import NEW_COLUMNS, new_row
-from mail_proxy.storage.outcomes import update_sql
+from mail_proxy.storage.outcomes import EVENT_SQL, update_sql
 from mail_proxy.storage.work_signals import NoWorkSignals
 
 # Driver-level multi-row INSERT: SQLAlchemy's per-row parameter processing costs more
@@ -62,6 +62,12 @@ class SqliteDialect:
     ) -> Sequence[Any]:
         params = [value for row in rows for value in row]
         return await db.fetch_driver(conn, update_sql(kind, len(rows)), params)
+
+    async def insert_events(
+        self, db: Database, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """executemany: sqlite3 runs one prepared statement per row in C."""
+        await db.executemany(conn, EVENT_SQL, rows)
 
     async def announce_work(self, conn: AsyncConnection) -> None:
         """Nothing to announce with: other processes on the file poll."""
