@@ -147,7 +147,9 @@ class SubmissionService:
         token_tenant_id: str | None,
         default_priority: int | str | None,
     ) -> ValidationContext:
-        """The tenants and accounts the batch names, looked up once for all of it."""
+        """The tenants and accounts the batch names, looked up once for all of it; a
+        tenant and its accounts side by side, on two connections: one round trip
+        less before an idle dispatcher can start the send."""
         batch_priority: Priority | None = None
         if default_priority is not None:
             try:
@@ -159,10 +161,12 @@ class SubmissionService:
         tenants = {}
         accounts = {}
         for tenant_id in wanted:
-            tenant = await self._store.tenants.get(tenant_id)
+            tenant, its_accounts = await asyncio.gather(
+                self._store.tenants.get(tenant_id), self._store.accounts.all(tenant_id)
+            )
             if tenant is not None:
                 tenants[tenant_id] = tenant
-                accounts[tenant_id] = await self._store.accounts.all(tenant_id)
+                accounts[tenant_id] = its_accounts
         return ValidationContext(
             tenants=tenants,
             accounts=accounts,
@@ -224,6 +228,9 @@ class SubmissionService:
         results, claimed = await self._store.intake.enqueue_leased(stored, now, lease)
         if claimed:
             self._handoff.take(claimed)
+            # Yield once: the sends just handed over write to their SMTP sessions
+            # before this request's response and command-log entry take the loop.
+            await asyncio.sleep(0)
         return results, len(claimed)
 
 
