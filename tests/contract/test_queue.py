@@ -10,6 +10,7 @@ from mail_proxy.domain.models import (
     Deferred,
     EnqueueOutcome,
     Failed,
+    Outcome,
     Sent,
     Status,
     Tenant,
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from conftest import Queue
 
 NOW = 1_700_000_000.0
+FinishItem = tuple[int, str, Outcome]
 LEASE = 60.0
 
 
@@ -209,6 +211,47 @@ async def test_finish_outcomes_update_message_and_append_events(q: Queue) -> Non
     assert deferred_event.details == {"deferred_until": NOW + 60}
     [error_event] = await q.store.messages.events("acme", "f")
     assert (error_event.type, error_event.description) == ("error", "550 unknown user")
+
+
+async def test_a_mixed_batch_is_applied_in_one_finish(q: Queue) -> None:
+    """Every kind in one batch, with a stale lease and a pk given twice: each row gets
+    its own change, only matching leases count, and the events' ids follow the batch."""
+    ids = ("held", "sent", "stale", "failed", "deferred")
+    await q.store.intake.enqueue([q.message(i) for i in ids], NOW)
+    claimed = {c.record.id: c for c in await q.claim()}
+
+    def item(message_id: str, outcome: Outcome, token: str | None = None) -> FinishItem:
+        c = claimed[message_id]
+        return (c.record.pk, token or c.lease_token, outcome)
+
+    hold = Deferred(until=NOW + 30, reason="rate limit", ts=NOW, counts_attempt=False)
+    applied = await q.store.queue.finish_many(
+        [
+            item("held", hold),
+            item("sent", Sent(ts=NOW)),
+            item("stale", Sent(ts=NOW), token="not-the-lease"),
+            item("failed", Failed(ts=NOW, error="550 no")),
+            item("sent", Failed(ts=NOW, error="given twice")),
+            item("deferred", Deferred(until=NOW + 60, reason="451 later", ts=NOW)),
+        ]
+    )
+    assert applied == [True, True, False, True, False, True]
+    rows = {i: await q.store.messages.get("acme", i) for i in ids}
+    assert {i: (r.status, r.attempts) for i, r in rows.items() if r is not None} == {
+        "held": (Status.DEFERRED, 0),
+        "sent": (Status.SENT, 1),
+        "stale": (Status.PENDING, 0),
+        "failed": (Status.ERROR, 1),
+        "deferred": (Status.DEFERRED, 1),
+    }
+    events = await q.store.outbox.unreported(None, 10)
+    assert [(e.message_id, e.type) for e in events] == [
+        ("held", "deferred"),
+        ("sent", "sent"),
+        ("failed", "error"),
+        ("deferred", "deferred"),
+    ]
+    assert [e.event_id for e in events] == sorted(e.event_id for e in events)
 
 
 async def test_deferred_message_is_claimed_again_when_due(q: Queue) -> None:

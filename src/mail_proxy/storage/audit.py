@@ -49,7 +49,7 @@ class SqlAudit(Audit):
         async def op(conn: AsyncConnection) -> None:
             await conn.execute(statement)
 
-        await self._db.write(op, "log_command")
+        await self._db.write(op, "log_command", writes_first=True, single=True)
 
     async def entries(
         self, flt: AuditFilter | None = None, *, limit: int = 100, offset: int = 0

@@ -28,6 +28,7 @@ from mail_proxy.errors import StorageUnavailable
 from mail_proxy.ports import WorkSignals
 from mail_proxy.storage.cipher import Cipher
 from mail_proxy.storage.engines import IMPLICIT_BEGIN, Target
+from mail_proxy.storage.outcomes import FinishPlan
 
 log = structlog.get_logger(__name__)
 
@@ -61,15 +62,9 @@ class Dialect(Protocol):
         """Insert every message whose key is free; the (tenant_id, id) keys that went in.
         Taken keys (and repeats within the batch) are left for replacing."""
 
-    async def apply_outcomes(
-        self, db: Database, conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]]
-    ) -> Sequence[Any]:
-        """Apply outcomes of one kind; the (pk, tenant_id, id) of rows whose lease matched."""
-
-    async def insert_events(
-        self, db: Database, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]
-    ) -> None:
-        """Insert ``message_events`` rows (``outcomes.EVENT_COLUMNS``), ids in list order."""
+    async def finish(self, db: Database, plan: FinishPlan) -> dict[int, Any]:
+        """Apply a plan's outcomes and append their events in one transaction; the
+        returned (pk, tenant_id, id) row per pk whose lease matched."""
 
     async def announce_work(self, conn: AsyncConnection) -> None:
         """Tell the other processes, once this transaction commits, that messages
@@ -145,11 +140,17 @@ class Database:
         return sql.replace("?", "%s") if self.target.is_postgres else sql
 
     # -- transactions ---------------------------------------------------------------
-    async def write(self, op: Operation[T], what: str, *, writes_first: bool = False) -> T:
+    async def write(
+        self, op: Operation[T], what: str, *, writes_first: bool = False, single: bool = False
+    ) -> T:
         """Run ``op`` in one write transaction. ``writes_first``: its first statement
         starts with INSERT/UPDATE/DELETE/REPLACE, which lets SQLite open the
-        transaction in the same call (anything else is refused; see engines.py)."""
-        options = {IMPLICIT_BEGIN: True} if writes_first else {}
+        transaction in the same call (anything else is refused; see engines.py).
+        ``single`` (PostgreSQL): ``op`` runs exactly one statement, which is then its
+        own transaction, in autocommit: one round trip instead of three."""
+        options: dict[str, Any] = {IMPLICIT_BEGIN: True} if writes_first else {}
+        if single and self.target.is_postgres:
+            options = {"isolation_level": "AUTOCOMMIT"}
         return await self._transact(self._writer, op, what, self._write_gate, options)
 
     async def read(self, op: Operation[T], what: str) -> T:

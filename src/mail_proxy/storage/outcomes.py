@@ -1,9 +1,11 @@
 """How a delivery outcome changes a message row and which event it appends.
 
 ``finish_plan`` turns a batch of (pk, lease token, outcome) into one UPDATE per
-outcome kind plus one INSERT of events, so finishing 100 messages usually costs two
-statements. A deferral's event carries the retry time in its details (the
-report's ``deferred_ts``). Items whose lease token no longer matches (the lease expired and
+outcome kind plus one INSERT of events (SQLite: finishing 100 messages usually costs
+two statements in one transaction), or into one statement doing all of it
+(PostgreSQL: ``FINISH_ARRAYS_SQL``, its own transaction in one round trip). A
+deferral's event carries the retry time in its details (the report's
+``deferred_ts``). Items whose lease token no longer matches (the lease expired and
 another dispatcher took the message) change nothing.
 
 Reasons, errors, event descriptions and details come from outside (SMTP replies,
@@ -38,9 +40,9 @@ _SET = {
     "held": "status = 'deferred', deferred_ts = v.until, error = v.reason",
     "failed": f"status = 'error', {_ATTEMPT}, error_ts = v.ts, error = v.reason",
 }
-# The statement starts with UPDATE, never WITH: that is what makes SQLite's driver
-# open the transaction before it (see engines.py), so the row and its event commit
-# together. ``v`` is the batch: (pk, token, ts, until, reason) per outcome.
+# On SQLite the statement starts with UPDATE, never WITH: that is what makes its
+# driver open the transaction before it (see engines.py), so the row and its event
+# commit together. ``v`` is the batch: (pk, token, ts, until, reason) per outcome.
 _UPDATE_SQL = (
     "UPDATE messages SET {changes}, lease_token = NULL, lease_expires = NULL,"
     " reported_ts = NULL, updated_at = v.ts"
@@ -50,13 +52,30 @@ _UPDATE_SQL = (
 )
 EVENT_COLUMNS = "message_pk, tenant_id, message_id, type, ts, description, details"
 EVENT_SQL = f"INSERT INTO message_events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-# The same rows as one binary array per column (PostgreSQL): one statement per batch
-# where executemany sends one Bind/Execute per event, each parsed and run on its own.
-# ORDER BY the array position gives event ids in list order.
-EVENT_ARRAYS_SQL = (
-    f"INSERT INTO message_events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM unnest("
-    "%b::int8[], %b::text[], %b::text[], %b::text[], %b::float8[], %b::text[], %b::text[])"
-    f" WITH ORDINALITY AS batch({EVENT_COLUMNS}, position) ORDER BY position"
+
+
+def _kind_update(kind: str) -> str:
+    rows = f"(SELECT * FROM v WHERE v.kind = '{kind}') AS v"
+    return f"{kind} AS ({_UPDATE_SQL.format(rows=rows, changes=_SET[kind])})"
+
+
+# PostgreSQL: the whole batch in one statement, one binary array per column of
+# ``FinishPlan.statement_rows``. Each kind's UPDATE is a CTE over the rows of that
+# kind (a pk appears once per plan, so no row is updated twice), and the events are
+# inserted from what the UPDATEs RETURN: rows and events still commit together, and
+# a row whose lease no longer matches gets neither. ORDER BY position gives event ids
+# in batch order. A statement of its own needs no BEGIN and COMMIT round trips.
+FINISH_ARRAYS_SQL = (
+    "WITH v AS MATERIALIZED (SELECT * FROM unnest(%b::int8[], %b::text[], %b::text[],"
+    " %b::float8[], %b::float8[], %b::text[], %b::text[], %b::text[]) WITH ORDINALITY"
+    " AS v(pk, token, kind, ts, until, reason, type, details, position)), "
+    + ", ".join(_kind_update(kind) for kind in _SET)
+    + ", done AS ("
+    + " UNION ALL ".join(f"SELECT * FROM {kind}" for kind in _SET)
+    + f"), events AS (INSERT INTO message_events ({EVENT_COLUMNS})"
+    " SELECT done.pk, done.tenant_id, done.id, v.type, v.ts, v.reason, v.details"
+    " FROM done JOIN v ON v.pk = done.pk ORDER BY v.position)"
+    " SELECT pk, tenant_id, id FROM done"
 )
 
 
@@ -69,16 +88,6 @@ def update_sql(kind: str, rows: int) -> str:
         f" column5 AS reason FROM (VALUES {values})) AS v"
     )
     return _UPDATE_SQL.format(rows=batch, changes=_SET[kind])
-
-
-def update_arrays_sql(kind: str) -> str:
-    """The same UPDATE taking one binary array per column (PostgreSQL): a short
-    statement that is parsed once and prepared, whatever the batch size."""
-    arrays = (
-        "unnest(%b::int8[], %b::text[], %b::float8[], %b::float8[], %b::text[])"
-        " AS v(pk, token, ts, until, reason)"
-    )
-    return _UPDATE_SQL.format(rows=arrays, changes=_SET[kind])
 
 
 @dataclass
@@ -95,6 +104,18 @@ class FinishPlan:
             candidate and pk in updated
             for candidate, (pk, _, _) in zip(self.candidates, self.items, strict=True)
         ]
+
+    def statement_rows(self) -> list[tuple[Any, ...]]:
+        """Per item tried, in input order: (pk, token, kind, ts, until, reason, event
+        type, event details), the rows of ``FINISH_ARRAYS_SQL``. An event's
+        description is the row's reason, and its ts the outcome's."""
+        rows = []
+        for candidate, (pk, token, outcome) in zip(self.candidates, self.items, strict=True):
+            if candidate:
+                kind, until, reason = _kind(outcome)
+                event_type, ts, _, details = _event_fields(outcome)
+                rows.append((pk, token, kind, ts, until, reason, event_type, details))
+        return rows
 
     def events(self, updated: Mapping[int, Any]) -> list[tuple[Any, ...]]:
         """One event row per applied item, in input order. ``updated`` maps pk to the
@@ -147,7 +168,12 @@ def _kind(outcome: Outcome) -> tuple[str, float | None, str | None]:
 
 
 def _event(row: Any, outcome: Outcome) -> tuple[Any, ...]:
-    pk, tenant_id, message_id = row
+    """An event row (``EVENT_COLUMNS``) for the returned (pk, tenant_id, id) ``row``."""
+    return (*row, *_event_fields(outcome))
+
+
+def _event_fields(outcome: Outcome) -> tuple[str, float, str | None, str | None]:
+    """(type, ts, description, details) of the event an outcome appends."""
     description: str | None
     if isinstance(outcome, Sent):
         kind, description, details = EventType.SENT, None, outcome.details
@@ -157,4 +183,4 @@ def _event(row: Any, outcome: Outcome) -> tuple[Any, ...]:
     else:
         kind, description, details = EventType.ERROR, storable(outcome.error), outcome.details
     stored = dump_json(storable_json(details))
-    return (pk, tenant_id, message_id, kind.value, outcome.ts, description, stored)
+    return (kind.value, float(outcome.ts), description, stored)

@@ -21,7 +21,7 @@ from mail_proxy.storage.claiming import POSTGRES_CLAIM
 from mail_proxy.storage.database import Database
 from mail_proxy.storage.engines import Target, postgres_engine
 from mail_proxy.storage.intake import NEW_COLUMNS, new_row
-from mail_proxy.storage.outcomes import EVENT_ARRAYS_SQL, update_arrays_sql
+from mail_proxy.storage.outcomes import FINISH_ARRAYS_SQL, FinishPlan
 from mail_proxy.storage.work_signals import Announcer, PostgresWorkSignals, channel_for
 
 _ACCOUNT_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))")
@@ -63,17 +63,13 @@ class PostgresDialect:
         returned = await db.fetch_driver(conn, _INSERT_ARRAYS, columns)
         return {(tenant_id, id_) for tenant_id, id_ in returned}
 
-    async def apply_outcomes(
-        self, db: Database, conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]]
-    ) -> Sequence[Any]:
-        columns = [list(values) for values in zip(*rows, strict=True)]
-        return await db.fetch_driver(conn, update_arrays_sql(kind), columns)
+    async def finish(self, db: Database, plan: FinishPlan) -> dict[int, Any]:
+        columns = tuple(list(values) for values in zip(*plan.statement_rows(), strict=True))
 
-    async def insert_events(
-        self, db: Database, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]
-    ) -> None:
-        columns = [list(values) for values in zip(*rows, strict=True)]
-        await conn.exec_driver_sql(EVENT_ARRAYS_SQL, tuple(columns))
+        async def op(conn: AsyncConnection) -> dict[int, Any]:
+            return {row[0]: row for row in await db.fetch_driver(conn, FINISH_ARRAYS_SQL, columns)}
+
+        return await db.write(op, "finish", single=True)
 
     async def announce_work(self, conn: AsyncConnection) -> None:
         await self._announcer.announce(conn)

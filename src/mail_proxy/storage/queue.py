@@ -39,9 +39,6 @@ MSG = messages.c
 # How many due rows a claim looks at to fill ``limit`` under the per-account caps.
 CLAIM_SCAN_FACTOR = 2
 
-# Finishes per UPDATE statement: 500 x 5 parameters, far below the drivers' limits.
-FINISH_CHUNK = 500
-
 
 class SqlQueue(Queue):
     def __init__(self, db: Database) -> None:
@@ -74,7 +71,7 @@ class SqlQueue(Queue):
         async def op(conn: AsyncConnection) -> Sequence[Any]:
             return await self._db.dialect.claim_rows(conn, params)
 
-        rows = await self._db.write(op, "claim", writes_first=True)
+        rows = await self._db.write(op, "claim", writes_first=True, single=True)
         rows = sorted(rows, key=lambda r: (r.priority, r.pk))
         return [
             ClaimedMessage(records.message_record(r, self._db.cipher), token, expires) for r in rows
@@ -106,20 +103,7 @@ class SqlQueue(Queue):
     async def _finish(self, items: Sequence[tuple[int, str, Outcome]]) -> list[bool]:
         """Apply a batch of outcomes in one transaction."""
         plan = finish_plan(items)
-
-        async def op(conn: AsyncConnection) -> list[bool]:
-            updated: dict[int, Any] = {}
-            for kind, rows in plan.groups.items():
-                for start in range(0, len(rows), FINISH_CHUNK):
-                    chunk = rows[start : start + FINISH_CHUNK]
-                    for row in await self._db.dialect.apply_outcomes(self._db, conn, kind, chunk):
-                        updated[row[0]] = row
-            events = plan.events(updated)
-            if events:
-                await self._db.dialect.insert_events(self._db, conn, events)
-            return plan.applied(updated)
-
-        return await self._db.write(op, "finish", writes_first=True)
+        return plan.applied(await self._db.dialect.finish(self._db, plan))
 
     async def release(self, leases: Iterable[tuple[int, str]]) -> int:
         pairs = list(leases)
@@ -134,7 +118,7 @@ class SqlQueue(Queue):
             )
             return result.rowcount
 
-        return await self._db.write(op, "release", writes_first=True)
+        return await self._db.write(op, "release", writes_first=True, single=True)
 
     async def oldest_due_ts(self, now: float) -> float | None:
         """Messages leased to a dispatcher are not waiting, so they do not count."""

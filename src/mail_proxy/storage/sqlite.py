@@ -22,13 +22,15 @@ from mail_proxy.storage.claiming import SQLITE_CLAIM
 from mail_proxy.storage.database import Database
 from mail_proxy.storage.engines import SQLITE_BUSY_TIMEOUT_MS, Target, sqlite_engine
 from mail_proxy.storage.intake import NEW_COLUMNS, new_row
-from mail_proxy.storage.outcomes import EVENT_SQL, update_sql
+from mail_proxy.storage.outcomes import EVENT_SQL, FinishPlan, update_sql
 from mail_proxy.storage.work_signals import NoWorkSignals
 
 # Driver-level multi-row INSERT: SQLAlchemy's per-row parameter processing costs more
 # than SQLite's own work for a 100-message batch. 500 rows stay far below SQLite's
 # parameter limit (32,766).
 INSERT_CHUNK = 500
+# Finishes per UPDATE statement: 500 x 5 parameters, far below the same limit.
+FINISH_CHUNK = 500
 _ROW_MARKERS = "(" + ", ".join("?" * len(NEW_COLUMNS)) + ")"
 _INSERT_SQL = (
     f"INSERT INTO messages ({', '.join(NEW_COLUMNS)}) VALUES {{rows}}"
@@ -57,17 +59,25 @@ class SqliteDialect:
             inserted.update((tenant_id, id_) for tenant_id, id_ in result)
         return inserted
 
-    async def apply_outcomes(
-        self, db: Database, conn: AsyncConnection, kind: str, rows: list[tuple[Any, ...]]
-    ) -> Sequence[Any]:
-        params = [value for row in rows for value in row]
-        return await db.fetch_driver(conn, update_sql(kind, len(rows)), params)
+    async def finish(self, db: Database, plan: FinishPlan) -> dict[int, Any]:
+        """One UPDATE per outcome kind (in chunks of ``FINISH_CHUNK``), then the events
+        by executemany: sqlite3 runs one prepared statement per row in C."""
 
-    async def insert_events(
-        self, db: Database, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]
-    ) -> None:
-        """executemany: sqlite3 runs one prepared statement per row in C."""
-        await db.executemany(conn, EVENT_SQL, rows)
+        async def op(conn: AsyncConnection) -> dict[int, Any]:
+            updated: dict[int, Any] = {}
+            for kind, rows in plan.groups.items():
+                for start in range(0, len(rows), FINISH_CHUNK):
+                    chunk = rows[start : start + FINISH_CHUNK]
+                    params = [value for row in chunk for value in row]
+                    sql = update_sql(kind, len(chunk))
+                    for row in await db.fetch_driver(conn, sql, params):
+                        updated[row[0]] = row
+            events = plan.events(updated)
+            if events:
+                await db.executemany(conn, EVENT_SQL, events)
+            return updated
+
+        return await db.write(op, "finish", writes_first=True)
 
     async def announce_work(self, conn: AsyncConnection) -> None:
         """Nothing to announce with: other processes on the file poll."""
