@@ -71,7 +71,7 @@ class SqlQueue(Queue):
         async def op(conn: AsyncConnection) -> Sequence[Any]:
             return await self._db.dialect.claim_rows(conn, params)
 
-        rows = await self._db.write(op, "claim", writes_first=True, single=True)
+        rows = await self._db.write(op, "claim", writes_first=True)
         rows = sorted(rows, key=lambda r: (r.priority, r.pk))
         return [
             ClaimedMessage(records.message_record(r, self._db.cipher), token, expires) for r in rows
