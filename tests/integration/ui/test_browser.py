@@ -20,6 +20,7 @@ from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
     TimeoutException,
+    WebDriverException,
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -35,6 +36,9 @@ ARTIFACTS = Path(os.environ.get("GMP_TEST_ARTIFACTS", "tmp/artifacts")) / "dashb
 
 
 PAGE_CHANGING = (StaleElementReferenceException, NoSuchElementException)
+# What chromedriver answers when the document is swapped between finding a node and
+# reading it: the same race as a stale element, worded by the inspector protocol.
+SWAPPED_NODE = "does not belong to the document"
 
 
 def _require_chromium() -> None:
@@ -74,10 +78,27 @@ def _shot(driver: WebDriver, name: str) -> None:
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
-def _wait_for(driver: WebDriver, text: str, seconds: float = 15) -> None:
+def _text(driver: WebDriver, selector: str) -> str:
+    """The element's text, or "" while a navigation is replacing the page."""
     try:
-        WebDriverWait(driver, seconds, poll_frequency=0.1, ignored_exceptions=PAGE_CHANGING).until(
-            lambda d: text in d.find_element(By.TAG_NAME, "main").text
+        return driver.find_element(By.CSS_SELECTOR, selector).text
+    except PAGE_CHANGING:
+        return ""
+    except WebDriverException as error:
+        if SWAPPED_NODE not in str(error.msg):
+            raise
+        return ""
+
+
+def _shown(main: str, text: str, absent: str | None) -> bool:
+    return text in main and (absent is None or absent not in main)
+
+
+def _wait_for(driver: WebDriver, text: str, seconds: float = 15, absent: str | None = None) -> None:
+    """Wait until <main> shows ``text`` (and no longer ``absent``), across page swaps."""
+    try:
+        WebDriverWait(driver, seconds, poll_frequency=0.1).until(
+            lambda d: _shown(_text(d, "main"), text, absent)
         )
     except TimeoutException:
         _shot(driver, "failed")
@@ -125,8 +146,7 @@ def test_admin_watches_a_mail_arrive_live_and_manages_the_tenant(
     _wait_for(browser, "invoice-7")
     browser.find_element(By.ID, "f-q").send_keys("invoice")
     _click(browser, "form[role='search'] button")
-    _wait_for(browser, "Your invoice")
-    assert "welcome-1" not in browser.find_element(By.TAG_NAME, "main").text
+    _wait_for(browser, "Your invoice", absent="welcome-1")
     _shot(browser, "03-messages-search")
 
     browser.get(f"{base}/ui/message?tenant=demo&id=welcome-1")
@@ -200,4 +220,4 @@ def test_a_form_posted_from_another_site_is_refused(browser: WebDriver, proxy: S
 
 def _sent(driver: WebDriver) -> bool:
     driver.refresh()
-    return "sent" in driver.find_element(By.CSS_SELECTOR, "h1 .badge").text
+    return "sent" in _text(driver, "h1 .badge")
