@@ -16,7 +16,7 @@ fail, ``unstorable`` gives the outcome that is written in its place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,11 +92,12 @@ def update_sql(kind: str, rows: int) -> str:
 
 @dataclass
 class FinishPlan:
-    """Which items to try, grouped by kind; duplicates of a pk are refused up front."""
+    """Which items to try: a pk given twice in one batch is refused up front. Each
+    backend asks for the shape it sends (``groups`` or ``statement_rows``), so an
+    outcome is classified once."""
 
     items: Sequence[tuple[int, str, Outcome]]
     candidates: list[bool] = field(default_factory=list)
-    groups: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
 
     def applied(self, updated: Mapping[int, Any]) -> list[bool]:
         """Per item, in input order: did its lease still match?"""
@@ -105,39 +106,42 @@ class FinishPlan:
             for candidate, (pk, _, _) in zip(self.candidates, self.items, strict=True)
         ]
 
+    def groups(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Per outcome kind, the rows (pk, token, ts, until, reason) of ``update_sql``."""
+        groups: dict[str, list[tuple[Any, ...]]] = {}
+        for pk, token, outcome in self._tried():
+            kind, until, reason = _kind(outcome)
+            groups.setdefault(kind, []).append((pk, token, float(outcome.ts), until, reason))
+        return groups
+
     def statement_rows(self) -> list[tuple[Any, ...]]:
         """Per item tried, in input order: (pk, token, kind, ts, until, reason, event
         type, event details), the rows of ``FINISH_ARRAYS_SQL``. An event's
         description is the row's reason, and its ts the outcome's."""
         rows = []
-        for candidate, (pk, token, outcome) in zip(self.candidates, self.items, strict=True):
-            if candidate:
-                kind, until, reason = _kind(outcome)
-                event_type, ts, _, details = _event_fields(outcome)
-                rows.append((pk, token, kind, ts, until, reason, event_type, details))
+        for pk, token, outcome in self._tried():
+            kind, until, reason = _kind(outcome)
+            event_type, ts, _, details = _event_fields(outcome)
+            rows.append((pk, token, kind, ts, until, reason, event_type, details))
         return rows
 
     def events(self, updated: Mapping[int, Any]) -> list[tuple[Any, ...]]:
         """One event row per applied item, in input order. ``updated`` maps pk to the
         returned (pk, tenant_id, id) row."""
-        rows = []
-        for candidate, (pk, _, outcome) in zip(self.candidates, self.items, strict=True):
-            if candidate and pk in updated:
-                rows.append(_event(updated[pk], outcome))
-        return rows
+        return [_event(updated[pk], outcome) for pk, _, outcome in self._tried() if pk in updated]
+
+    def _tried(self) -> Iterator[tuple[int, str, Outcome]]:
+        for candidate, item in zip(self.candidates, self.items, strict=True):
+            if candidate:
+                yield item
 
 
 def finish_plan(items: Sequence[tuple[int, str, Outcome]]) -> FinishPlan:
     plan = FinishPlan(items)
     seen: set[int] = set()
-    for pk, token, outcome in items:
+    for pk, _, _ in items:
         plan.candidates.append(pk not in seen)
-        if pk in seen:
-            continue
         seen.add(pk)
-        kind, until, reason = _kind(outcome)
-        row = (pk, token, float(outcome.ts), until, reason)
-        plan.groups.setdefault(kind, []).append(row)
     return plan
 
 

@@ -65,7 +65,7 @@ class SqliteDialect:
 
         async def op(conn: AsyncConnection) -> dict[int, Any]:
             updated: dict[int, Any] = {}
-            for kind, rows in plan.groups.items():
+            for kind, rows in plan.groups().items():
                 for start in range(0, len(rows), FINISH_CHUNK):
                     chunk = rows[start : start + FINISH_CHUNK]
                     params = [value for row in chunk for value in row]
