@@ -27,7 +27,7 @@ from mail_proxy.storage.engines import parse_target
 from mail_proxy.storage.migrate import MIGRATIONS_DIR, alembic_config
 from mail_proxy.storage.sqlite import sqlite_database
 from mail_proxy.storage.store import SqlStore
-from mail_proxy.storage.tables import metadata
+from mail_proxy.storage.tables import messages, metadata
 
 NOW = 1_700_000_000.0
 
@@ -62,6 +62,27 @@ async def test_empty_database_is_migrated_to_exactly_the_declared_schema(
         assert isinstance(store, SqlStore)
         assert await _schema_differences(store) == []
         assert await _revision(store) == HEAD
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_messages_table_has_the_declared_storage_parameters(
+    settings_factory: Callable[..., Settings], pg_dsn: str
+) -> None:
+    """compare_metadata does not look at WITH (...): the fillfactor that keeps claims
+    heap-only (tables.MESSAGES_FILLFACTOR) is checked here, set by revision 0009."""
+    store = await open_store(settings_factory(db_path=pg_dsn))
+    try:
+        assert isinstance(store, SqlStore)
+        async with store.writer_engine.connect() as conn:
+            options = (
+                await conn.execute(
+                    sa.text("SELECT reloptions FROM pg_class WHERE oid = to_regclass('messages')")
+                )
+            ).scalar()
+        declared = messages.dialect_options["postgresql"]["with"]
+        assert options == [f"{name}={value}" for name, value in declared.items()]
     finally:
         await store.close()
 

@@ -19,6 +19,14 @@ metadata = sa.MetaData()
 # INTEGER PRIMARY KEY is SQLite's rowid alias (fast, autoincrementing); BIGINT elsewhere.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+#: Pages of ``messages`` on PostgreSQL are filled to this percent at insert. A claim
+#: changes only the lease columns, which no index holds; with room left on the page
+#: PostgreSQL writes it as a heap-only tuple (HOT) and skips the eight index inserts
+#: of a full update. Measured on the delivery benchmark at N = 5,000 (four paired
+#: runs, revision 0009): 70 made 29 % of claims HOT against 7 % and delivered 1.034x
+#: as fast; 50 made 88 % HOT and 1.048x, for a heap twice the size.
+MESSAGES_FILLFACTOR = 70
+
 ACTIVE_STATUSES = ("pending", "deferred")
 FINISHED_STATUSES = ("sent", "error")
 
@@ -134,6 +142,7 @@ messages = sa.Table(
     sa.Index("ix_messages_tenant_pk", "tenant_id", "pk"),
     sa.Index("ix_messages_rfc_message_id", "rfc_message_id"),
     sa.Index("ix_messages_id", "id"),
+    postgresql_with={"fillfactor": MESSAGES_FILLFACTOR},
 )
 
 message_events = sa.Table(
