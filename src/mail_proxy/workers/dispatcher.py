@@ -1,7 +1,8 @@
 """The dispatcher: claim due messages, send them through SMTP, record the outcome.
 
 One loop claims leased batches from the store (priority 0 in a pass of its own
-that may overtake any backlog, then 1-3) and hands each message to the *lane* of
+that may overtake any backlog, made when woken and at least once per loop
+interval, then 1-3) and hands each message to the *lane* of
 its account. A lane runs at most ``GMP_MAX_CONCURRENT_PER_ACCOUNT`` sends at
 once; every send also holds one of its tenant's ``GMP_MAX_CONCURRENT_PER_TENANT``
 slots and then one of ``GMP_MAX_CONCURRENT_SENDS`` global slots, and a lane never
@@ -131,6 +132,9 @@ class Dispatcher:
         self._rate_gate = RateGate(store, metrics)
         self._finished = self._new_finish_buffer()
         self._backlog = False
+        #: When the last busy round looked for priority 0, and whether more may be due.
+        self._urgent_checked = -float("inf")
+        self._urgent_more = False
         self._explore = True
         self._stopping = False
         self._running = False
@@ -303,12 +307,32 @@ class Dispatcher:
             more, useful = await self._claim_pass(0, 3, self._claim_limit(explore))
             self._backlog = more
             return more and useful
-        urgent, urgent_useful = await self._claim_pass(
-            0, 0, self._settings.max_concurrent_sends, urgent=True
-        )
+        urgent, urgent_useful = False, False
+        if self._look_for_urgent(explore):
+            urgent, urgent_useful = await self._claim_pass(
+                0, 0, self._settings.max_concurrent_sends, urgent=True
+            )
+            self._urgent_more = urgent
         more, useful = await self._claim_pass(1, 3, self._claim_limit(explore))
         self._backlog = urgent or more
         return (urgent and urgent_useful) or (more and useful)
+
+    def _look_for_urgent(self, explore: bool) -> bool:
+        """Whether a busy round makes the priority-0 pass: when woken (new messages
+        here or, through the work signal, in another process; run-now; the timer),
+        while the last pass left more behind, and at least once per loop interval for
+        retries falling due. Not in every round: under load most rounds find no
+        priority-0 message, and on PostgreSQL those empty claims were half of all
+        claim statements."""
+        now = self._clock.monotonic()
+        if (
+            explore
+            or self._urgent_more
+            or now - self._urgent_checked >= self._settings.send_loop_interval
+        ):
+            self._urgent_checked = now
+            return True
+        return False
 
     async def _claim_pass(
         self, low: int, high: int, limit: int, *, urgent: bool = False

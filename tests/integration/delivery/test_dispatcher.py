@@ -167,6 +167,43 @@ async def test_immediate_message_overtakes_a_backlog(
     assert order.index("urgent") <= 3, order
 
 
+async def test_busy_dispatcher_looks_for_priority_0_once_per_interval(
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """Under a backlog and with no wake-up, the priority-0 pass is made about once
+    per loop interval rather than in every round, and a priority-0 retry that falls
+    due meanwhile still overtakes the backlog (without that interval it would wait
+    for the backlog to end)."""
+    server = await smtp_server(Script(delay=0.02))
+    await queue.setup(account_for(server))
+    for i in range(150):  # at least 3 s of sends on one connection
+        await queue.add(f"bulk{i}")
+    await queue.add("retry", priority=0, deferred_ts=int(time.time()) + 2)
+    passes: list[tuple[int, int]] = []
+    claim = queue.store.queue.claim
+
+    async def counted(**kwargs: Any) -> Any:
+        passes.append((kwargs["min_priority"], kwargs["max_priority"]))
+        return await claim(**kwargs)
+
+    queue.store.queue.claim = counted  # type: ignore[method-assign]
+    settings = fast(
+        settings_factory,
+        send_loop_interval=0.3,
+        batch_size_per_account=4,
+        max_concurrent_per_account=1,
+    )
+    await start_dispatcher(queue.store, settings)
+    received = await server.wait_for(151, timeout=30)
+    order = [r.mail_id for r in received]
+    assert order.index("retry") < len(order) - 10, order
+    urgent = passes.count((0, 0))
+    assert urgent < (len(passes) - urgent) / 2, passes
+
+
 async def test_deferred_ts_is_honoured(
     smtp_server: ServerFactory,
     queue: Queue,
