@@ -204,6 +204,41 @@ async def test_busy_dispatcher_looks_for_priority_0_once_per_interval(
     assert urgent < (len(passes) - urgent) / 2, passes
 
 
+async def test_a_full_claim_is_not_topped_up_at_once(
+    smtp_server: ServerFactory,
+    queue: Queue,
+    start_dispatcher: Start,
+    settings_factory: SettingsFactory,
+) -> None:
+    """A claim that came back full and left the lane above its refill mark is not
+    followed at once by one for the few messages sent meanwhile: the lane asks when
+    it runs low, so every claim under load is for at least half the lane. Claims are
+    slowed (as a busy database would) so that sends complete while one is out."""
+    server = await smtp_server(Script(delay=0.02))
+    await queue.setup(account_for(server))
+    for i in range(60):
+        await queue.add(f"bulk{i}")
+    limits: list[int] = []
+    claim = queue.store.queue.claim
+
+    async def slow(**kwargs: Any) -> Any:
+        if kwargs["min_priority"] == 1:
+            limits.append(kwargs["limit"])
+        await asyncio.sleep(0.05)
+        return await claim(**kwargs)
+
+    queue.store.queue.claim = slow  # type: ignore[method-assign]
+    settings = fast(
+        settings_factory,
+        send_loop_interval=5.0,
+        batch_size_per_account=10,
+        max_concurrent_per_account=1,
+    )
+    await start_dispatcher(queue.store, settings)
+    await server.wait_for(60, timeout=30)
+    assert limits and min(limits) >= 5, limits
+
+
 async def test_deferred_ts_is_honoured(
     smtp_server: ServerFactory,
     queue: Queue,
