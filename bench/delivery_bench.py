@@ -35,22 +35,20 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import os
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
 import httpx
-import psycopg
 from _common import (
     SinkProcess,
     median,
     message,
     percentile,
+    pg_schema,
     server_peak_rss_mb,
     setup_tenant,
     wait_until,
@@ -58,7 +56,6 @@ from _common import (
 
 from mail_proxy.testing import ReportEndpoint, ServedProxy
 
-PG_DSN = os.environ.get("GMP_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 BATCH = 100
 PLAIN_N = 5000  # messages of each plain-loop measurement
 LOSS = ("lost", "duplicates")
@@ -137,19 +134,12 @@ def baseline(n: int, single_tries: int) -> dict[str, float]:
 @contextlib.contextmanager
 def database(backend: str) -> Iterator[str]:
     """A fresh SQLite file or PostgreSQL schema, removed afterwards."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield str(Path(tmp) / "bench.db")
+    if backend != "sqlite":
+        with pg_schema() as dsn:
+            yield dsn
         return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in PG_DSN else "?"
-    try:
-        yield f"{PG_DSN}{separator}schema={schema}"
-    finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with tempfile.TemporaryDirectory() as tmp:
+        yield str(Path(tmp) / "bench.db")
 
 
 @contextlib.contextmanager
