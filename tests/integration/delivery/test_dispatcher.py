@@ -200,7 +200,7 @@ async def test_busy_dispatcher_looks_for_priority_0_once_per_interval(
     claims = record_claims(queue)
     settings = fast(
         settings_factory,
-        send_loop_interval=0.3,
+        send_loop_interval=0.5,
         batch_size_per_account=4,
         max_concurrent_per_account=1,
     )
