@@ -327,7 +327,7 @@ class Dispatcher:
         that came back full usually filled the lanes. Claiming then would ask for the
         few messages sent meanwhile (under load most claims were such top-ups of 1 to
         6 messages, each a round trip)."""
-        return any(len(lane.waiting) < self._refill_below(key) for key, lane in self._lanes.items())
+        return any(self._runs_low(key, lane) for key, lane in self._lanes.items())
 
     def _look_for_urgent(self, explore: bool) -> bool:
         """Whether a busy round makes the priority-0 pass: when woken (new messages
@@ -394,10 +394,12 @@ class Dispatcher:
             self._start_workers(key, lane)
         return taken
 
-    def _refill_below(self, key: AccountKey) -> int:
-        """Ask for more while half the lane is still waiting: a claim takes longer
-        than a few sends, so waiting until the lane is nearly empty idles it."""
-        return max(self._settings.max_concurrent_per_account, self._lane_capacity(key) // 2)
+    def _runs_low(self, key: AccountKey, lane: _Lane) -> bool:
+        """Below its refill mark: ask for more while half the lane is still waiting,
+        since a claim takes longer than a few sends and waiting until the lane is
+        nearly empty idles it."""
+        mark = max(self._settings.max_concurrent_per_account, self._lane_capacity(key) // 2)
+        return len(lane.waiting) < mark
 
     def _lane_capacity(self, key: AccountKey) -> int:
         account = self._accounts.peek(key)
@@ -436,7 +438,7 @@ class Dispatcher:
                         await self._deliver(lane, pk)
                     finally:
                         lane.sending -= 1
-                if self._backlog and len(lane.waiting) < self._refill_below(key):
+                if self._backlog and self._runs_low(key, lane):
                     self._wakeup.set()  # this lane runs dry: refill it
         finally:
             lane.workers -= 1
