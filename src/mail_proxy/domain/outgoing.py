@@ -16,8 +16,9 @@ again, which validation did when the message was submitted.
 
 from __future__ import annotations
 
+import os
+import random
 import re
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
@@ -109,10 +110,18 @@ class OutgoingMessage:
 # -- Message-ID (RFC 5322 §3.6.4) ------------------------------------------------------
 
 
+#: The generator of msg-id left parts: seeded from the OS once per process (and again
+#: in a forked child, which would otherwise repeat its parent's sequence). A msg-id
+#: must be unique (RFC 5322 §3.6.4), not secret; asking the OS for 16 bytes per
+#: message was a system call on every enqueued message, 5 % of the intake's time.
+_ID_BITS = random.Random()
+os.register_at_fork(after_in_child=_ID_BITS.seed)
+
+
 def new_message_id(domain: str) -> str:
     """A fresh msg-id on the sender's domain: 128 random bits on the left, so two
     proxies (or two databases) sending for one domain never collide."""
-    return f"<{secrets.token_hex(16)}@{domain}>"
+    return f"<{_ID_BITS.getrandbits(128):032x}@{domain}>"
 
 
 def normalised_message_id(given: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import re
 from typing import Any
 
@@ -20,6 +21,7 @@ from mail_proxy.domain.outgoing import (
     OutgoingMessage,
     Unsendable,
     from_payload,
+    new_message_id,
     to_payload,
 )
 from mail_proxy.domain.validation import (
@@ -123,6 +125,23 @@ def test_a_message_id_is_made_on_the_sender_domain() -> None:
     found = GENERATED.match(first.message_id)
     assert found and found["domain"] == "acme.example"
     assert first.message_id != second.message_id
+
+
+def test_a_forked_process_does_not_repeat_its_parents_message_ids() -> None:
+    """The msg-id generator is seeded again in a forked child (a server's workers,
+    multiprocessing): the child's next ids are not the parent's next ids."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write_end, " ".join(new_message_id("x.example") for _ in range(3)).encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    with os.fdopen(read_end) as pipe:
+        in_child = set(pipe.read().split())
+    in_parent = {new_message_id("x.example") for _ in range(3)}
+    assert len(in_child) == 3
+    assert not in_child & in_parent
 
 
 def test_an_international_sender_domain_becomes_ascii_in_the_message_id() -> None:
