@@ -221,24 +221,27 @@ def paired_run(backend: str, n: int, processes: int) -> dict[str, float]:
 
 
 def _one_at_a_time(
-    client: httpx.Client, sink: SinkProcess, tries: int, *, run_now: bool, warmup: int = 10
-) -> list[float]:
-    """POST start -> arrival for messages sent one after another into an idle proxy.
-    The first ``warmup`` (connection set-up, first use of each path) are not counted."""
-    latency: list[float] = []
+    client: httpx.Client, sink: SinkProcess, tries: int, *, with_run_now: bool, warmup: int = 10
+) -> dict[bool, list[float]]:
+    """POST start -> arrival for messages sent one after another into an idle proxy,
+    by whether run-now followed the POST. ``with_run_now``: every other message is
+    followed by run-now, so both kinds see the same moments of a shared VM whose
+    speed drifts within seconds (two blocks one after the other did not). The first
+    ``warmup`` (connection set-up, first use of each path) are not counted."""
+    latency: dict[bool, list[float]] = {False: [], True: []}
     first = sink.count()
-    prefix = f"idle{int(run_now)}"
-    for i in range(warmup + tries):
+    for i in range(warmup + tries * (2 if with_run_now else 1)):
+        run_now = with_run_now and i % 2 == 1
         t0 = time.time()
         client.post(
-            "/commands/add-messages", json={"messages": [message(i, prefix)]}
+            "/commands/add-messages", json={"messages": [message(i, "idle")]}
         ).raise_for_status()
         if run_now:
             client.post("/commands/run-now").raise_for_status()
         if not sink.wait_for(first + i + 1, timeout=10):
             raise RuntimeError("idle message did not arrive")
         if i >= warmup:
-            latency.append(sink.arrivals[first + i].at - t0)
+            latency[run_now].append(sink.arrivals[first + i].at - t0)
         time.sleep(0.05)
     return latency
 
@@ -251,8 +254,8 @@ def idle_latency(backend: str, tries: int) -> dict[str, float]:
     ):
         setup_tenant(proxy, sink.port)
         with proxy.client(timeout=10) as client:
-            plain = _one_at_a_time(client, sink, tries, run_now=False)
-            with_run_now = _one_at_a_time(client, sink, tries, run_now=True)
+            latency = _one_at_a_time(client, sink, tries, with_run_now=True)
+    plain, with_run_now = latency[False], latency[True]
     return {
         "idle_p50_ms": percentile(plain, 50) * 1000,
         "idle_p99_ms": percentile(plain, 99) * 1000,
@@ -271,7 +274,7 @@ def cross_process_wake(tries: int) -> dict[str, float]:
         front.client(timeout=10) as client,
     ):
         setup_tenant(front, sink.port)
-        latency = _one_at_a_time(client, sink, tries, run_now=False)
+        latency = _one_at_a_time(client, sink, tries, with_run_now=False)[False]
     return {
         "wake_p50_ms": percentile(latency, 50) * 1000,
         "wake_p99_ms": percentile(latency, 99) * 1000,
