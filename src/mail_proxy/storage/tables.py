@@ -21,7 +21,7 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 #: Pages of ``messages`` on PostgreSQL are filled to this percent at insert. A claim
 #: changes only the lease columns, which no index holds; with room left on the page
-#: PostgreSQL writes it as a heap-only tuple (HOT) and skips the eight index inserts
+#: PostgreSQL writes it as a heap-only tuple (HOT) and skips the nine index inserts
 #: of a full update. Measured on the delivery benchmark at N = 5,000 (four paired
 #: runs, revision 0009): 70 made 29 % of claims HOT against 7 % and delivered 1.034x
 #: as fast; 50 made 88 % HOT and 1.048x, for a heap twice the size.
