@@ -168,7 +168,13 @@ def postgres_engine(target: Target, *, pool_size: int = 5) -> AsyncEngine:
     No pre-ping (a round trip per transaction): a connection the server dropped fails
     its transaction, is discarded, and the store's retry runs it again on a fresh one.
     """
-    connect_args: dict[str, Any] = {"connect_timeout": 5}
+    # Every statement is prepared on its first run on a connection, not its sixth
+    # (psycopg's default): a fresh process spreads its first thousand messages over
+    # a pool of connections, each of which would plan the claim five times first.
+    # Delivery of 1,000 messages, paired runs: 1.06x the default, 1.025x preparing
+    # on the second run. Statements whose text varies with a list's length would
+    # each be prepared too: those on hot paths bind arrays (``Database.in_``).
+    connect_args: dict[str, Any] = {"connect_timeout": 5, "prepare_threshold": 0}
     if target.schema:
         connect_args["options"] = f"-csearch_path={target.schema}"
     return create_async_engine(

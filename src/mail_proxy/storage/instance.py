@@ -47,7 +47,8 @@ class SqlInstanceSettings(InstanceSettings):
             if kept:
                 await conn.execute(upsert, kept)
             if dropped:
-                await conn.execute(sa.delete(instance_settings).where(SETTING.key.in_(dropped)))
+                unset = self._db.in_(SETTING.key, dropped)
+                await conn.execute(sa.delete(instance_settings).where(unset))
             return await self._settings(conn)
 
         return await self._db.write(op, "update_instance_settings")

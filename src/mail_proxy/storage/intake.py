@@ -90,7 +90,9 @@ class SqlIntake(Intake):
         async def op(conn: AsyncConnection) -> tuple[list[EnqueueResult], list[ClaimedMessage]]:
             results = await self._store_batch(conn, messages, now)
             keys = _queued_keys(messages, results)
-            rows = (await conn.execute(_lease_due(keys, lease, now))).all() if keys else []
+            rows: Sequence[Any] = []
+            if keys:
+                rows = (await conn.execute(_lease_due(self._db, keys, lease, now))).all()
             claimed = [
                 ClaimedMessage(
                     records.message_record(row, self._db.cipher), lease.token, lease.expires
@@ -157,7 +159,9 @@ def _queued_keys(
     }
 
 
-def _lease_due(keys: set[tuple[str, str]], lease: LeaseRequest, now: float) -> sa.Update:
+def _lease_due(
+    db: Database, keys: set[tuple[str, str]], lease: LeaseRequest, now: float
+) -> sa.Update:
     """Lease the just-queued messages a claim could take now: the claim's rules
     (``claiming._DUE``) for rows named by key instead of found by scanning."""
     suspended = sa.exists().where(
@@ -168,7 +172,7 @@ def _lease_due(keys: set[tuple[str, str]], lease: LeaseRequest, now: float) -> s
     return (
         sa.update(messages)
         .where(
-            sa.tuple_(MSG.tenant_id, MSG.id).in_(sorted(keys)),
+            db.pairs_in(MSG.tenant_id, MSG.id, sorted(keys)),
             MSG.status.in_(ACTIVE_STATUSES),
             sa.or_(MSG.deferred_ts.is_(None), MSG.deferred_ts <= now),
             sa.or_(MSG.lease_expires.is_(None), MSG.lease_expires <= now),

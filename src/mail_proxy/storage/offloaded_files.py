@@ -78,7 +78,7 @@ class SqlOffloadedFiles(OffloadedFiles):
         return await self._db.read(op, "expired_offloaded_files")
 
     async def delete(self, file_ids: Sequence[str]) -> int:
-        statement = sa.delete(offloaded_files).where(OFF.id.in_(list(file_ids)))
+        statement = sa.delete(offloaded_files).where(self._db.in_(OFF.id, file_ids))
 
         async def op(conn: AsyncConnection) -> int:
             return (await conn.execute(statement)).rowcount

@@ -113,7 +113,7 @@ class SqlQueue(Queue):
         async def op(conn: AsyncConnection) -> int:
             result = await conn.execute(
                 sa.update(messages)
-                .where(sa.tuple_(MSG.pk, MSG.lease_token).in_(pairs))
+                .where(self._db.pairs_in(MSG.pk, MSG.lease_token, pairs))
                 .values(lease_token=None, lease_expires=None)
             )
             return result.rowcount
