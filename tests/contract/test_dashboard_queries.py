@@ -18,6 +18,8 @@ async def _ids(
 
 
 async def test_pages_are_newest_first_with_every_filter(q: Any) -> None:
+    for tenant in ("acme", "other"):
+        await q.store.tenants.create(Tenant(id=tenant), None, NOW)
     await q.store.intake.enqueue(
         [q.message("a"), q.message("b", batch_code="nl", subject="Café <ok>")], NOW
     )
@@ -35,6 +37,21 @@ async def test_pages_are_newest_first_with_every_filter(q: Any) -> None:
     assert await _ids(q, MessageFilter(since=NOW + 50)) == ["c"]
     assert await _ids(q, MessageFilter(until=NOW + 50)) == ["b", "a"]
     assert await _ids(q, MessageFilter(since=NOW + 1, until=NOW + 2)) == []
+
+
+async def test_an_id_without_its_tenant_is_found_in_every_tenant(q: Any) -> None:
+    """No index on id alone: each tenant's (tenant_id, id) is looked up instead."""
+    for tenant in ("acme", "other", "idle"):
+        await q.store.tenants.create(Tenant(id=tenant), None, NOW)
+    await q.store.intake.enqueue([q.message("same"), q.message("else")], NOW)
+    await q.store.intake.enqueue([q.message("same", tenant="other", account="smtp2")], NOW)
+    found = await q.store.messages.page(MessageFilter(message_id="same"), before_pk=None, limit=10)
+    assert [(r.tenant_id, r.id) for r in found] == [("other", "same"), ("acme", "same")]
+    one = MessageFilter(message_id="same", tenant_id="acme")
+    assert [r.tenant_id for r in await q.store.messages.page(one, before_pk=None, limit=10)] == [
+        "acme"
+    ]
+    assert await _ids(q, MessageFilter(message_id="missing")) == []
 
 
 async def test_retry_now_makes_a_waiting_unleased_message_due(q: Any) -> None:

@@ -21,10 +21,11 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 #: Pages of ``messages`` on PostgreSQL are filled to this percent at insert. A claim
 #: changes only the lease columns, which no index holds; with room left on the page
-#: PostgreSQL writes it as a heap-only tuple (HOT) and skips the nine index inserts
-#: of a full update. Measured on the delivery benchmark at N = 5,000 (four paired
-#: runs, revision 0009): 70 made 29 % of claims HOT against 7 % and delivered 1.034x
-#: as fast; 50 made 88 % HOT and 1.048x, for a heap twice the size.
+#: PostgreSQL writes it as a heap-only tuple (HOT) and skips the index inserts of a
+#: full update (nine indexes then, eight since revision 0010). Measured on the
+#: delivery benchmark at N = 5,000 (four paired runs, revision 0009): 70 made 29 % of
+#: claims HOT against 7 % and delivered 1.034x as fast; 50 made 88 % HOT and 1.048x,
+#: for a heap twice the size.
 MESSAGES_FILLFACTOR = 70
 
 ACTIVE_STATUSES = ("pending", "deferred")
@@ -141,7 +142,6 @@ messages = sa.Table(
     ),
     sa.Index("ix_messages_tenant_pk", "tenant_id", "pk"),
     sa.Index("ix_messages_rfc_message_id", "rfc_message_id"),
-    sa.Index("ix_messages_id", "id"),
     postgresql_with={"fillfactor": MESSAGES_FILLFACTOR},
 )
 
@@ -247,7 +247,8 @@ ui_sessions = sa.Table(
 )
 
 # The dashboard's message search at a million rows (revision 0008): a batch code and
-# a time range; an id typed without its tenant uses ix_messages_id (revision 0007).
+# a time range. An id typed without its tenant probes ux_messages_tenant_id once per
+# tenant (storage/messages.py); revision 0010 dropped the index on id alone.
 # No (status, pk) index: SQLite's planner chose it for the claim over ix_messages_claim.
 sa.Index(
     "ix_messages_batch_code",
