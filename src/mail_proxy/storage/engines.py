@@ -172,8 +172,8 @@ def postgres_engine(target: Target, *, pool_size: int = 5) -> AsyncEngine:
     # (psycopg's default): a fresh process spreads its first thousand messages over
     # a pool of connections, each of which would plan the claim five times first.
     # Delivery of 1,000 messages, paired runs: 1.06x the default, 1.025x preparing
-    # on the second run. Statements whose text varies with a list's length would
-    # each be prepared too: those on hot paths bind arrays (``Database.in_``).
+    # on the second run. A statement spelling a list inline would be prepared once
+    # per length: lists are bound as arrays (``Database.in_``, ``Database.pairs_in``).
     connect_args: dict[str, Any] = {"connect_timeout": 5, "prepare_threshold": 0}
     if target.schema:
         connect_args["options"] = f"-csearch_path={target.schema}"
